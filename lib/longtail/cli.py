@@ -1,0 +1,55 @@
+"""Shared command-line plumbing for the jobs: the common flags and the error contract."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from longtail.config import Config, load_config
+from longtail.errors import LongtailError
+
+__all__ = ["base_parser", "load_from_args", "run_main"]
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "demo.toml"
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """Return a parser with ``--config`` and ``--data-dir``, the flags every job takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="TOML config (default: demo)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="overrides the config's data_dir"
+    )
+    return parser
+
+
+def parse_date(text: str) -> dt.date:
+    """Parse ``YYYY-MM-DD`` for argparse, with a clear message."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"not a date (YYYY-MM-DD): {text!r}"
+        raise argparse.ArgumentTypeError(msg) from exc
+
+
+def load_from_args(args: argparse.Namespace) -> Config:
+    """Load the config named by ``--config``, with ``--data-dir`` applied."""
+    return load_config(args.config, data_dir=args.data_dir)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a job's ``main``; a :class:`LongtailError` becomes one line on stderr and exit 2."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return main(argv)
+    except LongtailError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,399 @@
+"""One typed, frozen configuration object loaded from one TOML file.
+
+Every job takes ``--config PATH`` and ``--data-dir DIR``; both end up here.
+Each stage reads only its own section. Unknown keys are errors, so a typo never
+silently falls back to a default, and every error names the key and the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from longtail.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "DailyConfig",
+    "FeatureStoreConfig",
+    "FeaturesConfig",
+    "GenericSource",
+    "IngestConfig",
+    "LabelsConfig",
+    "ResamplingConfig",
+    "RetailRocketSource",
+    "ScoreConfig",
+    "SplitConfig",
+    "SyntheticSource",
+    "TrainConfig",
+    "TuneConfig",
+    "ValidationConfig",
+    "load_config",
+]
+
+
+class _Section(BaseModel):
+    """Base of every section: frozen, no unknown keys, strict-ish types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SyntheticSource(_Section):
+    """A seeded synthetic shop with a long tail of item popularity."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    n_users: int = Field(3_000, ge=1)
+    n_items: int = Field(1_500, ge=1)
+    n_top_categories: int = Field(6, ge=1)
+    n_leaf_categories: int = Field(40, ge=1)
+    start: dt.date = dt.date(2024, 1, 1)
+    days: int = Field(45, ge=1)
+    sessions_per_user_day: float = Field(0.25, gt=0)
+    views_per_session: float = Field(4.0, gt=0)
+    zipf_exponent: float = Field(1.1, gt=0)
+    purchase_rate: float = Field(0.02, gt=0, lt=1)
+    cart_rate: float = Field(0.06, gt=0, lt=1)
+    price_change_share: float = Field(0.3, ge=0, le=1)
+    unavailable_share: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SyntheticSource:
+        if self.n_leaf_categories < self.n_top_categories:
+            msg = (
+                "source.n_leaf_categories must be >= source.n_top_categories. "
+                f"Got {self.n_leaf_categories!r} instead."
+            )
+            raise ValueError(msg)
+        if self.purchase_rate >= self.cart_rate:
+            msg = f"source.purchase_rate must be below source.cart_rate. Got {self.purchase_rate!r}."
+            raise ValueError(msg)
+        return self
+
+
+class RetailRocketSource(_Section):
+    """The public RetailRocket layout: events.csv, item_properties*.csv, category_tree.csv."""
+
+    kind: Literal["retailrocket"] = "retailrocket"
+    path: Path
+    events: str = "events.csv"
+    item_properties: list[str] = Field(
+        default_factory=lambda: ["item_properties_part1.csv", "item_properties_part2.csv"]
+    )
+    category_tree: str = "category_tree.csv"
+    # Non-standard helper file some copies ship: ItemId,categoryid,parentid.
+    item_category: str | None = "item_category.csv"
+
+
+class EventTimeSpec(_Section):
+    """How the generic source's event_time column is encoded."""
+
+    unit: Literal["s", "ms", "us", "ns"] | None = None
+    format: str | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EventTimeSpec:
+        if (self.unit is None) == (self.format is None):
+            msg = "source.event_time needs exactly one of 'unit' or 'format'."
+            raise ValueError(msg)
+        return self
+
+
+class EventNames(_Section):
+    """Raw event names mapped to canonical event types; ``ignore`` is counted, not loaded."""
+
+    view: list[str] = Field(default_factory=lambda: ["view"])
+    cart: list[str] = Field(default_factory=lambda: ["cart", "addtocart"])
+    purchase: list[str] = Field(default_factory=lambda: ["purchase", "transaction"])
+    ignore: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> EventNames:
+        seen: dict[str, str] = {}
+        for kind in ("view", "cart", "purchase", "ignore"):
+            for name in getattr(self, kind):
+                if name in seen:
+                    msg = (
+                        f"source.event_names: {name!r} is listed under both "
+                        f"{seen[name]!r} and {kind!r}."
+                    )
+                    raise ValueError(msg)
+                seen[name] = kind
+        return self
+
+
+ColumnRef = str | Annotated[int, Field(ge=1)]
+
+
+class GenericColumns(_Section):
+    """Canonical name -> source column name, or 1-based position."""
+
+    user_id: ColumnRef
+    item_id: ColumnRef
+    event_type: ColumnRef
+    event_time: ColumnRef
+    category_id: ColumnRef | None = None
+    transaction_id: ColumnRef | None = None
+    price: ColumnRef | None = None
+
+
+class GenericSource(_Section):
+    """Any CSV or Parquet of events, mapped by configuration alone."""
+
+    kind: Literal["generic"] = "generic"
+    events: Path
+    has_header: bool = True
+    separator: str = ","
+    columns: GenericColumns
+    event_time: EventTimeSpec = EventTimeSpec(unit="s")
+    event_names: EventNames = EventNames()
+    # 'int': ids must be integers (others are quarantined); 'hash': any string id is
+    # mapped to a stable 63-bit integer and the mapping is written next to the tables.
+    id_encoding: Literal["int", "hash"] = "int"
+
+
+Source = Annotated[
+    SyntheticSource | RetailRocketSource | GenericSource, Field(discriminator="kind")
+]
+
+# --------------------------------------------------------------------------- stages
+
+
+class IngestConfig(_Section):
+    """Rules applied while turning a source into canonical tables."""
+
+    future_tolerance_hours: float = Field(24.0, ge=0)
+    # Fixes "now" for the future-timestamp rule so reruns are reproducible; None: wall clock.
+    now: dt.datetime | None = None
+
+
+class FeaturesConfig(_Section):
+    """Point-in-time user and item feature snapshots."""
+
+    user_windows_days: list[int] = Field(default_factory=lambda: [1, 7, 30])
+    item_windows_days: list[int] = Field(default_factory=lambda: [7, 30])
+    # Beta prior for smoothed conversion: (purchases + a) / (views + a + b).
+    smoothing_prior_rate: float = Field(0.02, gt=0, lt=1)
+    smoothing_prior_strength: float = Field(50.0, gt=0)
+    # Items whose cumulative share of views reaches head_share are head, then torso.
+    head_share: float = Field(0.5, gt=0, lt=1)
+    torso_share: float = Field(0.8, gt=0, lt=1)
+    ttl_days: int = Field(2, ge=1)
+    history_days: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> FeaturesConfig:
+        if not self.head_share < self.torso_share:
+            msg = f"features.head_share must be below features.torso_share. Got {self.head_share!r}."
+            raise ValueError(msg)
+        return self
+
+
+class LabelsConfig(_Section):
+    """A view of item i by user u at t is positive if u does ``target_event`` on i within the horizon."""
+
+    target_event: Literal["purchase", "cart"] = "purchase"
+    horizon_hours: float = Field(72.0, gt=0)
+
+
+class SplitConfig(_Section):
+    """Time split of labelled rows; fractions of the labelled time range, in order."""
+
+    validation_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    validation_start: dt.date | None = None
+    test_start: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitConfig:
+        if self.validation_fraction + self.test_fraction >= 1:
+            msg = "split.validation_fraction + split.test_fraction must be below 1."
+            raise ValueError(msg)
+        return self
+
+
+class FeatureStoreConfig(_Section):
+    """Feast settings; ``feature_repo/feature_store.yaml`` is generated from these."""
+
+    project: str = "longtail"
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_connection_string: str = "localhost:6379"
+    feature_service: str = "ranking_v1"
+
+
+class ValidationConfig(_Section):
+    """Great Expectations gates and the imbalance report."""
+
+    label_rate_min: float = Field(0.002, ge=0, le=1)
+    label_rate_max: float = Field(0.2, ge=0, le=1)
+    row_count_tolerance: float = Field(0.5, ge=0)
+    max_label_rate_drift: float = Field(0.5, ge=0)
+    max_gini_drift: float = Field(0.1, ge=0)
+    warn_only: list[str] = Field(default_factory=list)
+    top_categories: int = Field(10, ge=1)
+
+
+class ResamplingConfig(_Section):
+    """Imbalance strategy applied to the training split only."""
+
+    strategy: str = "none"
+    stratum: Literal["label_bucket", "category", "user_hash"] = "label_bucket"
+    user_hash_buckets: int = Field(8, ge=1)
+    max_group_rows: int = Field(200_000, ge=100)
+    params: dict[str, Any] = Field(default_factory=dict)
+    target_rows: int | None = Field(None, ge=1)
+
+
+class TrainConfig(_Section):
+    """Model, loss and Ray Train settings."""
+
+    loss: Literal["bce", "weighted_bce", "focal", "class_balanced"] = "bce"
+    loss_params: dict[str, float] = Field(default_factory=dict)
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    embedding_dim: int = Field(16, ge=1)
+    hash_buckets_user: int = Field(50_000, ge=2)
+    hash_buckets_item: int = Field(50_000, ge=2)
+    sequence_length: int = Field(0, ge=0)
+    calibration: Literal["none", "temperature", "isotonic"] = "temperature"
+    num_workers: int | None = Field(None, ge=1)
+    use_gpu: bool | None = None
+    early_stopping_patience: int = Field(2, ge=1)
+    retrain_every_days: int = Field(7, ge=1)
+
+
+class TuneConfig(_Section):
+    """Ray Tune search over imbalance strategies and losses."""
+
+    num_samples: int = Field(8, ge=1)
+    time_budget_s: float = Field(900.0, gt=0)
+    objective: Literal["pr_auc", "recall_at_k", "tail_pr_auc"] = "pr_auc"
+    max_ece: float = Field(0.05, gt=0)
+    strategies: list[str] = Field(default_factory=list)
+    bootstrap_samples: int = Field(200, ge=10)
+
+
+class ScoreConfig(_Section):
+    """Batch scoring: candidates, top-K and the tail re-rank."""
+
+    k: int = Field(20, ge=1)
+    max_candidates: int = Field(200, ge=1)
+    tail_exploration_share: float = Field(0.1, ge=0, le=1)
+    tail_min_share: float = Field(0.0, ge=0, le=1)
+    exclude_purchased: bool = True
+    users: Literal["all", "active"] = "all"
+    active_days: int = Field(30, ge=1)
+
+
+class DailyConfig(_Section):
+    """The daily chain."""
+
+    retrain: Literal["always", "schedule", "never"] = "schedule"
+
+
+class Config(_Section):
+    """The whole configuration of a run."""
+
+    data_dir: Path = Path("data/demo")
+    seed: int = 7
+    source: Source = SyntheticSource()
+    ingest: IngestConfig = IngestConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    labels: LabelsConfig = LabelsConfig()
+    split: SplitConfig = SplitConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    validation: ValidationConfig = ValidationConfig()
+    resampling: ResamplingConfig = ResamplingConfig()
+    train: TrainConfig = TrainConfig()
+    tune: TuneConfig = TuneConfig()
+    score: ScoreConfig = ScoreConfig()
+    daily: DailyConfig = DailyConfig()
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        # Discriminated unions put the tag in the location; drop it for readability.
+        loc = loc.replace("source.synthetic", "source").replace("source.generic", "source")
+        loc = loc.replace("source.retailrocket", "source")
+        got = err.get("input")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key (value {got!r})")
+        elif err["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        else:
+            lines.append(f"{loc or '<top>'}: {msg} (got {got!r})")
+    return f"config {path}: " + "; ".join(lines)
+
+
+def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Config:
+    """Load and validate a TOML configuration file.
+
+    Parameters
+    ----------
+    path
+        The TOML file.
+    data_dir
+        Overrides ``data_dir`` from the file (the jobs' ``--data-dir``).
+
+    Returns
+    -------
+    Config
+        The frozen configuration. Relative paths in ``source`` are resolved
+        against the directory of the config file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not valid TOML, or a key or value is wrong;
+        the message names the key and the bad value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"config file not found: {path}"
+        raise ConfigError(msg)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"config {path}: not valid TOML: {exc}"
+        raise ConfigError(msg) from exc
+    if data_dir is not None:
+        raw["data_dir"] = str(data_dir)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from exc
+    return _resolve_paths(cfg, base=path.parent)
+
+
+def _resolve_paths(cfg: Config, *, base: Path) -> Config:
+    src = cfg.source
+    if isinstance(src, RetailRocketSource) and not src.path.is_absolute():
+        src = src.model_copy(update={"path": (base / src.path).resolve()})
+    elif isinstance(src, GenericSource) and not src.events.is_absolute():
+        src = src.model_copy(update={"events": (base / src.events).resolve()})
+    return cfg.model_copy(update={"source": src})
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build a :class:`Config` from a mapping (tests and notebooks).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_config`.
+    """
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(Path("<dict>"), exc)) from exc

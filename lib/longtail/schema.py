@@ -1,0 +1,141 @@
+"""Canonical tables: column names and dtypes, defined once.
+
+Every stage refers to columns through these constants, and :func:`conform`
+checks and orders a frame against a schema with an error that names the column.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from longtail.errors import StageError
+
+__all__ = [
+    "CATEGORIES",
+    "EVENTS",
+    "EVENT_TYPES",
+    "ITEMS",
+    "QUARANTINE",
+    "TIME",
+    "conform",
+    "empty",
+]
+
+TIME: Final = pl.Datetime("us", "UTC")
+EVENT_TYPES: Final = ("view", "cart", "purchase")
+
+# Column names, by table.
+EVENT_TIME: Final = "event_time"
+USER_ID: Final = "user_id"
+ITEM_ID: Final = "item_id"
+EVENT_TYPE: Final = "event_type"
+TRANSACTION_ID: Final = "transaction_id"
+CATEGORY_ID: Final = "category_id"
+PARENT_ID: Final = "parent_id"
+VALID_FROM: Final = "valid_from"
+PRICE: Final = "price"
+AVAILABLE: Final = "available"
+TITLE: Final = "title"
+
+EVENTS: Final[dict[str, pl.DataType]] = {
+    EVENT_TIME: TIME,
+    USER_ID: pl.Int64(),
+    ITEM_ID: pl.Int64(),
+    EVENT_TYPE: pl.String(),
+    TRANSACTION_ID: pl.String(),
+}
+# Time-versioned item properties: a row holds from valid_from until the next row of the item.
+ITEMS: Final[dict[str, pl.DataType]] = {
+    ITEM_ID: pl.Int64(),
+    VALID_FROM: TIME,
+    CATEGORY_ID: pl.Int64(),
+    PRICE: pl.Float64(),
+    AVAILABLE: pl.Boolean(),
+    TITLE: pl.String(),
+}
+CATEGORIES: Final[dict[str, pl.DataType]] = {
+    CATEGORY_ID: pl.Int64(),
+    PARENT_ID: pl.Int64(),
+}
+# A rejected input row: where it came from, why, and its original values as JSON.
+QUARANTINE: Final[dict[str, pl.DataType]] = {
+    "table": pl.String(),
+    "source_file": pl.String(),
+    "row_number": pl.Int64(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+}
+NULLABLE: Final[dict[str, frozenset[str]]] = {
+    "events": frozenset({TRANSACTION_ID}),
+    "items": frozenset({CATEGORY_ID, PRICE, AVAILABLE, TITLE}),
+    "categories": frozenset({PARENT_ID}),
+}
+
+
+def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Return an empty frame with the given schema."""
+    return pl.DataFrame(schema=schema)
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], *, table: str) -> pl.DataFrame:
+    """Select, order and check the columns of ``frame`` against ``schema``.
+
+    Parameters
+    ----------
+    frame
+        The frame to check. Extra columns are dropped.
+    schema
+        Column name -> dtype.
+    table
+        Table name used in error messages.
+
+    Returns
+    -------
+    pl.DataFrame
+        The frame with exactly the schema's columns, in order.
+
+    Raises
+    ------
+    StageError
+        A column is missing or has another dtype.
+    """
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        msg = f"table {table!r} lacks column(s) {missing}; has {frame.columns}"
+        raise StageError(msg)
+    for name, dtype in schema.items():
+        got = frame.schema[name]
+        if got != dtype and not (got == pl.Null):
+            msg = f"table {table!r} column {name!r} has dtype {got}, expected {dtype}"
+            raise StageError(msg)
+    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+# --------------------------------------------------------------------------- training rows
+# One row per (user, item, view time): the label and the point-in-time features.
+# Feature columns are prefixed ``user_`` / ``item_``; every numeric one that is not
+# a key, label or categorical is a dense model input.
+LABEL: Final = "label"
+SPLIT: Final = "split"
+SPLITS: Final = ("train", "validation", "test")
+POPULARITY_BUCKET: Final = "item_popularity_bucket"
+BUCKETS: Final = ("head", "torso", "tail")
+ITEM_CATEGORY: Final = "item_category_id"
+TRAINING_KEYS: Final = (USER_ID, ITEM_ID, EVENT_TIME)
+# Columns that are never interpolated or normalized: ids, categoricals, label, split.
+CATEGORICAL_COLUMNS: Final = frozenset(
+    {USER_ID, ITEM_ID, ITEM_CATEGORY, POPULARITY_BUCKET, LABEL, SPLIT, EVENT_TIME}
+)
+
+
+def dense_feature_columns(frame: pl.DataFrame) -> list[str]:
+    """Return the dense (numeric, non-key, non-categorical) feature columns, in frame order."""
+    return [
+        name
+        for name, dtype in frame.schema.items()
+        if name not in CATEGORICAL_COLUMNS
+        and name.startswith(("user_", "item_"))
+        and (dtype.is_numeric() or dtype == pl.Boolean)
+    ]
