@@ -107,7 +107,7 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], *, table: str) 
         raise StageError(msg)
     for name, dtype in schema.items():
         got = frame.schema[name]
-        if got != dtype and not (got == pl.Null):
+        if got != dtype and got != pl.Null:
             msg = f"table {table!r} column {name!r} has dtype {got}, expected {dtype}"
             raise StageError(msg)
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])

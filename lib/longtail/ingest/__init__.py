@@ -1,0 +1,15 @@
+"""Ingest: sources (synthetic, RetailRocket, generic CSV/Parquet) -> canonical tables + quarantine."""
+
+from __future__ import annotations
+
+from longtail.ingest.pipeline import IngestSummary, load_tables, read_source, run_ingest
+from longtail.ingest.synthetic import CanonicalTables, generate
+
+__all__ = [
+    "CanonicalTables",
+    "IngestSummary",
+    "generate",
+    "load_tables",
+    "read_source",
+    "run_ingest",
+]

@@ -1,0 +1,164 @@
+"""The ingest stage: a source -> canonical Parquet tables, quarantine and a summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from longtail import schema as S
+from longtail.config import Config, GenericSource, RetailRocketSource, SyntheticSource
+from longtail.ingest.generic import ingest_generic
+from longtail.ingest.quarantine import TableAccount
+from longtail.ingest.result import IngestResult
+from longtail.ingest.retailrocket import ingest_retailrocket
+from longtail.ingest.synthetic import generate
+from longtail.io import atomic_dir, write_json
+from longtail.paths import Layout
+
+__all__ = ["IngestSummary", "read_source", "run_ingest"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """Counts of one ingest run (the content of ``reports/ingest_summary.json``)."""
+
+    source: str
+    tables: dict[str, dict[str, Any]]
+    rows_read: int
+    accepted: int
+    deduplicated: int
+    ignored: int
+    quarantined: dict[str, int]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: totals over all tables, then per table."""
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "deduplicated": self.deduplicated,
+            "ignored": self.ignored,
+            "quarantined": self.quarantined,
+            "tables": self.tables,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _synthetic_result(cfg: Config, source: SyntheticSource) -> IngestResult:
+    tables = generate(source, seed=cfg.seed)
+    accounts = []
+    for name, frame in (
+        ("events", tables.events),
+        ("items", tables.items),
+        ("categories", tables.categories),
+    ):
+        accounts.append(TableAccount(name, rows_read=frame.height, accepted=frame.height))
+    return IngestResult(
+        events=tables.events,
+        items=tables.items,
+        categories=tables.categories,
+        quarantine=S.empty(S.QUARANTINE),
+        accounts=accounts,
+    )
+
+
+def read_source(cfg: Config, *, now: dt.datetime | None = None) -> IngestResult:
+    """Run the configured source adapter in memory (no files written).
+
+    Parameters
+    ----------
+    cfg
+        The configuration; ``cfg.source`` picks the adapter.
+    now
+        Reference time of the future-timestamp rule; default ``cfg.ingest.now`` or the clock.
+    """
+    ref = now or cfg.ingest.now or dt.datetime.now(dt.UTC)
+    if ref.tzinfo is None:
+        ref = ref.replace(tzinfo=dt.UTC)
+    tol = dt.timedelta(hours=cfg.ingest.future_tolerance_hours)
+    src = cfg.source
+    if isinstance(src, SyntheticSource):
+        return _synthetic_result(cfg, src)
+    if isinstance(src, RetailRocketSource):
+        return ingest_retailrocket(src, now=ref, future_tolerance=tol)
+    if isinstance(src, GenericSource):
+        return ingest_generic(src, now=ref, future_tolerance=tol)
+    raise AssertionError(f"unhandled source {src!r}")  # pragma: no cover - config forbids it
+
+
+def run_ingest(cfg: Config, *, now: dt.datetime | None = None) -> IngestSummary:
+    """Ingest the configured source into ``DATA_DIR/canonical`` and ``DATA_DIR/quarantine``.
+
+    The canonical folder is written to a temporary place and swapped in whole, so
+    the three tables always come from the same run. Rejected rows go to
+    ``quarantine/quarantine.parquet`` with their original values and a reason.
+
+    Returns
+    -------
+    IngestSummary
+        The counts, also written to ``reports/ingest_summary.json``.
+    """
+    t0 = time.perf_counter()
+    layout = Layout(cfg.data_dir)
+    result = read_source(cfg, now=now)
+    for acc in result.accounts:
+        acc.check()
+    with atomic_dir(layout.canonical) as tmp:
+        result.events.write_parquet(tmp / "events.parquet")
+        result.items.write_parquet(tmp / "items.parquet")
+        result.categories.write_parquet(tmp / "categories.parquet")
+        if result.id_map is not None:
+            result.id_map.write_parquet(tmp / "id_map.parquet")
+    with atomic_dir(layout.quarantine) as tmp:
+        result.quarantine.sort("table", "source_file", "row_number").write_parquet(
+            tmp / "quarantine.parquet"
+        )
+    quarantined: dict[str, int] = {}
+    for acc in result.accounts:
+        for reason, n in acc.quarantined.items():
+            quarantined[reason] = quarantined.get(reason, 0) + n
+    summary = IngestSummary(
+        source=cfg.source.kind,
+        tables={acc.table: acc.to_dict() for acc in result.accounts},
+        rows_read=sum(a.rows_read for a in result.accounts),
+        accepted=sum(a.accepted for a in result.accounts),
+        deduplicated=sum(a.deduplicated for a in result.accounts),
+        ignored=sum(a.ignored for a in result.accounts),
+        quarantined=dict(sorted(quarantined.items())),
+        seconds=time.perf_counter() - t0,
+    )
+    write_json(summary.to_dict(), layout.reports / "ingest_summary.json")
+    log.info(
+        "ingest %s: read %d, accepted %d, deduplicated %d, ignored %d, quarantined %d (%.1fs)",
+        summary.source,
+        summary.rows_read,
+        summary.accepted,
+        summary.deduplicated,
+        summary.ignored,
+        sum(quarantined.values()),
+        summary.seconds,
+    )
+    return summary
+
+
+def load_tables(layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Read the canonical events, items and categories written by :func:`run_ingest`."""
+    from longtail.errors import StageError
+
+    missing = [n for n in ("events", "items", "categories") if not layout.table(n).is_file()]
+    if missing:
+        msg = f"no canonical table(s) {missing} under {layout.canonical}: run jobs/ingest.py first"
+        raise StageError(msg)
+    return (
+        pl.read_parquet(layout.table("events")),
+        pl.read_parquet(layout.table("items")),
+        pl.read_parquet(layout.table("categories")),
+    )
