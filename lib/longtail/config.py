@@ -201,7 +201,7 @@ class FeaturesConfig(_Section):
 
 
 class LabelsConfig(_Section):
-    """A view of item i by user u at t is positive if u does ``target_event`` on i within the horizon."""
+    """A view of item i by user u at t is positive if u does ``target_event`` on i soon after."""
 
     target_event: Literal["purchase", "cart"] = "purchase"
     horizon_hours: float = Field(72.0, gt=0)

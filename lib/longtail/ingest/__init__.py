@@ -1,4 +1,4 @@
-"""Ingest: sources (synthetic, RetailRocket, generic CSV/Parquet) -> canonical tables + quarantine."""
+"""Ingest: sources (synthetic, RetailRocket, generic CSV/Parquet) -> canonical tables."""
 
 from __future__ import annotations
 

@@ -24,7 +24,11 @@ __all__ = ["EventMapping", "ParsedEvents", "parse_events", "stable_id"]
 
 _US_PER: Final = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
 _HASH_MASK: Final = (1 << 63) - 1
-ID_MAP: Final[dict[str, pl.DataType]] = {"kind": pl.String(), "original": pl.String(), "id": pl.Int64()}
+ID_MAP: Final[dict[str, pl.DataType]] = {
+    "kind": pl.String(),
+    "original": pl.String(),
+    "id": pl.Int64(),
+}
 
 
 @dataclass(frozen=True)

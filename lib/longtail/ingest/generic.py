@@ -35,7 +35,10 @@ def _column_name(raw: RawTable, ref: str | int | None, key: str) -> str | None:
             raise SourceError(msg)
         return raw.columns[ref - 1]
     if ref not in raw.columns:
-        msg = f"{raw.path}: required column {ref!r} (source.columns.{key}) is missing (columns: {raw.columns})"
+        msg = (
+            f"{raw.path}: required column {ref!r} (source.columns.{key}) is missing "
+            f"(columns: {raw.columns})"
+        )
         raise SourceError(msg)
     return ref
 
