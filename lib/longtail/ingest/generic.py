@@ -69,25 +69,8 @@ def ingest_generic(
     """
     path = source.events
     suffix = path.suffix.lower()
-    epoch_us: frozenset[str] = frozenset()
     if suffix == ".parquet":
         raw = read_parquet_raw(path)
-        frame = pl.read_parquet_schema(path)
-        epoch_us = frozenset(c for c, t in frame.items() if t.is_temporal())
-        raw = RawTable(
-            path=raw.path,
-            columns=raw.columns,
-            rows=raw.rows.with_columns(
-                [
-                    pl.col(c)
-                    .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False)
-                    .dt.epoch("us")
-                    .cast(pl.String)
-                    for c in epoch_us
-                ]
-            ),
-            ragged=raw.ragged,
-        )
     elif suffix in {".csv", ".tsv", ".txt"}:
         raw = read_delimited(path, separator=source.separator, has_header=source.has_header)
     else:
@@ -111,7 +94,11 @@ def ingest_generic(
         id_encoding=source.id_encoding,
     )
     parsed = parse_events(
-        raw, mapping, now=now, future_tolerance=future_tolerance, epoch_us_columns=epoch_us
+        raw,
+        mapping,
+        now=now,
+        future_tolerance=future_tolerance,
+        epoch_us_columns=raw.epoch_us_columns,
     )
     items = _items_from_events(parsed.events)
     categories = (

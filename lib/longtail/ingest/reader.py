@@ -31,6 +31,8 @@ class RawTable:
     rows: pl.DataFrame
     # Rows with the wrong number of fields: row_number, line.
     ragged: pl.DataFrame
+    # Columns holding epoch microseconds (typed timestamps of a Parquet file).
+    epoch_us_columns: frozenset[str] = frozenset()
 
     @property
     def rows_read(self) -> int:
@@ -152,17 +154,19 @@ def read_parquet_raw(path: Path) -> RawTable:
         msg = f"cannot read Parquet file {path}: {exc}"
         raise SourceError(msg) from exc
     columns = list(frame.columns)
+    # Typed timestamps become epoch microseconds; a naive timestamp is taken as UTC.
+    temporal = frozenset(c for c in columns if frame.schema[c] in (pl.Datetime, pl.Date))
     rows = frame.with_columns(
         [
-            pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.f%z")
-            if frame.schema[c].is_temporal()
+            pl.col(c).cast(pl.Datetime("us")).dt.epoch("us").cast(pl.String)
+            if c in temporal
             else pl.col(c).cast(pl.String)
             for c in columns
         ]
     ).with_row_index("row_number", offset=1)
     rows = rows.with_columns(pl.col("row_number").cast(pl.Int64))
     ragged = pl.DataFrame(schema={"row_number": pl.Int64, "line": pl.String})
-    return RawTable(path=path, columns=columns, rows=rows, ragged=ragged)
+    return RawTable(path=path, columns=columns, rows=rows, ragged=ragged, epoch_us_columns=temporal)
 
 
 def require_columns(table: RawTable, wanted: list[str]) -> None:
