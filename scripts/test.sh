@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
 bash scripts/services.sh
-$VENV/bin/ruff check lib tests jobs benchmarks feature_repo validations
+dirs=(); for d in lib tests jobs benchmarks feature_repo validations; do [ -d "$d" ] && dirs+=("$d"); done
+$VENV/bin/ruff check "${dirs[@]}"
 $VENV/bin/mypy
 $VENV/bin/python -m pytest "$@"

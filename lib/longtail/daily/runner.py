@@ -1,0 +1,250 @@
+"""Run a chain of steps idempotently, with a lock, a manifest and timings.
+
+Each step declares the files it reads, the files it writes and the config
+sections it depends on. Its fingerprint hashes all of these (file contents, not
+mtimes). A rerun skips a step whose fingerprint and outputs are unchanged, so
+running the chain twice gives the same outputs and redoes nothing. A failing step
+stops the chain with an error that names it; outputs of earlier steps stay, and
+every step writes its own outputs atomically, so a crash leaves the previous
+outputs intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longtail.config import Config
+from longtail.errors import LongtailError, StageError
+from longtail.io import write_json
+from longtail.paths import Layout
+
+__all__ = ["RunContext", "Step", "StepFailed", "data_dir_lock", "run_steps"]
+
+log = logging.getLogger(__name__)
+
+
+class StepFailed(LongtailError):
+    """A step of the chain failed; the message names it."""
+
+
+class LockHeld(LongtailError):
+    """Another run holds the data directory."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a step gets: the config, the data layout and the run date."""
+
+    cfg: Config
+    layout: Layout
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the chain.
+
+    ``run`` returns metrics (row counts and the like) recorded in the manifest.
+    ``inputs``/``outputs`` list files or folders; ``config`` names the config
+    sections whose values change the step's result. ``per_date`` steps depend on
+    the run date.
+    """
+
+    name: str
+    run: Callable[[RunContext], dict[str, Any]]
+    inputs: Callable[[RunContext], Sequence[Path]]
+    outputs: Callable[[RunContext], Sequence[Path]]
+    config: tuple[str, ...] = ()
+    per_date: bool = True
+    # When set, the step runs only if this returns True (e.g. a retrain schedule).
+    when: Callable[[RunContext], bool] | None = None
+
+
+@dataclass
+class StepRecord:
+    """The manifest entry of one step."""
+
+    status: str
+    fingerprint: str = ""
+    started: str = ""
+    ended: str = ""
+    seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _hash_path(path: Path, digest: hashlib._Hash) -> None:
+    if path.is_file():
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    elif path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            if any(part.startswith(".") for part in child.relative_to(path).parts):
+                continue  # temp files and hidden state never count
+            digest.update(str(child.relative_to(path)).encode())
+            _hash_path(child, digest)
+    else:
+        digest.update(b"<missing>")
+
+
+def content_hash(paths: Sequence[Path]) -> str:
+    """Hash the contents of files and folders (names and bytes), missing ones included."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.name).encode())
+        _hash_path(path, digest)
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(step: Step, ctx: RunContext) -> str:
+    cfg = ctx.cfg.model_dump(mode="json")
+    sections = {name: cfg.get(name) for name in step.config}
+    parts = {
+        "step": step.name,
+        "config": sections,
+        "seed": cfg["seed"],
+        "date": ctx.date.isoformat() if step.per_date else None,
+        "inputs": content_hash(list(step.inputs(ctx))),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def data_dir_lock(layout: Layout) -> Iterator[None]:
+    """Hold an exclusive lock on the data directory for the whole run.
+
+    Raises
+    ------
+    LockHeld
+        Another process holds it; the message says which and since when.
+    """
+    layout.runs.mkdir(parents=True, exist_ok=True)
+    path = layout.runs / ".lock"
+    fh = path.open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        msg = f"another run holds the lock on {layout.root} ({holder}); wait for it to finish"
+        raise LockHeld(msg) from exc
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
+        fh.flush()
+        yield
+    finally:
+        fh.seek(0)
+        fh.truncate()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def run_steps(
+    steps: Sequence[Step], ctx: RunContext, *, manifest_path: Path, force: bool = False
+) -> dict[str, StepRecord]:
+    """Run ``steps`` in order, skipping those whose fingerprint and outputs are unchanged.
+
+    Parameters
+    ----------
+    steps
+        The chain.
+    ctx
+        Config, layout and date.
+    manifest_path
+        Where the run manifest is read from and written to after every step.
+    force
+        Rerun every step.
+
+    Returns
+    -------
+    dict
+        Step name -> record, also in the manifest.
+
+    Raises
+    ------
+    StepFailed
+        A step raised; the message names the step and the cause.
+    """
+    previous: dict[str, Any] = {}
+    if manifest_path.is_file():
+        previous = json.loads(manifest_path.read_text()).get("steps", {})
+    records: dict[str, StepRecord] = {}
+
+    def save() -> None:
+        write_json(
+            {
+                "date": ctx.date.isoformat(),
+                "data_dir": str(ctx.layout.root),
+                "updated": _now(),
+                "steps": {k: vars(v) for k, v in records.items()},
+            },
+            manifest_path,
+        )
+
+    for step in steps:
+        if step.when is not None and not step.when(ctx):
+            records[step.name] = StepRecord(status="not scheduled")
+            log.info("step %s: not scheduled for %s", step.name, ctx.date)
+            save()
+            continue
+        fp = _fingerprint(step, ctx)
+        prev = previous.get(step.name, {})
+        outputs = list(step.outputs(ctx))
+        if (
+            not force
+            and prev.get("status") in {"done", "skipped"}
+            and prev.get("fingerprint") == fp
+            and all(p.exists() for p in outputs)
+            and prev.get("outputs") == {p.name: content_hash([p]) for p in outputs}
+        ):
+            records[step.name] = StepRecord(**{**prev, "status": "skipped"})
+            log.info("step %s: inputs unchanged, skipped", step.name)
+            save()
+            continue
+        log.info("step %s: start", step.name)
+        started, t0 = _now(), time.perf_counter()
+        try:
+            metrics = step.run(ctx) or {}
+        except Exception as exc:
+            seconds = time.perf_counter() - t0
+            records[step.name] = StepRecord(
+                status="failed", fingerprint=fp, started=started, ended=_now(),
+                seconds=round(seconds, 3), error=f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            save()
+            msg = f"step {step.name!r} failed after {seconds:.1f}s: {exc}"
+            raise StepFailed(msg) from exc
+        seconds = time.perf_counter() - t0
+        records[step.name] = StepRecord(
+            status="done", fingerprint=fp, started=started, ended=_now(),
+            seconds=round(seconds, 3), metrics=metrics,
+            outputs={p.name: content_hash([p]) for p in outputs},
+        )  # fmt: skip
+        log.info("step %s: done in %.1fs %s", step.name, seconds, metrics)
+        save()
+        missing = [p for p in outputs if not p.exists()]
+        if missing:
+            msg = f"step {step.name!r} finished without writing {missing}"
+            raise StepFailed(msg) from StageError(msg)
+    return records
