@@ -1,0 +1,220 @@
+"""Candidate items per user, from events strictly before the scoring time.
+
+Four sources, merged in priority order and deduplicated:
+
+1. ``coview``: items co-viewed (same user, same day) with the user's most recent
+   items, by co-occurrence count (item-item co-occurrence in Polars);
+2. ``category``: the most viewed items of the user's top categories;
+3. ``popular``: globally most viewed items;
+4. ``tail``: a configured share of random tail items (exploration), seeded by
+   the run seed and date so reruns give the same lists.
+
+Items the user already bought are excluded when configured. Each user gets at
+most ``max_candidates``. Users without history (``cold_start``) get the popular
+and tail sources only; this is their stated fallback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from longtail import schema as S
+
+__all__ = ["SOURCES", "CandidateConfig", "generate_candidates"]
+
+SOURCES: Final = ("coview", "category", "popular", "tail")
+_PRIORITY: Final = {name: i for i, name in enumerate(SOURCES)}
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """Sizes of each source; built from ``ScoreConfig`` by the scoring job."""
+
+    max_candidates: int = 200
+    tail_share: float = 0.1
+    exclude_purchased: bool = True
+    recent_items: int = 5
+    coview_per_item: int = 20
+    top_categories: int = 3
+    per_category: int = 50
+    popular: int = 100
+    window_days: int = 30
+
+
+def _item_buckets(views: pl.DataFrame, *, head_share: float, torso_share: float) -> pl.DataFrame:
+    counts = views.group_by(S.ITEM_ID).len("n").sort(["n", S.ITEM_ID], descending=[True, False])
+    total = max(int(counts["n"].sum()), 1)
+    return counts.with_columns(
+        pl.when(pl.col("n").cum_sum() - pl.col("n") < head_share * total)
+        .then(pl.lit("head"))
+        .when(pl.col("n").cum_sum() - pl.col("n") < torso_share * total)
+        .then(pl.lit("torso"))
+        .otherwise(pl.lit("tail"))
+        .alias("bucket")
+    )
+
+
+def generate_candidates(
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.Series,
+    *,
+    as_of: dt.datetime,
+    cfg: CandidateConfig,
+    seed: int,
+    head_share: float = 0.5,
+    torso_share: float = 0.8,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Build candidates for ``users`` from events strictly before ``as_of``.
+
+    Parameters
+    ----------
+    events, items
+        Canonical tables.
+    users
+        The users to serve (Int64); users absent from ``events`` are cold starts.
+    as_of
+        Scoring time (UTC); only events before it are used.
+    cfg
+        Source sizes.
+    seed
+        Seed of the tail exploration draw.
+    head_share, torso_share
+        Cumulative view shares that bound head and torso (as the features use).
+
+    Returns
+    -------
+    candidates
+        ``user_id, item_id, source`` with at most ``max_candidates`` per user, no
+        duplicate (user, item), sorted by user then source priority.
+    user_types
+        ``user_id, fallback`` with ``history`` or ``cold_start`` per user.
+    """
+    start = as_of - dt.timedelta(days=cfg.window_days)
+    past = events.filter(pl.col(S.EVENT_TIME) < as_of)
+    recent = past.filter(pl.col(S.EVENT_TIME) >= start)
+    views = recent.filter(pl.col(S.EVENT_TYPE) == "view")
+    user_frame = pl.DataFrame({S.USER_ID: users.cast(pl.Int64)}).unique(maintain_order=True)
+    known = past.filter(pl.col(S.EVENT_TYPE) == "view").select(S.USER_ID).unique()
+    user_types = user_frame.join(
+        known.with_columns(pl.lit("history").alias("fallback")), on=S.USER_ID, how="left"
+    ).with_columns(pl.col("fallback").fill_null("cold_start"))
+
+    # Item -> current category (latest version before as_of).
+    item_cat = (
+        items.filter(pl.col(S.VALID_FROM) < as_of)
+        .sort(S.VALID_FROM)
+        .group_by(S.ITEM_ID)
+        .agg(pl.col(S.CATEGORY_ID).drop_nulls().last())
+    )
+    buckets = _item_buckets(views, head_share=head_share, torso_share=torso_share)
+
+    parts: list[pl.DataFrame] = []
+    # 1. co-view: pairs of distinct items seen by a user on the same day.
+    daily = views.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.date().alias("d")).unique()
+    pairs = (
+        daily.join(daily, on=[S.USER_ID, "d"], suffix="_b")
+        .filter(pl.col(S.ITEM_ID) != pl.col("item_id_b"))
+        .group_by(S.ITEM_ID, "item_id_b")
+        .len("co")
+        .sort(["co", "item_id_b"], descending=[True, False])
+        .group_by(S.ITEM_ID, maintain_order=True)
+        .head(cfg.coview_per_item)
+    )
+    last_items = (
+        past.filter(pl.col(S.EVENT_TYPE) == "view")
+        .sort(S.EVENT_TIME)
+        .group_by(S.USER_ID)
+        .agg(pl.col(S.ITEM_ID).unique(maintain_order=True).reverse().head(cfg.recent_items))
+        .explode(S.ITEM_ID)
+    )
+    parts.append(
+        user_frame.join(last_items, on=S.USER_ID)
+        .join(pairs, on=S.ITEM_ID)
+        .group_by(S.USER_ID, pl.col("item_id_b").alias(S.ITEM_ID))
+        .agg(pl.col("co").sum().cast(pl.Float64).alias("strength"))
+        .with_columns(pl.lit("coview").alias("source"))
+    )
+    # 2. the user's top categories -> their most viewed items.
+    cat_views = views.join(item_cat, on=S.ITEM_ID, how="inner")
+    top_cats = (
+        cat_views.group_by(S.USER_ID, S.CATEGORY_ID)
+        .len("n")
+        .sort(["n", S.CATEGORY_ID], descending=[True, False])
+        .group_by(S.USER_ID, maintain_order=True)
+        .head(cfg.top_categories)
+    )
+    cat_popular = (
+        cat_views.group_by(S.CATEGORY_ID, S.ITEM_ID)
+        .len("m")
+        .sort(["m", S.ITEM_ID], descending=[True, False])
+        .group_by(S.CATEGORY_ID, maintain_order=True)
+        .head(cfg.per_category)
+    )
+    parts.append(
+        user_frame.join(top_cats, on=S.USER_ID)
+        .join(cat_popular, on=S.CATEGORY_ID)
+        .select(
+            S.USER_ID,
+            S.ITEM_ID,
+            (pl.col("n") * pl.col("m")).cast(pl.Float64).alias("strength"),
+            pl.lit("category").alias("source"),
+        )
+    )
+    # 3. global popular.
+    popular = buckets.head(cfg.popular).select(
+        S.ITEM_ID, pl.col("n").cast(pl.Float64).alias("strength")
+    )
+    parts.append(
+        user_frame.join(popular, how="cross").with_columns(pl.lit("popular").alias("source"))
+    )
+    merged = (
+        pl.concat([p.select(S.USER_ID, S.ITEM_ID, "strength", "source") for p in parts])
+        .with_columns(pl.col("source").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("_p"))
+        .sort([S.USER_ID, "_p", "strength", S.ITEM_ID], descending=[False, False, True, False])
+        .unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True)
+    )
+    bought = past.filter(pl.col(S.EVENT_TYPE) == "purchase").select(S.USER_ID, S.ITEM_ID).unique()
+    if cfg.exclude_purchased:
+        merged = merged.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
+    n_tail = round(cfg.max_candidates * cfg.tail_share)
+    merged = merged.group_by(S.USER_ID, maintain_order=True).head(cfg.max_candidates - n_tail)
+
+    # 4. tail exploration: n_tail random tail items per user, seeded by (seed, date).
+    tail_pool = buckets.filter(pl.col("bucket") == "tail")[S.ITEM_ID].sort().to_numpy()
+    if n_tail > 0 and tail_pool.size > 0:
+        rng = np.random.default_rng([seed, as_of.toordinal()])
+        # Draw twice what is needed (with replacement, vectorized) so that after
+        # removing repeats and items already listed, n_tail usually remain.
+        k = n_tail * 2
+        idx = rng.integers(0, tail_pool.size, (user_frame.height, k))
+        tail = pl.DataFrame(
+            {
+                S.USER_ID: np.repeat(user_frame[S.USER_ID].to_numpy(), k),
+                S.ITEM_ID: tail_pool[idx.ravel()],
+                "strength": np.zeros(user_frame.height * k),
+            }
+        ).with_columns(
+            pl.lit("tail").alias("source"), pl.lit(_PRIORITY["tail"], pl.Int8).alias("_p")
+        )
+        tail = tail.unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True).join(
+            merged.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="anti"
+        )
+        if cfg.exclude_purchased:
+            tail = tail.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
+        tail = tail.group_by(S.USER_ID, maintain_order=True).head(n_tail)
+        merged = pl.concat([merged, tail.select(merged.columns)])
+    candidates = (
+        merged.sort(
+            [S.USER_ID, "_p", "strength", S.ITEM_ID], descending=[False, False, True, False]
+        )
+        .group_by(S.USER_ID, maintain_order=True)
+        .head(cfg.max_candidates)
+        .select(S.USER_ID, S.ITEM_ID, "source")
+    )
+    return candidates, user_types

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from longtail import schema as S
+from longtail.candidates import CandidateConfig, generate_candidates
+from longtail.config import SyntheticSource
+from longtail.ingest import generate
+
+pytestmark = pytest.mark.unit
+AS_OF = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def shop():  # type: ignore[no-untyped-def]
+    return generate(
+        SyntheticSource(n_users=400, n_items=300, days=20, n_leaf_categories=10), seed=3
+    )
+
+
+def _run(shop, users: list[int], **kw):  # type: ignore[no-untyped-def]
+    cfg = CandidateConfig(**{"max_candidates": 60, "tail_share": 0.2, "popular": 30, **kw})
+    return generate_candidates(
+        shop.events, shop.items, pl.Series(S.USER_ID, users), as_of=AS_OF, cfg=cfg, seed=1
+    )
+
+
+def test_no_user_gets_an_item_twice_or_more_than_the_cap(shop) -> None:  # type: ignore[no-untyped-def]
+    cands, _ = _run(shop, list(range(1, 401)))
+    assert cands.select(S.USER_ID, S.ITEM_ID).is_duplicated().sum() == 0
+    assert cands.group_by(S.USER_ID).len()["len"].max() <= 60
+
+
+def test_tail_exploration_takes_its_configured_share(shop) -> None:  # type: ignore[no-untyped-def]
+    cands, _ = _run(shop, list(range(1, 401)))
+    per_user = cands.filter(pl.col("source") == "tail").group_by(S.USER_ID).len()["len"]
+    assert per_user.max() <= 12
+    assert per_user.median() == 12  # type: ignore[comparison-overlap]
+
+
+def test_purchased_items_are_excluded_when_configured(shop) -> None:  # type: ignore[no-untyped-def]
+    cands, _ = _run(shop, list(range(1, 401)))
+    bought = (
+        shop.events.filter((pl.col(S.EVENT_TYPE) == "purchase") & (pl.col(S.EVENT_TIME) < AS_OF))
+        .select(S.USER_ID, S.ITEM_ID)
+        .unique()
+    )
+    assert bought.height > 0
+    assert cands.join(bought, on=[S.USER_ID, S.ITEM_ID]).height == 0
+    kept, _ = _run(shop, list(range(1, 401)), exclude_purchased=False)
+    assert kept.join(bought, on=[S.USER_ID, S.ITEM_ID]).height > 0
+
+
+def test_unknown_users_get_the_cold_start_fallback(shop) -> None:  # type: ignore[no-untyped-def]
+    cands, types = _run(shop, [1, 10_000_000])
+    assert dict(types.iter_rows()) == {1: "history", 10_000_000: "cold_start"}
+    cold = cands.filter(pl.col(S.USER_ID) == 10_000_000)
+    assert set(cold["source"]) == {"popular", "tail"}
+    assert cold.height > 0
+
+
+def test_candidates_never_use_events_at_or_after_the_scoring_time(shop) -> None:  # type: ignore[no-untyped-def]
+    # An item first viewed after AS_OF cannot be a co-view or category candidate.
+    late = shop.events.filter(pl.col(S.EVENT_TIME) >= AS_OF)
+    early_items = shop.events.filter(pl.col(S.EVENT_TIME) < AS_OF)[S.ITEM_ID].unique()
+    only_late = late.filter(~pl.col(S.ITEM_ID).is_in(early_items.implode()))[S.ITEM_ID].unique()
+    cands, _ = _run(shop, list(range(1, 401)))
+    assert cands.filter(pl.col(S.ITEM_ID).is_in(only_late.implode())).height == 0
+
+
+def test_rerun_gives_identical_candidates(shop) -> None:  # type: ignore[no-untyped-def]
+    first, _ = _run(shop, list(range(1, 200)))
+    second, _ = _run(shop, list(range(1, 200)))
+    assert first.equals(second)
