@@ -1,0 +1,126 @@
+"""The recommendations partition: Parquet plus ``_manifest.json``, swapped in whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from longtail import schema as S
+from longtail.errors import StageError
+from longtail.io import atomic_dir, write_json
+
+__all__ = ["RECOMMENDATIONS", "check_lists", "write_partition"]
+
+RECOMMENDATIONS: Final[dict[str, pl.DataType]] = {
+    S.USER_ID: pl.Int64(),
+    "rank": pl.UInt32(),
+    S.ITEM_ID: pl.Int64(),
+    "score": pl.Float64(),
+    "probability": pl.Float64(),
+    "model_version": pl.String(),
+    "strategy": pl.String(),
+    "feature_service": pl.String(),
+    "generated_at": S.TIME,
+}
+
+
+def check_lists(recs: pl.DataFrame, expected_users: pl.Series, *, k: int) -> dict[str, int]:
+    """Check the lists' invariants and count short lists.
+
+    Every expected user appears, no other user does, ranks run 1..n without gaps,
+    no item repeats in a list, at most ``k`` items, probabilities in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``users_expected``, ``users_written``, ``rows``, ``short_lists``.
+
+    Raises
+    ------
+    StageError
+        An invariant does not hold (a bug upstream; nothing is written).
+    """
+    per_user = recs.group_by(S.USER_ID).agg(
+        pl.len().alias("n"),
+        pl.col(S.ITEM_ID).n_unique().alias("distinct"),
+        pl.col("rank").max().alias("max_rank"),
+        pl.col("rank").min().alias("min_rank"),
+    )
+    expected = expected_users.unique()
+    missing = expected.filter(~expected.is_in(per_user[S.USER_ID].implode()))
+    extra = per_user.filter(~pl.col(S.USER_ID).is_in(expected.implode()))
+    problems = []
+    if missing.len():
+        problems.append(
+            f"{missing.len()} expected users have no list (e.g. {missing[:3].to_list()})"
+        )
+    if extra.height:
+        problems.append(f"{extra.height} users were not expected")
+    if per_user.filter(pl.col("distinct") != pl.col("n")).height:
+        problems.append("an item repeats within a list")
+    if per_user.filter((pl.col("max_rank") != pl.col("n")) | (pl.col("min_rank") != 1)).height:
+        problems.append("ranks are not 1..n")
+    if per_user.filter(pl.col("n") > k).height:
+        problems.append(f"a list is longer than k={k}")
+    p = recs["probability"]
+    if p.null_count() or (p < 0).any() or (p > 1).any():
+        problems.append("a probability is outside [0, 1]")
+    if problems:
+        raise StageError("recommendations fail their checks: " + "; ".join(problems))
+    return {
+        "users_expected": expected.len(),
+        "users_written": per_user.height,
+        "rows": recs.height,
+        "short_lists": per_user.filter(pl.col("n") < k).height,
+    }
+
+
+def write_partition(
+    recs: pl.DataFrame,
+    target: Path,
+    *,
+    expected_users: pl.Series,
+    k: int,
+    manifest: dict[str, Any],
+    fail_after_write: bool = False,
+) -> dict[str, Any]:
+    """Check and write one date's lists to ``target`` atomically.
+
+    The Parquet file and ``_manifest.json`` are written into a temporary folder
+    beside ``target``, which then replaces ``target`` whole: readers see the
+    previous partition or the new one, never a mix, and a crash leaves the
+    previous partition intact.
+
+    Parameters
+    ----------
+    recs
+        The lists, in the :data:`RECOMMENDATIONS` schema.
+    target
+        ``DATA_DIR/recommendations/date=YYYY-MM-DD``.
+    expected_users
+        Users that must each have a list.
+    k
+        List length.
+    manifest
+        Extra manifest fields (model version, duration, ...).
+    fail_after_write
+        Raise after writing, before the swap (tests use it to inject a crash).
+
+    Returns
+    -------
+    dict
+        The manifest written.
+    """
+    recs = S.conform(recs.sort(S.USER_ID, "rank"), RECOMMENDATIONS, table="recommendations")
+    counts = check_lists(recs, expected_users, k=k)
+    full = {**manifest, **counts, "k": k, "written_at": dt.datetime.now(dt.UTC).isoformat()}
+    with atomic_dir(target) as tmp:
+        recs.write_parquet(tmp / "part-0.parquet", statistics=True)
+        write_json(full, tmp / "_manifest.json")
+        if fail_after_write:
+            msg = "injected crash before the swap"
+            raise RuntimeError(msg)
+    return full

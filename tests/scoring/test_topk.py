@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from longtail import schema as S
+from longtail.scoring.topk import top_k
+
+pytestmark = pytest.mark.unit
+
+
+def _scored(n_users: int = 50, n_items: int = 40, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(n_users), n_items)
+    items = np.tile(np.arange(n_items), n_users)
+    buckets = np.where(items < 5, "head", np.where(items < 15, "torso", "tail"))
+    score = rng.random(users.size) + np.where(buckets == "tail", -0.5, 0.0)
+    return pl.DataFrame(
+        {S.USER_ID: users, S.ITEM_ID: items, "score": score, S.POPULARITY_BUCKET: buckets}
+    )
+
+
+def test_top_k_keeps_the_k_best_in_score_order() -> None:
+    scored = _scored()
+    out = top_k(scored, k=10)
+    assert out.group_by(S.USER_ID).len()["len"].unique().to_list() == [10]
+    for _, grp in out.group_by(S.USER_ID):
+        assert grp["rank"].to_list() == list(range(1, 11))
+        assert grp["score"].is_sorted(descending=True)
+    best = scored.sort("score", descending=True).group_by(S.USER_ID).head(10)
+    assert set(best.select(S.USER_ID, S.ITEM_ID).rows()) == set(
+        out.select(S.USER_ID, S.ITEM_ID).rows()
+    )
+
+
+def test_tail_rerank_guarantees_the_share_and_keeps_the_best_otherwise() -> None:
+    scored = _scored()
+    plain = top_k(scored, k=10)
+    out = top_k(scored, k=10, tail_min_share=0.3)
+    tails = out.filter(pl.col(S.POPULARITY_BUCKET) == "tail").group_by(S.USER_ID).len()["len"]
+    assert tails.min() >= 3
+    assert (
+        plain.filter(pl.col(S.POPULARITY_BUCKET) == "tail").group_by(S.USER_ID).len()["len"].min()
+        < 3
+    )  # the re-rank changed something
+    assert out.group_by(S.USER_ID).len()["len"].unique().to_list() == [10]
+    assert out.select(S.USER_ID, S.ITEM_ID).is_duplicated().sum() == 0
+
+
+def test_users_with_fewer_candidates_get_shorter_lists() -> None:
+    scored = _scored(n_users=3, n_items=4)
+    assert top_k(scored, k=10).height == 12
+
+
+def test_bad_k_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"k must be >= 1\. Got 0 instead\."):
+        top_k(_scored(), k=0)
