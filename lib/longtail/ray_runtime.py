@@ -1,0 +1,33 @@
+"""Connect to Ray the same way in every job: a cluster when one is given, else a local one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+__all__ = ["ensure_ray"]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_ray(*, num_cpus: int | None = None) -> Any:
+    """Return the ``ray`` module, initialized.
+
+    Under ``ray job submit`` (``RAY_ADDRESS`` set) or inside a running session this
+    joins that cluster; otherwise it starts a local Ray without the dashboard and
+    without usage reporting (the machine may have no network).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        log.info("joined the Ray cluster at %s", address)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
+        log.info("started a local Ray")
+    return ray
