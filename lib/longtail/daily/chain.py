@@ -125,7 +125,8 @@ def run_daily(
         for day in dates:
             ctx = RunContext(cfg=cfg, layout=layout, date=day)
             manifest = layout.runs / f"date={day.isoformat()}" / "manifest.json"
-            recs = run_steps(per_date, ctx, manifest_path=manifest, force=force)
-            records[day] = {**shared_records, **recs}
+            records[day] = run_steps(
+                per_date, ctx, manifest_path=manifest, force=force, upstream=shared_records
+            )
             manifests[day] = manifest
     return DailyResult(dates=dates, records=records, manifests=manifests)

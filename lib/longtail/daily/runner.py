@@ -161,7 +161,12 @@ def _now() -> str:
 
 
 def run_steps(
-    steps: Sequence[Step], ctx: RunContext, *, manifest_path: Path, force: bool = False
+    steps: Sequence[Step],
+    ctx: RunContext,
+    *,
+    manifest_path: Path,
+    force: bool = False,
+    upstream: dict[str, StepRecord] | None = None,
 ) -> dict[str, StepRecord]:
     """Run ``steps`` in order, skipping those whose fingerprint and outputs are unchanged.
 
@@ -175,6 +180,9 @@ def run_steps(
         Where the run manifest is read from and written to after every step.
     force
         Rerun every step.
+    upstream
+        Records of steps run before (e.g. the date-independent ingest), copied
+        into this manifest so it tells the whole story of the run.
 
     Returns
     -------
@@ -189,7 +197,7 @@ def run_steps(
     previous: dict[str, Any] = {}
     if manifest_path.is_file():
         previous = json.loads(manifest_path.read_text()).get("steps", {})
-    records: dict[str, StepRecord] = {}
+    records: dict[str, StepRecord] = dict(upstream or {})
 
     def save() -> None:
         write_json(
@@ -247,4 +255,5 @@ def run_steps(
         if missing:
             msg = f"step {step.name!r} finished without writing {missing}"
             raise StepFailed(msg) from StageError(msg)
+    save()
     return records
