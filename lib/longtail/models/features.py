@@ -142,11 +142,13 @@ def _recent_items(frame: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
         return out
     # Keep the last n items, right-aligned so the most recent is always at position n - 1.
     lists = frame[RECENT_ITEMS].list.tail(n)
-    lengths = lists.list.len().fill_null(0).to_numpy()
-    flat = lists.explode().drop_nulls().to_numpy() if lengths.sum() else np.zeros(0, np.int64)
-    rows = np.repeat(np.arange(frame.height), lengths)
+    lists = lists.list.eval(pl.element().drop_nulls())
+    lengths = lists.list.len().fill_null(0).cast(pl.Int64).to_numpy()
+    flat = lists.explode().drop_nulls().cast(pl.Int64).to_numpy()
+    rows = np.repeat(np.arange(frame.height, dtype=np.int64), lengths)
     starts = np.cumsum(lengths) - lengths
-    pos = np.arange(flat.size) - np.repeat(starts, lengths) + (n - np.repeat(lengths, lengths))
+    pos = np.arange(flat.size, dtype=np.int64) - np.repeat(starts, lengths)
+    pos += n - np.repeat(lengths, lengths)
     out[rows, pos] = hash_ids(flat, buckets=spec.hash_buckets_item)
     return out
 

@@ -7,6 +7,7 @@ Ray checkpoints are folders written by :func:`write_state` and read by
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,26 @@ class Progress:
     bad_epochs: int = 0
     restarts: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+
+    def record(self, metric: float, *, epoch: int, patience: int) -> tuple[bool, bool]:
+        """Record an epoch's validation metric (higher is better).
+
+        Returns
+        -------
+        tuple of bool
+            ``(improved, stop)``: whether this epoch is the new best, and whether
+            ``patience`` epochs in a row have now passed without improvement. A NaN
+            metric never improves, except as the first value.
+        """
+        improved = self.best_metric is None or (
+            not math.isnan(metric) and (math.isnan(self.best_metric) or metric > self.best_metric)
+        )
+        if improved:
+            self.best_metric, self.best_epoch, self.bad_epochs = metric, epoch, 0
+        else:
+            self.bad_epochs += 1
+        self.epochs_done = epoch
+        return improved, self.bad_epochs >= patience
 
 
 def _flatten_optimizers(

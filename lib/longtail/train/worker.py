@@ -53,8 +53,8 @@ class WorkerConfig:
     early_stopping_patience: int = 2
     mixed_precision: bool = False
     shuffle_buffer_rows: int = 20_000
-    # Testing hook: after checkpointing this epoch (1-based), the worker process
-    # exits once, the first time (the marker file records it), to simulate a crash.
+    # Testing hook: when starting the epoch after this one (1-based), the worker
+    # process exits once (the marker file records it), to simulate a crash.
     simulate_failure_at_epoch: int | None = None
     failure_marker: str | None = None
 
@@ -166,6 +166,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     val_shard = ray.train.get_dataset_shard(VALIDATION)
 
     for epoch in range(progress.epochs_done + 1, wc.epochs + 1):
+        _maybe_fail(wc, epoch - 1)
         _seed(wc.seed * 1_000 + epoch * 10 + rank)
         net.train()
         total, rows = 0.0, 0
@@ -203,16 +204,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         s = np.concatenate(val_scores) if val_scores else np.zeros(0)
         metric = validation_metric(wc.early_stopping_metric, y, s)
 
-        improved = progress.best_metric is None or (
-            not np.isnan(metric) and metric > progress.best_metric
-        )
+        improved, stop = progress.record(metric, epoch=epoch, patience=wc.early_stopping_patience)
         if improved:
-            progress.best_metric, progress.best_epoch, progress.bad_epochs = metric, epoch, 0
             best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            progress.bad_epochs += 1
-        progress.epochs_done = epoch
-        stop = progress.bad_epochs >= wc.early_stopping_patience
         metrics = {
             "epoch": float(epoch),
             "train_loss": total / max(rows, 1),
@@ -231,7 +225,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
             ray.train.report(metrics)
-        _maybe_fail(wc, epoch)
         if stop:
             break
 
@@ -243,6 +236,11 @@ def _maybe_fail(wc: WorkerConfig, epoch: int) -> None:
     if marker.exists():
         return
     marker.parent.mkdir(parents=True, exist_ok=True)
+    import ray.train
+
+    # Wait until Ray Train has registered the reported checkpoints, as it has
+    # for any crash that comes later than right after a report.
+    ray.train.get_all_reported_checkpoints(timeout_s=120)
     marker.write_text(f"simulated failure after epoch {epoch}\n", encoding="utf-8")
     log.warning("simulating a worker crash after epoch %d", epoch)
     os._exit(1)
