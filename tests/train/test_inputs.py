@@ -51,5 +51,5 @@ def test_resampled_train_without_report_is_refused(layout: Layout) -> None:
         layout, strategy="under", negative_rate={"head": 1.0, "torso": 1.0, "tail": 1.0}
     )
     (folder / "sampling_report.json").unlink()
-    with pytest.raises(StageError, match="sampling_report.json"):
+    with pytest.raises(StageError, match=r"sampling_report\.json"):
         resolve_inputs(layout, strategy="under")
