@@ -256,7 +256,12 @@ class ResamplingConfig(_Section):
 
 
 class TrainConfig(_Section):
-    """Model, loss and Ray Train settings."""
+    """Model, loss and Ray Train settings.
+
+    ``num_workers``, ``use_gpu`` and ``mixed_precision`` default (None) to what the
+    cluster has: one worker per GPU with bfloat16 autocast when GPUs are present,
+    else one CPU worker in float32.
+    """
 
     loss: Literal["bce", "weighted_bce", "focal", "class_balanced"] = "bce"
     loss_params: dict[str, float] = Field(default_factory=dict)
@@ -266,11 +271,24 @@ class TrainConfig(_Section):
     embedding_dim: int = Field(16, ge=1)
     hash_buckets_user: int = Field(50_000, ge=2)
     hash_buckets_item: int = Field(50_000, ge=2)
+    # Length of the user's recent-items sequence; the encoder is on only when > 0
+    # and the training rows carry a ``user_recent_items`` list column.
     sequence_length: int = Field(0, ge=0)
+    sequence_layers: int = Field(1, ge=1)
+    over_hidden: list[int] = Field(default_factory=lambda: [64, 32])
     calibration: Literal["none", "temperature", "isotonic"] = "temperature"
     num_workers: int | None = Field(None, ge=1)
     use_gpu: bool | None = None
+    mixed_precision: bool | None = None
+    cpus_per_worker: float = Field(1.0, gt=0)
+    # sparse_adam: sparse id-table gradients with SparseAdam + Adam for the rest;
+    # dense_adam: everything dense with one Adam (the baseline).
+    optimizer: Literal["sparse_adam", "dense_adam"] = "sparse_adam"
+    early_stopping_metric: Literal["pr_auc", "roc_auc"] = "pr_auc"
     early_stopping_patience: int = Field(2, ge=1)
+    shuffle_buffer_rows: int = Field(20_000, ge=0)
+    max_failures: int = Field(2, ge=0)
+    ranking_k: int = Field(10, ge=1)
     retrain_every_days: int = Field(7, ge=1)
 
 

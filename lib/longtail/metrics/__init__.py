@@ -1,0 +1,39 @@
+"""Pure metric functions over Polars frames, with column names passed by keyword."""
+
+from __future__ import annotations
+
+from longtail.metrics.classification import (
+    brier,
+    classification_report,
+    ece,
+    log_loss,
+    per_bucket,
+    pr_auc,
+    reliability_bins,
+    roc_auc,
+)
+from longtail.metrics.ranking import (
+    catalog_coverage,
+    map_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    tail_share,
+    top_k,
+)
+
+__all__ = [
+    "brier",
+    "catalog_coverage",
+    "classification_report",
+    "ece",
+    "log_loss",
+    "map_at_k",
+    "ndcg_at_k",
+    "per_bucket",
+    "pr_auc",
+    "recall_at_k",
+    "reliability_bins",
+    "roc_auc",
+    "tail_share",
+    "top_k",
+]

@@ -1,0 +1,146 @@
+"""Per-user ranking metrics and catalog metrics of the top-K, over frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from longtail.errors import StageError
+from longtail.metrics._checks import require
+from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, USER_ID
+
+__all__ = [
+    "catalog_coverage",
+    "map_at_k",
+    "ndcg_at_k",
+    "recall_at_k",
+    "tail_share",
+    "top_k",
+]
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        msg = f"k must be >= 1. Got {k!r} instead."
+        raise ValueError(msg)
+
+
+def top_k(
+    frame: pl.DataFrame, *, k: int, user: str = USER_ID, score: str = "probability"
+) -> pl.DataFrame:
+    """Return each user's ``k`` highest-scored rows with a 1-based ``rank`` column.
+
+    Ties are broken by the order of rows in ``frame`` (stable sort).
+    """
+    _check_k(k)
+    require(frame, numeric=(score,), other=(user,))
+    return (
+        frame.with_row_index("_order")
+        .sort([user, score, "_order"], descending=[False, True, False])
+        .with_columns(pl.int_range(1, pl.len() + 1).over(user).alias("rank"))
+        .filter(pl.col("rank") <= k)
+        .drop("_order")
+    )
+
+
+def _per_user(frame: pl.DataFrame, *, k: int, user: str, label: str, score: str) -> pl.DataFrame:
+    require(frame, numeric=(label, score), other=(user,))
+    _check_k(k)
+    ranked = top_k(frame, k=k, user=user, score=score)
+    totals = frame.group_by(user).agg(pl.col(label).cast(pl.Float64).sum().alias("n_pos"))
+    totals = totals.filter(pl.col("n_pos") > 0)
+    if totals.height == 0:
+        msg = f"ranking metric needs at least one user with a positive {label!r}"
+        raise StageError(msg)
+    y = pl.col(label).cast(pl.Float64)
+    hits = ranked.group_by(user).agg(
+        y.sum().alias("hits"),
+        (y / (pl.col("rank") + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
+        (y * y.cum_sum() / pl.col("rank")).sum().alias("ap_sum"),
+    )
+    # cum_sum above must run in rank order within the user: ``ranked`` is sorted so.
+    return totals.join(hits, on=user, how="left").fill_null(0.0)
+
+
+def recall_at_k(
+    frame: pl.DataFrame,
+    *,
+    k: int,
+    user: str = USER_ID,
+    label: str = LABEL,
+    score: str = "probability",
+) -> float:
+    """Mean over users with a positive of (positives in their top-k) / (their positives).
+
+    Raises
+    ------
+    StageError
+        A column is missing or no user has a positive.
+    """
+    per = _per_user(frame, k=k, user=user, label=label, score=score)
+    return float((per["hits"] / per["n_pos"]).mean())  # type: ignore[arg-type]
+
+
+def ndcg_at_k(
+    frame: pl.DataFrame,
+    *,
+    k: int,
+    user: str = USER_ID,
+    label: str = LABEL,
+    score: str = "probability",
+) -> float:
+    """Mean binary NDCG@k over users with a positive (ideal DCG puts all positives first)."""
+    per = _per_user(frame, k=k, user=user, label=label, score=score)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    cum = np.concatenate([[0.0], np.cumsum(discounts)])
+    ideal = cum[np.minimum(per["n_pos"].to_numpy().astype(np.int64), k)]
+    return float(np.mean(per["dcg"].to_numpy() / ideal))
+
+
+def map_at_k(
+    frame: pl.DataFrame,
+    *,
+    k: int,
+    user: str = USER_ID,
+    label: str = LABEL,
+    score: str = "probability",
+) -> float:
+    """Mean average precision@k: sum of precision at each hit / min(positives, k), averaged."""
+    per = _per_user(frame, k=k, user=user, label=label, score=score)
+    denom = np.minimum(per["n_pos"].to_numpy(), k)
+    return float(np.mean(per["ap_sum"].to_numpy() / denom))
+
+
+def catalog_coverage(
+    frame: pl.DataFrame,
+    *,
+    k: int,
+    catalog_size: int,
+    user: str = USER_ID,
+    item: str = ITEM_ID,
+    score: str = "probability",
+) -> float:
+    """Share of the catalog's ``catalog_size`` items that appear in some user's top-k."""
+    if catalog_size < 1:
+        msg = f"catalog_size must be >= 1. Got {catalog_size!r} instead."
+        raise ValueError(msg)
+    require(frame, other=(item,))
+    ranked = top_k(frame, k=k, user=user, score=score)
+    return ranked[item].n_unique() / catalog_size
+
+
+def tail_share(
+    frame: pl.DataFrame,
+    *,
+    k: int,
+    user: str = USER_ID,
+    bucket: str = POPULARITY_BUCKET,
+    score: str = "probability",
+    tail: str = "tail",
+) -> float:
+    """Share of all top-k slots (over users) taken by ``tail`` items."""
+    require(frame, other=(bucket,))
+    ranked = top_k(frame, k=k, user=user, score=score)
+    if ranked.height == 0:
+        return float("nan")
+    return float((ranked[bucket] == tail).mean())  # type: ignore[arg-type]

@@ -1,0 +1,197 @@
+"""Saved models: ``model.safetensors`` plus ``manifest.json``; loading never unpickles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import polars as pl
+import torch
+from safetensors.torch import load_file, save_file
+
+from longtail.errors import StageError
+from longtail.io import atomic_dir, write_json
+from longtail.models.arch import ConversionModel, ModelConfig
+from longtail.models.calibration import Calibration
+from longtail.models.features import FeatureSpec, encode
+
+__all__ = [
+    "CURRENT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "WEIGHTS",
+    "LoadedModel",
+    "Prediction",
+    "load_model",
+    "save_model",
+    "to_tensors",
+]
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+MANIFEST = "manifest.json"
+CURRENT = "current.json"
+
+
+def to_tensors(
+    arrays: Mapping[str, np.ndarray], *, device: torch.device | str = "cpu"
+) -> dict[str, torch.Tensor]:
+    """Numpy model inputs (from :func:`encode`) to tensors on ``device``."""
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in arrays.items()}
+
+
+def state_to_safetensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Return a module's state dict as contiguous CPU tensors, ready for :func:`save_file`."""
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_model(
+    models_dir: Path,
+    *,
+    version: str,
+    model: ConversionModel,
+    spec: FeatureSpec,
+    calibration: Calibration,
+    extra: Mapping[str, Any],
+) -> Path:
+    """Write ``models_dir/<version>/`` atomically and point ``current.json`` at it.
+
+    Parameters
+    ----------
+    models_dir
+        ``Layout.models``.
+    version
+        Folder name of this model.
+    model, spec, calibration
+        What :func:`load_model` needs to rebuild the scorer.
+    extra
+        More manifest entries (strategy, loss, metrics, data window, ...).
+
+    Returns
+    -------
+    Path
+        The version folder.
+    """
+    target = models_dir / version
+    with atomic_dir(target) as tmp:
+        save_file(state_to_safetensors(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        manifest = {
+            **extra,
+            "format_version": FORMAT_VERSION,
+            "version": version,
+            "weights": WEIGHTS,
+            "model_config": model.cfg.to_json(),
+            "features": spec.to_json(),
+            "calibration": calibration.to_json(),
+        }
+        write_json(manifest, tmp / MANIFEST)
+    write_json({"version": version, "path": version}, models_dir / CURRENT)
+    return target
+
+
+class Prediction(NamedTuple):
+    """Raw logits and calibrated probabilities, both float64 numpy arrays of shape ``B``."""
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+
+
+@dataclass
+class LoadedModel:
+    """A saved model ready to score frames of the training-row shape.
+
+    Build it once per process (e.g. in a Ray ``map_batches`` callable class's
+    ``__init__``) and call :meth:`predict` under ``torch.inference_mode()``.
+    """
+
+    module: ConversionModel
+    spec: FeatureSpec
+    calibration: Calibration
+    manifest: dict[str, Any]
+    path: Path
+
+    def predict(self, frame: pl.DataFrame, *, batch_size: int = 65_536) -> Prediction:
+        """Score rows: raw logits and calibrated probabilities.
+
+        Parameters
+        ----------
+        frame
+            Rows with the id, category and dense feature columns of the manifest,
+            and the calibration's ``offset_by`` column (the popularity bucket)
+            when the sampling correction depends on it; missing, it falls back
+            to the overall offset.
+        batch_size
+            Rows per forward pass.
+
+        Raises
+        ------
+        StageError
+            A feature column is missing.
+        """
+        self.module.eval()
+        device = next(self.module.parameters()).device
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, frame.height, batch_size):
+                part = frame.slice(start, batch_size)
+                out = self.module(to_tensors(encode(part, self.spec), device=device))
+                chunks.append(out.float().cpu().numpy().astype(np.float64))
+        logits = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float64)
+        by = self.calibration.offset_by
+        groups = frame[by].to_numpy() if by is not None and by in frame.columns else None
+        return Prediction(logits, self.calibration.apply(logits, groups))
+
+    def to(self, device: torch.device | str) -> LoadedModel:
+        """Move the module to ``device`` (e.g. "cuda") and return self."""
+        self.module.to(device)
+        return self
+
+
+def _resolve(path: Path) -> Path:
+    if (path / MANIFEST).is_file():
+        return path
+    pointer = path / CURRENT
+    if pointer.is_file():
+        current = json.loads(pointer.read_text(encoding="utf-8"))
+        return path / str(current["path"])
+    msg = f"no saved model at {path} (neither {MANIFEST} nor {CURRENT})"
+    raise StageError(msg)
+
+
+def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a saved model from its version folder, or the current one from ``models/``.
+
+    Only JSON and safetensors are read; nothing is unpickled.
+
+    Raises
+    ------
+    StageError
+        No model there, an unknown format version, or weights that do not match.
+    """
+    folder = _resolve(Path(path))
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        msg = (
+            f"model {folder}: format_version must be {FORMAT_VERSION}. "
+            f"Got {manifest.get('format_version')!r} instead."
+        )
+        raise StageError(msg)
+    module = ConversionModel(ModelConfig.from_json(manifest["model_config"]))
+    state = load_file(str(folder / manifest["weights"]))
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        msg = f"model {folder}: weights do not match the manifest's model_config"
+        raise StageError(msg) from exc
+    module.to(device).eval()
+    return LoadedModel(
+        module=module,
+        spec=FeatureSpec.from_json(manifest["features"]),
+        calibration=Calibration.from_json(manifest["calibration"]),
+        manifest=manifest,
+        path=folder,
+    )

@@ -1,0 +1,356 @@
+"""The training driver: datasets, the TorchTrainer run, calibration, evaluation, saving.
+
+Only the training split may come resampled; validation and test are read as they
+are from ``training/{validation,test}.parquet``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from longtail.config import Config
+from longtail.errors import StageError
+from longtail.losses import logit_shift
+from longtail.metrics import (
+    catalog_coverage,
+    classification_report,
+    ece,
+    map_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    tail_share,
+)
+from longtail.models.arch import ConversionModel, ModelConfig
+from longtail.models.calibration import Calibration, fit_calibration, offsets_from_report, sigmoid
+from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
+from longtail.models.saved import LoadedModel, save_model
+from longtail.paths import Layout
+from longtail.schema import EVENT_TIME, ITEM_ID, LABEL, POPULARITY_BUCKET
+from longtail.train.ray_configs import build_ray_configs, resolve_resources
+from longtail.train.state import read_best_weights
+from longtail.train.worker import TRAIN, VALIDATION, WorkerConfig, train_loop_per_worker
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["TrainInputs", "TrainResult", "evaluate", "fit", "resolve_inputs"]
+
+log = logging.getLogger(__name__)
+PROBABILITY = "probability"
+
+
+@dataclass(frozen=True)
+class TrainInputs:
+    """Which files a run trains and evaluates on, and their sampling correction."""
+
+    strategy: str
+    train_files: tuple[Path, ...]
+    validation: Path
+    test: Path
+    sampling_report: dict[str, Any] | None
+
+
+def resolve_inputs(layout: Layout, *, strategy: str) -> TrainInputs:
+    """Pick the training files for ``strategy``.
+
+    "none", or a strategy without a ``resampled/<strategy>/train/`` folder, trains
+    on ``training/train.parquet`` with no prior correction (the effective
+    strategy is then "none"). A resampled folder must come with its
+    ``sampling_report.json``.
+
+    Raises
+    ------
+    StageError
+        A split file is missing, the resampled folder is empty, or its report is missing.
+    """
+    validation = layout.training / "validation.parquet"
+    test = layout.training / "test.parquet"
+    plain = layout.training / "train.parquet"
+    for path in (validation, test):
+        if not path.is_file():
+            msg = f"missing split {path}; build the training set first"
+            raise StageError(msg)
+    folder = layout.resampled / strategy / "train"
+    if strategy != "none" and folder.is_dir():
+        files = tuple(sorted(folder.rglob("*.parquet")))
+        if not files:
+            msg = f"resampled train {folder} holds no Parquet files"
+            raise StageError(msg)
+        report_path = layout.resampled / strategy / "sampling_report.json"
+        if not report_path.is_file():
+            msg = f"resampled train {folder} lacks its {report_path.name}; cannot correct the prior"
+            raise StageError(msg)
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        return TrainInputs(strategy, files, validation, test, report)
+    if strategy != "none":
+        log.warning(
+            "no resampled train for strategy %r at %s; training on %s", strategy, folder, plain
+        )
+    if not plain.is_file():
+        msg = f"missing split {plain}; build the training set first"
+        raise StageError(msg)
+    return TrainInputs("none", (plain,), validation, test, None)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    version: str
+    path: Path
+    metrics: pl.DataFrame
+    ranking: pl.DataFrame
+    calibration: Calibration
+    history: list[dict[str, float]]
+    restarts: int
+    resources: dict[str, Any]
+
+
+def _datasets(inputs: TrainInputs, spec: FeatureSpec) -> dict[str, Any]:
+    import ray.data
+
+    def encoded(paths: list[str]) -> ray.data.Dataset:
+        fn: Any = encode_arrow
+        return ray.data.read_parquet(paths).map_batches(
+            fn, batch_format="pyarrow", fn_kwargs={"spec": spec, "label": LABEL}
+        )
+
+    return {
+        TRAIN: encoded([str(p) for p in inputs.train_files]),
+        # Fixed and read every epoch by every worker: computed once.
+        VALIDATION: encoded([str(inputs.validation)]).materialize(),
+    }
+
+
+def evaluate(
+    frame: pl.DataFrame, *, k: int, catalog_size: int
+) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Probability metrics (overall and per bucket) and top-k ranking metrics of scored rows.
+
+    ``frame`` needs ``label``, ``probability``, ``raw_probability`` (uncalibrated),
+    user and item ids and the popularity bucket.
+    """
+    table = classification_report(frame, score=PROBABILITY)
+    raw_ece = [ece(frame, score="raw_probability")]
+    for scope in table["scope"].to_list()[1:]:
+        raw_ece.append(
+            ece(frame.filter(pl.col(POPULARITY_BUCKET) == scope), score="raw_probability")
+        )
+    table = table.with_columns(pl.Series("ece_uncalibrated", raw_ece))
+    ranking = {
+        f"recall@{k}": recall_at_k(frame, k=k),
+        f"ndcg@{k}": ndcg_at_k(frame, k=k),
+        f"map@{k}": map_at_k(frame, k=k),
+        f"coverage@{k}": catalog_coverage(frame, k=k, catalog_size=catalog_size),
+        f"tail_share@{k}": tail_share(frame, k=k),
+    }
+    return table, ranking
+
+
+def _window(frame: pl.LazyFrame) -> dict[str, Any]:
+    row = (
+        frame.select(
+            pl.len().alias("rows"),
+            pl.col(EVENT_TIME).min().alias("start"),
+            pl.col(EVENT_TIME).max().alias("end"),
+            pl.col(LABEL).cast(pl.Float64).mean().alias("label_rate"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+
+
+def fit(
+    layout: Layout,
+    cfg: Config,
+    *,
+    strategy: str | None = None,
+    version: str | None = None,
+    max_train_rows: int | None = None,
+    simulate_failure_at_epoch: int | None = None,
+) -> TrainResult:
+    """Train, calibrate, evaluate and save a conversion model.
+
+    Parameters
+    ----------
+    layout
+        Where the splits, resampled train and models live.
+    cfg
+        The whole configuration (``train``, ``seed``, ``resampling.strategy``,
+        ``feature_store.feature_service`` are used).
+    strategy
+        Resampling strategy to train on; default ``cfg.resampling.strategy``.
+    version
+        Folder name under ``models/``; default a UTC timestamp with strategy and loss.
+    max_train_rows
+        Not used to subsample silently: when set and the train set is larger, a
+        :class:`StageError` is raised (a guard for smoke runs).
+    simulate_failure_at_epoch
+        Testing hook: the worker process dies once after checkpointing this epoch,
+        and the run must resume from that checkpoint.
+
+    Returns
+    -------
+    TrainResult
+        The saved model's version and folder, validation and test metrics
+        (overall and per bucket), ranking metrics, calibration and history.
+
+    Raises
+    ------
+    StageError
+        Missing inputs, a failed Ray run, or a split without both classes.
+    """
+    import ray
+    from ray.train.torch import TorchTrainer
+
+    tc = cfg.train
+    inputs = resolve_inputs(layout, strategy=strategy or cfg.resampling.strategy)
+    train_lazy = pl.scan_parquet([str(p) for p in inputs.train_files])
+    spec = fit_feature_spec(
+        train_lazy,
+        hash_buckets_user=tc.hash_buckets_user,
+        hash_buckets_item=tc.hash_buckets_item,
+        sequence_length=tc.sequence_length,
+    )
+    counts = (
+        train_lazy.select(pl.col(LABEL).cast(pl.Int64).sum().alias("pos"), pl.len().alias("n"))
+        .collect()
+        .row(0, named=True)
+    )
+    n_pos, n_neg = int(counts["pos"]), int(counts["n"]) - int(counts["pos"])
+    if n_pos == 0 or n_neg == 0:
+        msg = f"training rows need both classes. Got {n_pos} positives and {n_neg} negatives."
+        raise StageError(msg)
+    if max_train_rows is not None and counts["n"] > max_train_rows:
+        msg = f"train has {counts['n']} rows, above max_train_rows={max_train_rows}"
+        raise StageError(msg)
+    model_cfg = ModelConfig(
+        n_dense=len(spec.dense_columns),
+        category_vocab_size=spec.category_vocab_size,
+        hash_buckets_user=tc.hash_buckets_user,
+        hash_buckets_item=tc.hash_buckets_item,
+        embedding_dim=tc.embedding_dim,
+        sequence_length=spec.sequence_length,
+        sequence_layers=tc.sequence_layers,
+        over_hidden=tuple(tc.over_hidden),
+        sparse_ids=tc.optimizer == "sparse_adam",
+    )
+    version = version or (
+        dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{inputs.strategy}-{tc.loss}"
+    )
+    cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    resources = resolve_resources(
+        tc, cluster_gpus=float(cluster.get("GPU", 0)), cluster_cpus=float(cluster.get("CPU", 1))
+    )
+    storage = layout.models / "_ray_runs"
+    ray_cfgs = build_ray_configs(tc, resources, storage_path=storage, name=version)
+    worker = WorkerConfig(
+        model=model_cfg.to_json(),
+        loss=tc.loss,
+        loss_params=dict(tc.loss_params),
+        n_negative=n_neg,
+        n_positive=n_pos,
+        epochs=tc.epochs,
+        batch_size=tc.batch_size,
+        learning_rate=tc.learning_rate,
+        seed=cfg.seed,
+        optimizer=tc.optimizer,
+        early_stopping_metric=tc.early_stopping_metric,
+        early_stopping_patience=tc.early_stopping_patience,
+        mixed_precision=resources.mixed_precision,
+        shuffle_buffer_rows=tc.shuffle_buffer_rows,
+        simulate_failure_at_epoch=simulate_failure_at_epoch,
+        failure_marker=str(storage / version / "simulated_failure")
+        if simulate_failure_at_epoch
+        else None,
+    )
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=worker.to_dict(),
+        scaling_config=ray_cfgs.scaling,
+        run_config=ray_cfgs.run,
+        datasets=_datasets(inputs, spec),
+        dataset_config=ray_cfgs.data,
+    )
+    result = trainer.fit()
+    if result.error is not None or result.checkpoint is None:
+        msg = f"training run {version} failed: {result.error!r}"
+        raise StageError(msg) from result.error
+    with result.checkpoint.as_directory() as folder:
+        progress, best = read_best_weights(Path(folder))
+    model = ConversionModel(model_cfg)
+    model.load_state_dict(best)
+
+    uncalibrated = LoadedModel(model, spec, Calibration(), {}, layout.models)
+    validation = pl.read_parquet(inputs.validation)
+    test = pl.read_parquet(inputs.test)
+    val_logits = uncalibrated.predict(validation).logits
+    by, offsets = offsets_from_report(inputs.sampling_report)
+    shift = logit_shift(tc.loss, tc.loss_params, n_negative=n_neg, n_positive=n_pos)
+    calibration = fit_calibration(
+        val_logits,
+        validation[LABEL].to_numpy(),
+        method=tc.calibration,
+        groups=validation[by].to_numpy() if by else None,
+        offset_by=by,
+        offsets=offsets,
+        loss_shift=shift,
+    )
+    scored = LoadedModel(model, spec, calibration, {}, layout.models)
+    catalog = pl.concat([validation.select(ITEM_ID), test.select(ITEM_ID)])[ITEM_ID].n_unique()
+    tables, ranking_rows = [], []
+    for name, frame in (("validation", validation), ("test", test)):
+        pred = scored.predict(frame)
+        rows = frame.with_columns(
+            pl.Series(PROBABILITY, pred.probabilities),
+            pl.Series("raw_probability", sigmoid(pred.logits)),
+        )
+        table, ranking = evaluate(rows, k=tc.ranking_k, catalog_size=catalog)
+        tables.append(table.with_columns(pl.lit(name).alias("split")))
+        ranking_rows.append({"split": name, **ranking})
+    metrics = pl.concat(tables).select("split", pl.exclude("split"))
+    ranking_table = pl.DataFrame(ranking_rows)
+
+    extra = {
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "feature_service": cfg.feature_store.feature_service,
+        "strategy": inputs.strategy,
+        "strategy_requested": strategy or cfg.resampling.strategy,
+        "sampling_report": inputs.sampling_report,
+        "loss": tc.loss,
+        "loss_params": dict(tc.loss_params),
+        "train_config": tc.model_dump(mode="json"),
+        "seed": cfg.seed,
+        "class_counts": {"negative": n_neg, "positive": n_pos},
+        "data_window": {
+            "train": _window(train_lazy),
+            "validation": _window(validation.lazy()),
+            "test": _window(test.lazy()),
+        },
+        "metrics": metrics.to_dicts(),
+        "ranking": ranking_table.to_dicts(),
+        "history": progress.history,
+        "best_epoch": progress.best_epoch,
+        "resources": resources.__dict__,
+    }
+    path = save_model(
+        layout.models, version=version, model=model, spec=spec, calibration=calibration, extra=extra
+    )
+    return TrainResult(
+        version=version,
+        path=path,
+        metrics=metrics,
+        ranking=ranking_table,
+        calibration=calibration,
+        history=progress.history,
+        restarts=progress.restarts,
+        resources=dict(resources.__dict__),
+    )

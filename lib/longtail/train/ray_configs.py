@@ -1,0 +1,98 @@
+"""The typed Ray Train configs, built in one place from :class:`TrainConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+
+from longtail.config import TrainConfig
+
+__all__ = ["RayTrainConfigs", "Resources", "build_ray_configs", "resolve_resources"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the run uses once the config's ``None`` ("what the cluster has") is resolved."""
+
+    num_workers: int
+    use_gpu: bool
+    mixed_precision: bool
+    cpus_per_worker: float
+
+
+def resolve_resources(cfg: TrainConfig, *, cluster_gpus: float, cluster_cpus: float) -> Resources:
+    """Fill in workers, GPU and precision from the cluster where the config leaves them None.
+
+    GPUs present: one worker per GPU and bfloat16 autocast. No GPU: one CPU worker
+    in float32 (on a small machine, more CPU workers only split the same cores).
+    ``cpus_per_worker`` is capped at what the cluster has.
+    """
+    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else cluster_gpus >= 1
+    if cfg.num_workers is not None:
+        workers = cfg.num_workers
+    else:
+        workers = max(int(cluster_gpus), 1) if use_gpu else 1
+    mixed = cfg.mixed_precision if cfg.mixed_precision is not None else use_gpu
+    cpus = min(cfg.cpus_per_worker, max(cluster_cpus, 1.0))
+    return Resources(
+        num_workers=workers, use_gpu=use_gpu, mixed_precision=mixed, cpus_per_worker=cpus
+    )
+
+
+@dataclass(frozen=True)
+class RayTrainConfigs:
+    """Every config object :class:`ray.train.torch.TorchTrainer` takes."""
+
+    scaling: ScalingConfig
+    run: RunConfig
+    failure: FailureConfig
+    checkpoint: CheckpointConfig
+    data: DataConfig
+
+
+def build_ray_configs(
+    cfg: TrainConfig, resources: Resources, *, storage_path: Path, name: str
+) -> RayTrainConfigs:
+    """Build the Ray configs for one training run.
+
+    Parameters
+    ----------
+    cfg
+        The ``train`` section.
+    resources
+        From :func:`resolve_resources`.
+    storage_path
+        Where Ray keeps checkpoints (absolute; made so here).
+    name
+        The run's folder under ``storage_path``; a rerun with the same name resumes.
+
+    Returns
+    -------
+    RayTrainConfigs
+        Checkpoints keep the latest two (each holds the best weights so far);
+        the worker group restarts from the last one up to ``max_failures`` times;
+        only the train set is split across workers, every worker sees all of
+        validation.
+    """
+    failure = FailureConfig(max_failures=cfg.max_failures)
+    checkpoint = CheckpointConfig(num_to_keep=2)
+    run = RunConfig(
+        name=name,
+        storage_path=str(storage_path.resolve()),
+        failure_config=failure,
+        checkpoint_config=checkpoint,
+    )
+    scaling = ScalingConfig(
+        num_workers=resources.num_workers,
+        use_gpu=resources.use_gpu,
+        resources_per_worker={"CPU": resources.cpus_per_worker},
+    )
+    return RayTrainConfigs(
+        scaling=scaling,
+        run=run,
+        failure=failure,
+        checkpoint=checkpoint,
+        data=DataConfig(datasets_to_split=["train"]),
+    )

@@ -1,0 +1,246 @@
+"""The Ray Train worker: epochs over the train shard, validation, checkpoints, early stopping.
+
+The tune job imports :func:`train_loop_per_worker` and builds its ``config`` with
+:meth:`WorkerConfig.to_dict`, overriding single keys (e.g. ``learning_rate``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from longtail.errors import ConfigError
+from longtail.losses import make_loss
+from longtail.models.arch import ConversionModel, ModelConfig
+from longtail.train.state import Progress, read_state, write_state
+
+__all__ = [
+    "WorkerConfig",
+    "build_optimizers",
+    "train_loop_per_worker",
+    "validation_metric",
+]
+
+log = logging.getLogger(__name__)
+TRAIN = "train"
+VALIDATION = "validation"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs; travels as the plain dict ``train_loop_config``."""
+
+    model: dict[str, Any]
+    loss: str
+    n_negative: int
+    n_positive: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    loss_params: dict[str, float] = field(default_factory=dict)
+    optimizer: Literal["sparse_adam", "dense_adam"] = "sparse_adam"
+    early_stopping_metric: Literal["pr_auc", "roc_auc"] = "pr_auc"
+    early_stopping_patience: int = 2
+    mixed_precision: bool = False
+    shuffle_buffer_rows: int = 20_000
+    # Testing hook: when starting the epoch after this one (1-based), the worker
+    # process exits once (the marker file records it), to simulate a crash.
+    simulate_failure_at_epoch: int | None = None
+    failure_marker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the plain dict passed to the trainer as ``train_loop_config``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> WorkerConfig:
+        """Validate and build from a ``train_loop_config`` dict.
+
+        Raises
+        ------
+        ConfigError
+            Unknown or missing keys.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            msg = f"train_loop_config has unknown key(s) {unknown}; accepted: {sorted(names)}"
+            raise ConfigError(msg)
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            msg = f"train_loop_config is incomplete: {exc}"
+            raise ConfigError(msg) from exc
+
+
+def build_optimizers(
+    model: ConversionModel, *, kind: str, learning_rate: float
+) -> list[torch.optim.Optimizer]:
+    """Return the optimizers for ``model``.
+
+    ``sparse_adam``: SparseAdam on the sparse-gradient id tables and Adam on the
+    rest (the model must be built with ``sparse_ids=True``). ``dense_adam``: one
+    Adam over everything (the model must have ``sparse_ids=False``).
+    """
+    if kind == "dense_adam":
+        if model.cfg.sparse_ids:
+            msg = "optimizer 'dense_adam' needs a model built with sparse_ids=False"
+            raise ConfigError(msg)
+        return [torch.optim.Adam(model.parameters(), lr=learning_rate)]
+    if kind != "sparse_adam":
+        msg = f"optimizer must be 'sparse_adam' or 'dense_adam'. Got {kind!r} instead."
+        raise ConfigError(msg)
+    sparse = model.sparse_parameters()
+    opts: list[torch.optim.Optimizer] = [
+        torch.optim.Adam(model.dense_parameters(), lr=learning_rate)
+    ]
+    if sparse:
+        opts.append(torch.optim.SparseAdam(sparse, lr=learning_rate))
+    return opts
+
+
+def validation_metric(name: str, labels: np.ndarray, scores: np.ndarray) -> float:
+    """Return PR-AUC or ROC-AUC of raw scores (rank-based: the sampling prior leaves them)."""
+    if labels.size == 0 or labels.min() == labels.max():
+        return float("nan")
+    if name == "roc_auc":
+        return float(roc_auc_score(labels, scores))
+    return float(average_precision_score(labels, scores))
+
+
+def _autocast(device: torch.device, *, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Train the conversion model on this worker's shard; the Ray Train entry point.
+
+    Reads the ``train`` (split across workers) and ``validation`` (whole on every
+    worker) dataset shards of encoded rows. Each epoch it reports the training
+    loss and the validation metric and, from rank 0, a checkpoint (current and
+    best weights, optimizer state and progress as safetensors + JSON). On a
+    restart it resumes from the last checkpoint. It stops early when the
+    validation metric has not improved for ``early_stopping_patience`` epochs;
+    every worker sees the same validation rows, so all stop together.
+    """
+    import ray.train
+    import ray.train.torch
+
+    wc = WorkerConfig.from_dict(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    _seed(wc.seed + rank)
+    device = ray.train.torch.get_device()
+    model = ConversionModel(ModelConfig.from_json(wc.model)).to(device)
+    optimizers = build_optimizers(model, kind=wc.optimizer, learning_rate=wc.learning_rate)
+    progress = Progress()
+    best: dict[str, torch.Tensor] = {
+        k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+    }
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            progress, best = read_state(Path(folder), model=model, optimizers=optimizers)
+        progress.restarts += 1
+        log.info("resumed from checkpoint after epoch %d", progress.epochs_done)
+    net = ray.train.torch.prepare_model(model) if world > 1 else model
+    loss_fn = make_loss(wc.loss, wc.loss_params, n_negative=wc.n_negative, n_positive=wc.n_positive)
+    train_shard = ray.train.get_dataset_shard(TRAIN)
+    val_shard = ray.train.get_dataset_shard(VALIDATION)
+
+    for epoch in range(progress.epochs_done + 1, wc.epochs + 1):
+        _maybe_fail(wc, epoch - 1)
+        _seed(wc.seed * 1_000 + epoch * 10 + rank)
+        net.train()
+        total, rows = 0.0, 0
+        for batch in train_shard.iter_torch_batches(
+            batch_size=wc.batch_size,
+            device=device,
+            local_shuffle_buffer_size=wc.shuffle_buffer_rows or None,
+            local_shuffle_seed=(wc.seed * 1_000 + epoch * 10 + rank)
+            if wc.shuffle_buffer_rows
+            else None,
+        ):
+            labels = batch.pop("label")
+            with _autocast(device, enabled=wc.mixed_precision):
+                logits = net(batch)
+            loss = loss_fn(logits.float(), labels)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            for opt in optimizers:
+                opt.step()
+            total += float(loss.detach()) * labels.shape[0]
+            rows += labels.shape[0]
+
+        net.eval()
+        val_scores, val_labels = [], []
+        with torch.inference_mode():
+            for batch in val_shard.iter_torch_batches(
+                batch_size=max(wc.batch_size, 4096), device=device
+            ):
+                labels = batch.pop("label")
+                with _autocast(device, enabled=wc.mixed_precision):
+                    val_scores.append(net(batch).float().cpu().numpy())
+                val_labels.append(labels.cpu().numpy())
+        y = np.concatenate(val_labels) if val_labels else np.zeros(0)
+        s = np.concatenate(val_scores) if val_scores else np.zeros(0)
+        metric = validation_metric(wc.early_stopping_metric, y, s)
+
+        improved, stop = progress.record(metric, epoch=epoch, patience=wc.early_stopping_patience)
+        if improved:
+            best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        metrics = {
+            "epoch": float(epoch),
+            "train_loss": total / max(rows, 1),
+            "train_rows": float(rows),
+            f"val_{wc.early_stopping_metric}": metric,
+            "best_epoch": float(progress.best_epoch),
+            "restarts": float(progress.restarts),
+            "early_stopped": float(stop and epoch < wc.epochs),
+        }
+        progress.history.append(metrics)
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_state(
+                    Path(tmp), model=model, best=best, optimizers=optimizers, progress=progress
+                )
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            ray.train.report(metrics)
+        if stop:
+            break
+
+
+def _maybe_fail(wc: WorkerConfig, epoch: int) -> None:
+    if wc.simulate_failure_at_epoch != epoch or wc.failure_marker is None:
+        return
+    marker = Path(wc.failure_marker)
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    import ray.train
+
+    # Wait until Ray Train has registered the reported checkpoints, as it has
+    # for any crash that comes later than right after a report.
+    ray.train.get_all_reported_checkpoints(timeout_s=120)
+    marker.write_text(f"simulated failure after epoch {epoch}\n", encoding="utf-8")
+    log.warning("simulating a worker crash after epoch %d", epoch)
+    os._exit(1)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from longtail.errors import StageError
+from longtail.metrics import (
+    brier,
+    classification_report,
+    ece,
+    log_loss,
+    per_bucket,
+    pr_auc,
+    reliability_bins,
+    roc_auc,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def _frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "label": [0, 0, 1, 1],
+            "probability": [0.1, 0.4, 0.35, 0.8],
+            "item_popularity_bucket": ["head", "tail", "head", "tail"],
+        }
+    )
+
+
+def test_roc_auc_counts_correctly_ordered_pairs() -> None:
+    # Pairs (pos, neg): (.35,.1) ok, (.35,.4) wrong, (.8,.1) ok, (.8,.4) ok -> 3/4.
+    assert roc_auc(_frame()) == pytest.approx(0.75)
+
+
+def test_pr_auc_is_average_precision() -> None:
+    # Ranked: .8 (hit, P=1, R=.5), .4 (miss), .35 (hit, P=2/3, R=1) -> .5*1 + .5*2/3.
+    assert pr_auc(_frame()) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+def test_log_loss_and_brier_match_hand_computation() -> None:
+    f = _frame()
+    expected = -(math.log(0.9) + math.log(0.6) + math.log(0.35) + math.log(0.8)) / 4
+    assert log_loss(f) == pytest.approx(expected)
+    assert brier(f) == pytest.approx((0.01 + 0.16 + 0.65**2 + 0.04) / 4)
+
+
+def test_ece_is_count_weighted_gap_of_bins() -> None:
+    f = pl.DataFrame({"label": [0, 1, 1, 1], "probability": [0.1, 0.1, 0.9, 0.9]})
+    # bin [.1,.2): mean .1 vs rate .5 (gap .4, 2 rows); bin [.9,1]: .9 vs 1 (gap .1, 2 rows).
+    assert ece(f, n_bins=10) == pytest.approx((0.4 * 2 + 0.1 * 2) / 4)
+    bins = reliability_bins(f, n_bins=10)
+    assert bins["bin"].to_list() == [1, 9]
+    assert bins["count"].to_list() == [2, 2]
+
+
+def test_auc_is_nan_with_one_class() -> None:
+    f = pl.DataFrame({"label": [0, 0], "probability": [0.2, 0.3]})
+    assert math.isnan(roc_auc(f))
+    assert math.isnan(pr_auc(f))
+
+
+def test_metrics_take_column_names_by_keyword() -> None:
+    f = _frame().rename({"label": "y", "probability": "p"})
+    assert roc_auc(f, label="y", score="p") == pytest.approx(0.75)
+
+
+def test_missing_column_error_names_it() -> None:
+    with pytest.raises(StageError, match="score_x"):
+        roc_auc(_frame(), score="score_x")
+
+
+def test_non_numeric_score_is_rejected() -> None:
+    f = _frame().with_columns(pl.col("probability").cast(pl.String))
+    with pytest.raises(StageError, match="must be numeric"):
+        brier(f)
+
+
+def test_labels_must_be_binary() -> None:
+    f = _frame().with_columns(pl.Series("label", [0, 2, 1, 1]))
+    with pytest.raises(StageError, match="only 0 and 1"):
+        log_loss(f)
+
+
+def test_per_bucket_returns_one_row_per_bucket_in_head_torso_tail_order() -> None:
+    out = per_bucket(_frame(), roc_auc)
+    assert out["bucket"].to_list() == ["head", "tail"]
+    assert out["rows"].to_list() == [2, 2]
+    # head: pos .35 > neg .1; tail: pos .8 > neg .4.
+    assert out["value"].to_list() == [1.0, 1.0]
+
+
+def test_classification_report_has_overall_and_bucket_rows() -> None:
+    out = classification_report(_frame())
+    assert out["scope"].to_list() == ["all", "head", "tail"]
+    assert set(out.columns) >= {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
+    assert out.filter(pl.col("scope") == "all")["roc_auc"].item() == pytest.approx(0.75)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from longtail.errors import StageError
+from longtail.models import FeatureSpec, encode, fit_feature_spec, hash_ids
+
+pytestmark = pytest.mark.unit
+
+
+def _rows() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "user_id": [1, 2, None],
+            "item_id": [10, 20, 30],
+            "item_category_id": [5, None, 7],
+            "item_popularity_bucket": ["head", "tail", "torso"],
+            "label": [0, 1, 0],
+            "user_views_7d": [1.0, None, 3.0],
+            "item_price": [2, 4, 6],
+            "user_recent_items": [[10, 20, 30, 40], [], None],
+        },
+        schema_overrides={"user_recent_items": pl.List(pl.Int64), "user_id": pl.Int64},
+    )
+
+
+def test_hash_ids_is_stable_and_in_range() -> None:
+    ids = np.array([0, 1, 2, 2**62, -5], dtype=np.int64)
+    out = hash_ids(ids, buckets=100)
+    assert out.min() >= 1 and out.max() <= 99
+    np.testing.assert_array_equal(out, hash_ids(ids.copy(), buckets=100))
+    # Pinned: the hash must never change, or saved models would score wrong rows.
+    np.testing.assert_array_equal(hash_ids(np.array([1, 2, 3]), buckets=1000), [604, 548, 560])
+
+
+def test_fit_feature_spec_standardizes_dense_columns_and_builds_vocabulary() -> None:
+    spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=50, sequence_length=2)
+    assert spec.dense_columns == ("user_views_7d", "item_price")
+    assert spec.dense_mean == pytest.approx((2.0, 4.0))
+    assert spec.dense_std[0] == pytest.approx(1.0)
+    assert spec.categories == (5, 7)
+    assert spec.sequence_length == 2
+
+
+def test_sequence_is_off_without_recent_items_column() -> None:
+    rows = _rows().drop("user_recent_items")
+    spec = fit_feature_spec(rows, hash_buckets_user=50, hash_buckets_item=50, sequence_length=4)
+    assert spec.sequence_length == 0
+    assert "recent_items" not in encode(rows, spec)
+
+
+def test_encode_maps_nulls_and_unknowns_to_zero() -> None:
+    spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=50, sequence_length=3)
+    unseen = _rows().with_columns(pl.Series("item_category_id", [5, 99, None]))
+    out = encode(unseen, spec)
+    assert out["user"][2] == 0 and out["user"][0] > 0
+    assert out["category"].tolist() == [1, 0, 0]
+    np.testing.assert_allclose(out["dense"][:, 0], [-1.0, 0.0, 1.0])
+    assert out["dense"].dtype == np.float32
+    # Last 3 items, right-aligned; empty and null histories are all padding.
+    expected_tail = hash_ids(np.array([20, 30, 40]), buckets=50)
+    np.testing.assert_array_equal(out["recent_items"][0], expected_tail)
+    np.testing.assert_array_equal(out["recent_items"][1:], np.zeros((2, 3)))
+    # The item in the sequence hashes like the item column.
+    assert out["recent_items"][0][0] == out["item"][1]
+
+
+def test_spec_round_trips_through_json() -> None:
+    spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=60)
+    assert FeatureSpec.from_json(spec.to_json()) == spec
+
+
+def test_encode_names_missing_columns() -> None:
+    spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=50)
+    with pytest.raises(StageError, match="item_price"):
+        encode(_rows().drop("item_price"), spec)
