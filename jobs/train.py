@@ -6,7 +6,6 @@ python jobs/train.py --smoke-test      # tiny synthetic splits in a temp folder,
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -16,22 +15,9 @@ import polars as pl
 
 from longtail.cli import base_parser, load_from_args, run_main
 from longtail.paths import Layout
+from longtail.ray_runtime import ensure_ray
 from longtail.train import TrainResult, fit
 from longtail.train.synthetic import make_training_rows, write_splits
-
-
-def ensure_ray() -> None:
-    """Join a running Ray (``RAY_ADDRESS`` or this process) or start a local one."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"])
-    else:
-        ray.init(include_dashboard=False, configure_logging=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def print_result(result: TrainResult) -> None:
