@@ -99,6 +99,10 @@ def _events_section(
     return section, popularity_section
 
 
+def _has(frame: pl.DataFrame, columns: list[str]) -> bool:
+    return all(c in frame.columns for c in columns)
+
+
 def _mean(values: pl.Series) -> float | None:
     mean = values.cast(pl.Float64).mean()
     return float(mean) if isinstance(mean, (int, float)) else None
@@ -168,6 +172,19 @@ def imbalance_summary(
         section is absent when its tables are.
     """
     out: dict[str, Any] = {}
+    # The suites report missing columns; the report leaves out what it cannot compute.
+    skipped = []
+    if events is not None and not _has(events, [S.ITEM_ID, S.USER_ID, S.EVENT_TYPE]):
+        skipped.append("events: lacks item_id, user_id or event_type")
+        events = None
+    if items is not None and not _has(items, [S.ITEM_ID, S.VALID_FROM, S.CATEGORY_ID]):
+        items = None
+    needed = [S.USER_ID, S.LABEL, S.ITEM_CATEGORY, S.POPULARITY_BUCKET]
+    if any(not _has(frame, needed) for frame in training.values()):
+        skipped.append(f"training: a split lacks one of {needed}")
+        training = {}
+    if skipped:
+        out["skipped"] = skipped
     if events is not None:
         out["events"], out["popularity"] = _events_section(
             events,

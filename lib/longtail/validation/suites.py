@@ -107,6 +107,16 @@ _NUMERIC_TYPES: Final = (
     "float32",
     "float64",
     "bool",
+    # Integers and booleans reach GE as pandas nullable dtypes (see engine.to_pandas).
+    "Int8Dtype",
+    "Int16Dtype",
+    "Int32Dtype",
+    "Int64Dtype",
+    "UInt8Dtype",
+    "UInt16Dtype",
+    "UInt32Dtype",
+    "UInt64Dtype",
+    "BooleanDtype",
 )
 _COUNT_MARKERS: Final = ("_views", "_purchases", "_carts", "_events", "_count", "_age_days")
 
@@ -179,7 +189,7 @@ def check_warn_only(cfg: ValidationConfig, *, suites: list[str]) -> None:
 
 
 def severity_for(cfg: ValidationConfig, *, suite: str, check: str) -> FailureSeverity:
-    """Return WARNING when ``warn_only`` names the check (alone or as suite.check), else CRITICAL."""
+    """Return WARNING when ``warn_only`` names the check (or suite.check), else CRITICAL."""
     if check in cfg.warn_only or f"{suite}.{check}" in cfg.warn_only:
         return FailureSeverity.WARNING
     return FailureSeverity.CRITICAL
