@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
-from longtail.validation import format_result, run_gate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
+    # Great Expectations takes seconds to import: only once the config is known good.
+    from longtail.validation import format_result, run_gate
+
     # GE logs its context set-up at INFO; keep the job's output to the verdict.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     result = run_gate(cfg, date=args.date, stage=args.stage)

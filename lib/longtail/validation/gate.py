@@ -18,14 +18,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import great_expectations as gx
 import polars as pl
 
 from longtail import schema as S
 from longtail.config import Config
-from longtail.daily.runner import RunContext, Step
 from longtail.errors import GateError
 from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
@@ -33,6 +32,10 @@ from longtail.validation import history as H
 from longtail.validation import suites as V
 from longtail.validation.engine import Finding, SuiteOutcome, validate_frames
 from longtail.validation.report import imbalance_summary, render_html
+
+if TYPE_CHECKING:
+    # Imported at call time: longtail.daily's chain may import this module.
+    from longtail.daily.runner import RunContext, Step
 
 __all__ = [
     "GateResult",
@@ -392,6 +395,8 @@ def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
     Put one after the features step (``stage="features"``) and one after the
     training set (``stage="training"``), before training and scoring.
     """
+    from longtail.daily.runner import Step
+
     layout_dirs: dict[str, Sequence[str]] = {
         "canonical": ("canonical",),
         "features": ("features",),
