@@ -233,15 +233,39 @@ class FeatureStoreConfig(_Section):
 
 
 class ValidationConfig(_Section):
-    """Great Expectations gates and the imbalance report."""
+    """Great Expectations gates and the imbalance report.
 
+    Every check is critical (fails the gate) unless named in ``warn_only``, either
+    by check name for every suite (``"row_count"``) or as ``"suite.check"``
+    (``"user_features.freshness"``); see ``longtail.validation.suites.CHECKS``.
+    """
+
+    # Label rate bounds: target events / views for canonical events, mean label per split.
     label_rate_min: float = Field(0.002, ge=0, le=1)
     label_rate_max: float = Field(0.2, ge=0, le=1)
+    # Row counts may move by this fraction of the previous passing run.
     row_count_tolerance: float = Field(0.5, ge=0)
+    # Relative change of the label rate, and absolute change of the item Gini.
     max_label_rate_drift: float = Field(0.5, ge=0)
     max_gini_drift: float = Field(0.1, ge=0)
     warn_only: list[str] = Field(default_factory=list)
     top_categories: int = Field(10, ge=1)
+    # Timestamps must lie within this many days before the run date.
+    window_days: int = Field(365, ge=1)
+    # The newest feature snapshot may lag the run date by this many days.
+    max_snapshot_lag_days: int = Field(0, ge=0)
+    # Build the Great Expectations Data Docs (HTML) on every run.
+    data_docs: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ValidationConfig:
+        if self.label_rate_min > self.label_rate_max:
+            msg = (
+                "validation.label_rate_min must not exceed validation.label_rate_max. "
+                f"Got {self.label_rate_min!r} > {self.label_rate_max!r} instead."
+            )
+            raise ValueError(msg)
+        return self
 
 
 class ResamplingConfig(_Section):

@@ -1,0 +1,423 @@
+"""The data-quality gate: validate what is there, report imbalance, decide pass or fail.
+
+:func:`run_gate` never raises for a failed expectation; it returns a
+:class:`GateResult` and the caller decides (the job exits 1, the daily chain
+calls :func:`ensure_passed`, which raises :class:`~longtail.errors.GateError`).
+Every run writes, under ``DATA_DIR/reports/``:
+
+- ``data_docs/`` Great Expectations Data Docs of this run (replaced whole);
+- ``validation/date=YYYY-MM-DD/STAGE/summary.json`` and ``report.html`` (replaced whole);
+- ``validation_history.jsonl`` one record per date (row counts, label rates, Gini).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import great_expectations as gx
+import polars as pl
+
+from longtail import schema as S
+from longtail.config import Config
+from longtail.errors import GateError
+from longtail.io import atomic_dir, write_json
+from longtail.paths import Layout
+from longtail.validation import history as H
+from longtail.validation import suites as V
+from longtail.validation.engine import Finding, SuiteOutcome, validate_frames
+from longtail.validation.report import imbalance_summary, render_html
+
+if TYPE_CHECKING:
+    # Imported at call time: longtail.daily's chain may import this module.
+    from longtail.daily.runner import RunContext, Step
+
+__all__ = [
+    "GateResult",
+    "Stage",
+    "ensure_passed",
+    "format_result",
+    "gate_step",
+    "report_dir",
+    "run_gate",
+]
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["canonical", "features", "training", "all"]
+STAGES: Final = ("canonical", "features", "training")
+FEATURE_TABLES: Final = {"user_features": S.USER_ID, "item_features": S.ITEM_ID}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate found.
+
+    Attributes
+    ----------
+    passed
+        False when any critical expectation failed.
+    failures, warnings
+        Failed critical and warning expectations, each with suite, expectation,
+        column, observed value and bound.
+    skipped
+        Tables not validated because they are not there yet, with the path.
+    outcomes
+        Per suite: rows, expectations evaluated, findings, seconds.
+    metrics
+        Label rates, item Gini and their drift against the previous run.
+    outputs
+        Paths of the JSON summary, the HTML report, the Data Docs and the history.
+    """
+
+    date: dt.date
+    stage: str
+    passed: bool
+    failures: list[Finding]
+    warnings: list[Finding]
+    skipped: list[str] = field(default_factory=list)
+    outcomes: list[SuiteOutcome] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    imbalance: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the ``gate`` part of ``summary.json``)."""
+        return {
+            "date": self.date.isoformat(),
+            "stage": self.stage,
+            "passed": self.passed,
+            "failures": [f.to_dict() for f in self.failures],
+            "warnings": [f.to_dict() for f in self.warnings],
+            "skipped": self.skipped,
+            "outcomes": [
+                {
+                    "suite": o.suite,
+                    "rows": o.rows,
+                    "evaluated": o.evaluated,
+                    "failed": len(o.findings),
+                    "seconds": round(o.seconds, 3),
+                }
+                for o in self.outcomes
+            ],
+            "metrics": self.metrics,
+            "outputs": self.outputs,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def report_dir(layout: Layout, date: dt.date, stage: str = "all") -> Path:
+    """The folder of one date's (and stage's) JSON summary and HTML report."""
+    return layout.reports / "validation" / f"date={date.isoformat()}" / stage
+
+
+def _missing(suite: str, path: Path, stage: str) -> Finding:
+    return Finding(
+        suite=suite,
+        check="table_exists",
+        expectation="table_exists",
+        column=None,
+        observed="missing",
+        bound=f"a file at {path}",
+        severity="critical",
+        description=f"{V.CHECKS['table_exists']} (stage {stage!r} was asked for)",
+    )
+
+
+@dataclass
+class _Tables:
+    events: pl.DataFrame | None = None
+    items: pl.DataFrame | None = None
+    features: dict[str, pl.DataFrame] = field(default_factory=dict)
+    training: dict[str, pl.DataFrame] = field(default_factory=dict)
+    missing: list[Finding] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _load(layout: Layout, stage: Stage) -> _Tables:
+    wanted = STAGES if stage == "all" else (stage,)
+    paths: dict[str, dict[str, Path]] = {
+        "canonical": {"events": layout.table("events"), "items": layout.table("items")},
+        "features": {n: layout.features / f"{n}.parquet" for n in FEATURE_TABLES},
+        "training": {f"training_{s}": layout.training / f"{s}.parquet" for s in S.SPLITS},
+    }
+    tables = _Tables()
+    for name in wanted:
+        for suite, path in paths[name].items():
+            if not path.is_file():
+                if stage == "all":
+                    tables.skipped.append(f"{suite} (no {path})")
+                else:
+                    tables.missing.append(_missing(suite, path, stage))
+                continue
+            frame = pl.read_parquet(path)
+            if suite == "events":
+                tables.events = frame
+            elif suite == "items":
+                tables.items = frame
+            elif name == "features":
+                tables.features[suite] = frame
+            else:
+                tables.training[suite.removeprefix("training_")] = frame
+    if stage == "all" and tables.events is None and not tables.features and not tables.training:
+        tables.missing.append(_missing("events", layout.table("events"), "all"))
+    return tables
+
+
+def _default_date(tables: _Tables) -> dt.date:
+    candidates: list[tuple[pl.DataFrame, str]] = []
+    if tables.events is not None:
+        candidates.append((tables.events, S.EVENT_TIME))
+    candidates += [(f, V.FEATURE_TIMESTAMP) for f in tables.features.values()]
+    candidates += [(f, S.EVENT_TIME) for f in tables.training.values()]
+    for frame, column in candidates:
+        if column in frame.columns and frame.height:
+            last = frame[column].max()
+            if isinstance(last, dt.datetime):
+                return last.date()
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _metrics(
+    summary: dict[str, Any], previous: dict[str, Any] | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(metrics, the subset the metrics suite checks) with drift against ``previous``."""
+    metrics: dict[str, float] = {}
+    if "events" in summary:
+        ev = summary["events"]
+        # No view at all: 0 positives / 1 is a label rate of 0, out of bounds as it should be.
+        metrics["events_label_rate"] = ev["positives"] / max(ev["views"], 1)
+    if "training" in summary:
+        metrics["training_label_rate"] = float(summary["training"]["label_rate"] or 0.0)
+    gini = summary.get("popularity", {}).get("gini")
+    if gini is not None:
+        metrics["item_gini"] = float(gini)
+    prev = (previous or {}).get("metrics", {})
+    for name in ("events_label_rate", "training_label_rate"):
+        if name in metrics and prev.get(name):
+            metrics[f"{name}_drift"] = abs(metrics[name] - prev[name]) / prev[name]
+    if "item_gini" in metrics and prev.get("item_gini") is not None:
+        metrics["item_gini_drift"] = abs(metrics["item_gini"] - prev["item_gini"])
+    checked = {k: v for k, v in metrics.items() if k != "item_gini"}
+    return metrics, checked
+
+
+def _pairs(
+    cfg: Config, tables: _Tables, bounds: V.RunBounds, checked: dict[str, float]
+) -> list[tuple[gx.ExpectationSuite, pl.DataFrame]]:
+    vcfg = cfg.validation
+    pairs: list[tuple[gx.ExpectationSuite, pl.DataFrame]] = []
+    if tables.events is not None:
+        ev = tables.events
+        pairs.append((V.events_suite(ev.schema, bounds=bounds, cfg=vcfg), ev))
+    if tables.items is not None:
+        items = tables.items
+        pairs.append((V.items_suite(items.schema, bounds=bounds, cfg=vcfg), items))
+    for name, frame in tables.features.items():
+        entity = FEATURE_TABLES[name]
+        suite = V.feature_suite(name, frame.schema, entity=entity, bounds=bounds, cfg=vcfg)
+        pairs.append((suite, frame))
+    for split, frame in tables.training.items():
+        pairs.append((V.training_suite(split, frame.schema, bounds=bounds, cfg=vcfg), frame))
+    if checked:
+        frame = pl.DataFrame({k: [float(v)] for k, v in checked.items()})
+        pairs.append((V.metrics_suite(checked, cfg=vcfg), frame))
+    return pairs
+
+
+def run_gate(
+    cfg: Config,
+    *,
+    date: dt.date | None = None,
+    stage: Stage = "all",
+    now: dt.datetime | None = None,
+) -> GateResult:
+    """Validate the tables of ``stage`` under ``cfg.data_dir`` and write the reports.
+
+    Parameters
+    ----------
+    cfg
+        The configuration; ``cfg.validation`` holds the bounds and severities.
+    date
+        The run date; default the date of the newest canonical event (or snapshot).
+    stage
+        ``canonical`` (events, items), ``features`` (user and item feature tables),
+        ``training`` (the three splits) or ``all``. With ``all``, absent tables
+        are skipped and listed; a stage asked for by name must have its tables.
+    now
+        Reference time of the not-in-the-future checks; default ``cfg.ingest.now``
+        or the clock, plus ``cfg.ingest.future_tolerance_hours``.
+
+    Returns
+    -------
+    GateResult
+        ``passed`` is False when a critical expectation failed. Failed
+        expectations never raise.
+
+    Raises
+    ------
+    ConfigError
+        ``validation.warn_only`` names no check.
+    """
+    t0 = time.perf_counter()
+    layout = Layout(cfg.data_dir)
+    suite_names = [
+        "events",
+        "items",
+        *FEATURE_TABLES,
+        *(f"training_{s}" for s in S.SPLITS),
+        V.METRICS_SUITE,
+    ]
+    V.check_warn_only(cfg.validation, suites=suite_names)
+    tables = _load(layout, stage)
+    run_date = date or _default_date(tables)
+    history_path = layout.reports / H.HISTORY_FILE
+    records = H.read_history(history_path)
+    previous = H.previous_record(records, date=run_date)
+    ref = now or cfg.ingest.now or dt.datetime.now(dt.UTC)
+    if ref.tzinfo is None:
+        ref = ref.replace(tzinfo=dt.UTC)
+    bounds = V.RunBounds.for_date(
+        run_date,
+        window_days=cfg.validation.window_days,
+        now=ref + dt.timedelta(hours=cfg.ingest.future_tolerance_hours),
+        previous_rows=(previous or {}).get("rows", {}),
+    )
+    summary = imbalance_summary(
+        events=tables.events,
+        items=tables.items,
+        training=tables.training,
+        target_event=cfg.labels.target_event,
+        top_categories=cfg.validation.top_categories,
+        head_share=cfg.features.head_share,
+        torso_share=cfg.features.torso_share,
+    )
+    metrics, checked = _metrics(summary, previous)
+    pairs = _pairs(cfg, tables, bounds, checked)
+    docs_index = layout.reports / "data_docs" / "index.html"
+    if cfg.validation.data_docs and pairs:
+        with atomic_dir(layout.reports / "data_docs") as tmp:
+            outcomes = validate_frames(pairs, docs_dir=tmp)
+    else:
+        outcomes = validate_frames(pairs) if pairs else []
+    findings = tables.missing + [f for o in outcomes for f in o.findings]
+    failures = [f for f in findings if f.severity == "critical"]
+    warnings = [f for f in findings if f.severity != "critical"]
+    out_dir = report_dir(layout, run_date, stage)
+    outputs = {
+        "summary": str(out_dir / "summary.json"),
+        "report": str(out_dir / "report.html"),
+        "history": str(history_path),
+    }
+    if cfg.validation.data_docs and pairs:
+        outputs["data_docs"] = str(docs_index)
+    result = GateResult(
+        date=run_date,
+        stage=stage,
+        passed=not failures,
+        failures=failures,
+        warnings=warnings,
+        skipped=tables.skipped,
+        outcomes=outcomes,
+        metrics=metrics,
+        imbalance=summary,
+        outputs=outputs,
+        seconds=time.perf_counter() - t0,
+    )
+    history = _record(history_path, result, records)
+    with atomic_dir(out_dir) as tmp:
+        gate = result.to_dict()
+        write_json({"gate": gate, "imbalance": summary}, tmp / "summary.json")
+        href = "../../../data_docs/index.html" if "data_docs" in outputs else None
+        render_html(
+            tmp / "report.html", gate=gate, summary=summary, history=history, docs_href=href
+        )
+    return result
+
+
+def _record(path: Path, result: GateResult, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge this run into the date's history record (one record per date, per-stage verdicts)."""
+    old = next((r for r in records if r["date"] == result.date.isoformat()), {})
+    stages = {**old.get("stages", {}), result.stage: result.passed}
+    record = {
+        "date": result.date.isoformat(),
+        "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "stages": stages,
+        "passed": all(stages.values()),
+        "rows": {
+            **old.get("rows", {}),
+            **{o.suite: o.rows for o in result.outcomes if o.suite != V.METRICS_SUITE},
+        },
+        "metrics": {**old.get("metrics", {}), **result.metrics},
+        "failures": len(result.failures),
+        "warnings": len(result.warnings),
+    }
+    return H.record_run(path, record)
+
+
+def format_result(result: GateResult) -> str:
+    """The gate's verdict in lines: one per failure and warning, then what was skipped."""
+    verdict = "PASSED" if result.passed else "FAILED"
+    lines = [
+        f"validation gate {verdict} for {result.date} (stage {result.stage}): "
+        f"{len(result.failures)} critical failure(s), {len(result.warnings)} warning(s), "
+        f"{len(result.outcomes)} suite(s) in {result.seconds:.1f}s"
+    ]
+    lines += [f"  {f.message()}" for f in result.failures + result.warnings]
+    lines += [f"  skipped: {s}" for s in result.skipped]
+    lines += [f"  {name}: {path}" for name, path in result.outputs.items()]
+    return "\n".join(lines)
+
+
+def ensure_passed(result: GateResult) -> None:
+    """Raise :class:`GateError` listing every critical failure when the gate failed.
+
+    Raises
+    ------
+    GateError
+        ``result.passed`` is False.
+    """
+    if not result.passed:
+        details = "; ".join(f.message() for f in result.failures)
+        msg = f"validation gate failed for {result.date} (stage {result.stage}): {details}"
+        raise GateError(msg)
+
+
+def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
+    """A daily-chain step that runs the gate for the run date and stops the chain on failure.
+
+    Put one after the features step (``stage="features"``) and one after the
+    training set (``stage="training"``), before training and scoring.
+    """
+    from longtail.daily.runner import Step
+
+    layout_dirs: dict[str, Sequence[str]] = {
+        "canonical": ("canonical",),
+        "features": ("features",),
+        "training": ("training",),
+        "all": ("canonical", "features", "training"),
+    }
+
+    def inputs(ctx: RunContext) -> list[Path]:
+        return [ctx.layout.root / d for d in layout_dirs[stage]]
+
+    def run(ctx: RunContext) -> dict[str, Any]:
+        result = run_gate(ctx.cfg, date=ctx.date, stage=stage)
+        for line in format_result(result).splitlines():
+            log.info("%s", line)
+        ensure_passed(result)
+        return {"warnings": len(result.warnings), **result.metrics}
+
+    return Step(
+        name=name or (f"validate_{stage}" if stage != "all" else "validate"),
+        run=run,
+        inputs=inputs,
+        outputs=lambda ctx: [report_dir(ctx.layout, ctx.date, stage)],
+        config=("validation", "labels", "features", "ingest"),
+    )
