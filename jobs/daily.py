@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for day in result.dates:
         print(f"\n== {day}")
         for name, rec in result.records[day].items():
-            print(f"  {name:<12} {rec.status:<13} {rec.seconds:7.1f}s  {rec.metrics}")
+            print(f"  {name:<20} {rec.status:<13} {rec.seconds:7.1f}s  {rec.metrics}")
         print(f"  manifest: {result.manifests[day]}")
         print(f"  report:   {result.manifests[day].parent / 'report.html'}")
     print(f"\noutputs under {layout.root.resolve()}:")

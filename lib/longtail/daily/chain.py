@@ -57,6 +57,8 @@ def _ingest(ctx: RunContext) -> dict[str, Any]:
 
 def build_steps(cfg: Config) -> list[Step]:
     """The chain, in order. Each stage adds its step here as it lands."""
+    from longtail.validation import gate_step
+
     return [
         Step(
             name="ingest",
@@ -66,6 +68,7 @@ def build_steps(cfg: Config) -> list[Step]:
             config=("source", "ingest"),
             per_date=False,
         ),
+        gate_step(stage="canonical"),
     ]
 
 
