@@ -300,7 +300,7 @@ class TrainConfig(_Section):
     sequence_length: int = Field(0, ge=0)
     sequence_layers: int = Field(1, ge=1)
     over_hidden: list[int] = Field(default_factory=lambda: [64, 32])
-    calibration: Literal["none", "temperature", "isotonic"] = "temperature"
+    calibration: Literal["none", "temperature", "platt", "isotonic"] = "platt"
     num_workers: int | None = Field(None, ge=1)
     use_gpu: bool | None = None
     mixed_precision: bool | None = None

@@ -50,6 +50,18 @@ def test_temperature_recovers_a_scaled_logit() -> None:
     assert _ece(cal.apply(2.0 * logit), y) < _ece(sigmoid(2.0 * logit), y)
 
 
+def test_platt_recovers_scale_and_a_bias_temperature_cannot_fix() -> None:
+    logit, _, y = _truth()
+    shifted = 2.0 * logit + 1.5  # over-confident and biased upwards
+    platt = fit_calibration(shifted, y, method="platt")
+    temp = fit_calibration(shifted, y, method="temperature")
+    assert platt.platt_a == pytest.approx(0.5, rel=0.1)
+    assert platt.platt_b == pytest.approx(-0.75, abs=0.15)
+    assert _ece(platt.apply(shifted), y) < _ece(temp.apply(shifted), y) / 2
+    again = type(platt).from_json(platt.to_json())
+    np.testing.assert_allclose(again.apply(shifted), platt.apply(shifted))
+
+
 def test_isotonic_is_monotone_and_calibrated() -> None:
     logit, _, y = _truth()
     cal = fit_calibration(logit + 2.0, y, method="isotonic")

@@ -1,8 +1,11 @@
-"""Calibration: undo the sampling prior and the loss's shift, then temperature or isotonic.
+"""Calibration: undo the sampling prior and the loss's shift, then a post-hoc scaling.
 
-``p = g((logit - sampling_offset(bucket) - loss_shift) / 1)`` where ``g`` is
-``sigmoid(z / T)`` (temperature) or a monotone step function fitted on the
-untouched validation set (isotonic). Everything is plain numbers, saved as JSON.
+``p = g(logit - sampling_offset(bucket) - loss_shift)`` where ``g`` is
+``sigmoid(z / T)`` (temperature), ``sigmoid(a z + b)`` (Platt: temperature plus
+an intercept, which also repairs an overall bias that temperature alone cannot,
+e.g. after a focal loss or a short training), or a monotone step function
+(isotonic), each fitted on the untouched validation set. Everything is plain
+numbers, saved as JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from longtail.errors import StageError
 
 __all__ = ["Calibration", "fit_calibration", "offsets_from_report", "sigmoid"]
 
-Method = Literal["none", "temperature", "isotonic"]
+Method = Literal["none", "temperature", "platt", "isotonic"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -50,6 +53,8 @@ class Calibration:
     loss_shift: float = 0.0
     method: Method = "none"
     temperature: float = 1.0
+    platt_a: float = 1.0
+    platt_b: float = 0.0
     isotonic_x: tuple[float, ...] = ()
     isotonic_y: tuple[float, ...] = ()
 
@@ -81,6 +86,8 @@ class Calibration:
         z = self.corrected_logits(logits, groups)
         if self.method == "temperature":
             return sigmoid(z / self.temperature)
+        if self.method == "platt":
+            return sigmoid(self.platt_a * z + self.platt_b)
         if self.method == "isotonic":
             xs, ys = np.asarray(self.isotonic_x), np.asarray(self.isotonic_y)
             return np.asarray(np.interp(sigmoid(z), xs, ys), dtype=np.float64)
@@ -94,6 +101,8 @@ class Calibration:
             "loss_shift": self.loss_shift,
             "method": self.method,
             "temperature": self.temperature,
+            "platt_a": self.platt_a,
+            "platt_b": self.platt_b,
             "isotonic_x": list(self.isotonic_x),
             "isotonic_y": list(self.isotonic_y),
         }
@@ -107,6 +116,8 @@ class Calibration:
             loss_shift=float(raw["loss_shift"]),
             method=raw["method"],
             temperature=float(raw["temperature"]),
+            platt_a=float(raw.get("platt_a", 1.0)),
+            platt_b=float(raw.get("platt_b", 0.0)),
             isotonic_x=tuple(float(x) for x in raw["isotonic_x"]),
             isotonic_y=tuple(float(y) for y in raw["isotonic_y"]),
         )
@@ -145,6 +156,22 @@ def _nll(z: np.ndarray, y: np.ndarray, temperature: float) -> float:
     return float(np.mean(np.logaddexp(0.0, t) - y * t))
 
 
+def _fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Logistic regression of y on z (slope and intercept), by Newton's method."""
+    a, b = 1.0, 0.0
+    for _ in range(50):
+        p = sigmoid(a * z + b)
+        w = np.maximum(p * (1 - p), 1e-12)
+        g = np.array([np.sum((p - y) * z), np.sum(p - y)])
+        h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]])
+        h += 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - float(step[0]), b - float(step[1])
+        if np.abs(step).max() < 1e-10:
+            break
+    return a, b
+
+
 def fit_calibration(
     logits: np.ndarray,
     labels: np.ndarray,
@@ -163,7 +190,8 @@ def fit_calibration(
         Raw model logits and 0/1 labels of the validation rows.
     method
         "none", "temperature" (one ``T`` minimizing log loss, searched on
-        ``log T`` in [-4, 4]) or "isotonic" (scikit-learn, clipped to [0, 1]).
+        ``log T`` in [-4, 4]), "platt" (slope and intercept minimizing log loss)
+        or "isotonic" (scikit-learn, clipped to [0, 1]).
     groups, offset_by, offsets
         The rows' bucket values and the sampling report's offsets.
     loss_shift
@@ -198,6 +226,9 @@ def fit_calibration(
         return Calibration(
             **{**base.__dict__, "method": "temperature", "temperature": math.exp(res.x)}
         )
+    if method == "platt":
+        a, b = _fit_platt(z, y)
+        return Calibration(**{**base.__dict__, "method": "platt", "platt_a": a, "platt_b": b})
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(sigmoid(z), y)
     return Calibration(
         **{
