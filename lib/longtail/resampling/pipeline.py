@@ -120,23 +120,6 @@ def _key_columns(frame_columns: list[str], cfg: ResamplingConfig) -> list[str]:
     return [c for c in dict.fromkeys(wanted) if c in frame_columns]
 
 
-class _GroupResampler:
-    """Applied to one group's rows (Arrow in, Arrow out) by Ray Data's ``map_groups``."""
-
-    def __init__(self, strategy: str, params: dict[str, Any], seed: int) -> None:
-        self.strategy = strategy
-        self.params = params
-        self.seed = seed
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        return resample_group(
-            pl.from_arrow(table),  # type: ignore[arg-type]
-            strategy=self.strategy,
-            params=self.params,
-            seed=self.seed,
-        ).to_arrow()
-
-
 def resample_group(
     frame: pl.DataFrame, *, strategy: str, params: dict[str, Any], seed: int
 ) -> pl.DataFrame:
@@ -273,16 +256,26 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
     def tag(table: pa.Table) -> pa.Table:
         return plan.tag(pl.from_arrow(table)).to_arrow()  # type: ignore[arg-type]
 
+    strategy, params = cfg.strategy, dict(cfg.params)
+
+    def resample(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        return resample_group(frame, strategy=strategy, params=params, seed=base).to_arrow()  # type: ignore[arg-type]
+
     ds = ray.data.read_parquet(str(source)).map_batches(tag, batch_format="pyarrow")
+    # One shuffle partition per group: the groups are known, and Ray's default
+    # (hundreds of partitions) costs seconds of scheduling for nothing.
+    n_groups = max(1, sum(plan.parts.values()))
     out = (
-        ds.groupby(GROUP_COLUMN)
-        .map_groups(_GroupResampler(cfg.strategy, dict(cfg.params), base), batch_format="pyarrow")
+        ds.groupby(GROUP_COLUMN, num_partitions=n_groups)
+        .map_groups(resample, batch_format="pyarrow")
         .materialize()
     )
-    after_rows = [
-        (r[STRATUM_COLUMN], r[LABEL], r[SYNTHETIC_COLUMN], r["count()"])
-        for r in out.groupby([STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN]).count().take_all()
-    ]
+    marks = [STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN]
+    after_rows: list[tuple[Any, Any, Any, Any]] = []
+    for batch in out.select_columns(marks).iter_batches(batch_format="pyarrow"):
+        frame = pl.from_arrow(batch)
+        after_rows += frame.group_by(marks).len().rows()  # type: ignore[union-attr]
     report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
     target = resampled_dir(layout, cfg.strategy)
     with atomic_dir(target / "train") as tmp:
