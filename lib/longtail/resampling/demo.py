@@ -84,7 +84,10 @@ def make_train_frame(
             if j % 3 == 1:
                 nulls = rng.random(n_rows) < 0.1
                 series = pl.select(
-                    pl.when(pl.lit(pl.Series(nulls))).then(None).otherwise(series).alias(series.name)
+                    pl.when(pl.lit(pl.Series(nulls)))
+                    .then(None)
+                    .otherwise(series)
+                    .alias(series.name)
                 ).to_series()
             columns[series.name] = series
     columns["user_is_returning"] = pl.Series(

@@ -59,12 +59,12 @@ _PART_SALT: Final = 0x5EED
 
 
 def train_split_path(layout: Layout) -> Path:
-    """The train split read by resampling: ``DATA_DIR/training/train.parquet``."""
+    """Return the train split read by resampling: ``DATA_DIR/training/train.parquet``."""
     return layout.training / "train.parquet"
 
 
 def resampled_dir(layout: Layout, strategy: str) -> Path:
-    """``DATA_DIR/resampled/<strategy>``: holds ``train/`` and ``sampling_report.json``."""
+    """Return ``DATA_DIR/resampled/<strategy>``, which holds ``train/`` and the report."""
     return layout.resampled / strategy
 
 
@@ -101,7 +101,9 @@ class _Plan:
         """Subsample ``frame`` and add the stratum and group columns."""
         refuse_non_train_rows(frame)
         frame = frame.filter(self._keep(frame))
-        strata = stratum_values(frame, self.cfg.stratum, user_hash_buckets=self.cfg.user_hash_buckets)
+        strata = stratum_values(
+            frame, self.cfg.stratum, user_hash_buckets=self.cfg.user_hash_buckets
+        )
         n_parts = strata.replace_strict(self.parts, default=1, return_dtype=pl.UInt64)
         part = row_hash(frame, seed=self.seed ^ _PART_SALT) % n_parts.to_numpy()
         group = strata + "#" + pl.Series(part).cast(pl.String)
@@ -207,7 +209,8 @@ def resample_frame(
         resample_group(part, strategy=cfg.strategy, params=cfg.params, seed=base)
         for _, part in sorted(tagged.group_by(GROUP_COLUMN), key=lambda kv: str(kv[0][0]))
     ]
-    out = pl.concat(pieces) if pieces else tagged.with_columns(pl.lit(False).alias(SYNTHETIC_COLUMN))
+    empty = tagged.with_columns(pl.lit(False).alias(SYNTHETIC_COLUMN))
+    out = pl.concat(pieces) if pieces else empty
     after_rows = out.group_by(STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN).len().rows()
     report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
     return out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN), report

@@ -99,9 +99,7 @@ def check_params(strategy: str, params: Mapping[str, Any]) -> None:
         the message names the strategy and the key.
     """
     if strategy not in STRATEGIES:
-        msg = (
-            f"resampling.strategy must be one of {sorted(STRATEGIES)}. Got {strategy!r} instead."
-        )
+        msg = f"resampling.strategy must be one of {sorted(STRATEGIES)}. Got {strategy!r} instead."
         raise ConfigError(msg)
     valid = _valid_keys(strategy)
     for key in params:
