@@ -72,7 +72,9 @@ class SyntheticSource(_Section):
             )
             raise ValueError(msg)
         if self.purchase_rate >= self.cart_rate:
-            msg = f"source.purchase_rate must be below source.cart_rate. Got {self.purchase_rate!r}."
+            msg = (
+                f"source.purchase_rate must be below source.cart_rate. Got {self.purchase_rate!r}."
+            )
             raise ValueError(msg)
         return self
 
@@ -191,7 +193,9 @@ class FeaturesConfig(_Section):
     @model_validator(mode="after")
     def _check(self) -> FeaturesConfig:
         if not self.head_share < self.torso_share:
-            msg = f"features.head_share must be below features.torso_share. Got {self.head_share!r}."
+            msg = (
+                f"features.head_share must be below features.torso_share. Got {self.head_share!r}."
+            )
             raise ValueError(msg)
         return self
 
