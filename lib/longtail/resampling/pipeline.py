@@ -1,0 +1,302 @@
+"""Resample the train split: stratified subsampling, then a sampler per group, on Ray Data.
+
+The flow, identical in :func:`resample_frame` (one process) and
+:func:`resample_train_split` (Ray Data):
+
+1. refuse any row whose ``split`` is not ``train``;
+2. if ``target_rows`` is set, keep each (label, popularity bucket) cell's share of
+   ``target_rows`` rows, chosen by a seeded hash of the row keys;
+3. give every row its stratum value and split each stratum larger than
+   ``max_group_rows`` into ``ceil(n / max_group_rows)`` parts by the row hash;
+4. apply the sampler to each group (stratum value x part), rows sorted by key so the
+   result does not depend on block order, with a seed derived from the group name;
+5. write the rows, and a :class:`SamplingReport` of counts before and after.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import polars as pl
+
+from longtail.config import ResamplingConfig
+from longtail.errors import StageError
+from longtail.io import atomic_dir
+from longtail.paths import Layout
+from longtail.resampling.report import ClassCounts, SamplingReport
+from longtail.resampling.strategies import FrameSampler, check_params, refuse_non_train_rows
+from longtail.resampling.stratify import (
+    STRATUM_COLUMN,
+    group_parts,
+    keep_mask,
+    row_hash,
+    stratum_values,
+    subsample_thresholds,
+)
+from longtail.schema import (
+    ITEM_CATEGORY,
+    LABEL,
+    POPULARITY_BUCKET,
+    SPLIT,
+    TRAINING_KEYS,
+    USER_ID,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["resample_frame", "resample_train_split", "resampled_dir", "train_split_path"]
+
+log = logging.getLogger(__name__)
+
+GROUP_COLUMN: Final = "__group"
+SYNTHETIC_COLUMN: Final = "__synthetic"
+# Salt so the group-splitting hash and the subsampling hash are independent.
+_PART_SALT: Final = 0x5EED
+
+
+def train_split_path(layout: Layout) -> Path:
+    """Return the train split read by resampling: ``DATA_DIR/training/train.parquet``."""
+    return layout.training / "train.parquet"
+
+
+def resampled_dir(layout: Layout, strategy: str) -> Path:
+    """Return ``DATA_DIR/resampled/<strategy>``, which holds ``train/`` and the report."""
+    return layout.resampled / strategy
+
+
+def _correction_by(cfg: ResamplingConfig) -> str | None:
+    return POPULARITY_BUCKET if cfg.stratum == "label_bucket" else None
+
+
+class _Plan:
+    """What the driver decides from the key columns alone, before any sampler runs."""
+
+    def __init__(self, keys: pl.DataFrame, cfg: ResamplingConfig, *, seed: int) -> None:
+        refuse_non_train_rows(keys)
+        self.cfg = cfg
+        self.seed = seed
+        self.thresholds = (
+            None
+            if cfg.target_rows is None
+            else subsample_thresholds(keys, target_rows=cfg.target_rows, seed=seed)
+        )
+        tagged = keys.with_columns(
+            stratum_values(keys, cfg.stratum, user_hash_buckets=cfg.user_hash_buckets)
+        )
+        self.before = _counts(tagged)
+        kept = tagged if self.thresholds is None else tagged.filter(self._keep(keys))
+        sizes = dict(kept.group_by(STRATUM_COLUMN).len().iter_rows())
+        self.parts = group_parts(sizes, max_group_rows=cfg.max_group_rows)
+
+    def _keep(self, frame: pl.DataFrame) -> pl.Series:
+        if self.thresholds is None:
+            return pl.Series(np.ones(frame.height, dtype=np.bool_))
+        return pl.Series(keep_mask(frame, self.thresholds, seed=self.seed))
+
+    def tag(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Subsample ``frame`` and add the stratum and group columns."""
+        refuse_non_train_rows(frame)
+        frame = frame.filter(self._keep(frame))
+        strata = stratum_values(
+            frame, self.cfg.stratum, user_hash_buckets=self.cfg.user_hash_buckets
+        )
+        n_parts = strata.replace_strict(self.parts, default=1, return_dtype=pl.UInt64)
+        part = row_hash(frame, seed=self.seed ^ _PART_SALT) % n_parts.to_numpy()
+        group = strata + "#" + pl.Series(part).cast(pl.String)
+        return frame.with_columns(strata, group.alias(GROUP_COLUMN))
+
+
+def _counts(frame: pl.DataFrame) -> dict[str, dict[int, int]]:
+    out: dict[str, dict[int, int]] = {}
+    for stratum, label, n in frame.group_by(STRATUM_COLUMN, LABEL).len().iter_rows():
+        out.setdefault(str(stratum), {0: 0, 1: 0})[int(label)] = int(n)
+    return out
+
+
+def _key_columns(frame_columns: list[str], cfg: ResamplingConfig) -> list[str]:
+    wanted = [*TRAINING_KEYS, LABEL, POPULARITY_BUCKET, ITEM_CATEGORY, USER_ID, SPLIT]
+    return [c for c in dict.fromkeys(wanted) if c in frame_columns]
+
+
+def resample_group(
+    frame: pl.DataFrame, *, strategy: str, params: dict[str, Any], seed: int
+) -> pl.DataFrame:
+    """Resample one group's rows (with the group column); mark the synthetic rows.
+
+    Rows are sorted by key first, so the output does not depend on the order the
+    rows arrived in.
+    """
+    group = str(frame.get_column(GROUP_COLUMN)[0]) if frame.height else ""
+    order = [c for c in (*TRAINING_KEYS, LABEL) if c in frame.columns]
+    frame = frame.sort(order, nulls_last=True)
+    sampler = FrameSampler(strategy, params=params, seed=seed)
+    out = sampler.fit_resample(frame, group=group)
+    n_new = sum(sampler.n_synthetic_.values())
+    marks = np.zeros(out.height, dtype=np.bool_)
+    if n_new:
+        marks[out.height - n_new :] = True
+    return out.with_columns(pl.Series(SYNTHETIC_COLUMN, marks))
+
+
+def _report(
+    cfg: ResamplingConfig,
+    *,
+    seed: int,
+    before: dict[str, dict[int, int]],
+    after_rows: list[tuple[Any, Any, Any, Any]],
+) -> SamplingReport:
+    after: dict[str, dict[int, int]] = {}
+    synthetic = {0: 0, 1: 0}
+    for stratum, label, made, n in after_rows:
+        cell = after.setdefault(str(stratum), {0: 0, 1: 0})
+        cell[int(label)] += int(n)
+        if made:
+            synthetic[int(label)] += int(n)
+    strata = {
+        k: ClassCounts(before=before.get(k, {0: 0, 1: 0}), after=after.get(k, {0: 0, 1: 0}))
+        for k in sorted(set(before) | set(after))
+    }
+    return SamplingReport.build(
+        strategy=cfg.strategy,
+        stratum=cfg.stratum,
+        params=cfg.params,
+        seed=seed,
+        strata=strata,
+        correction_by=_correction_by(cfg),
+        synthetic=synthetic,
+    )
+
+
+def _base_seed(cfg: ResamplingConfig, seed: int) -> int:
+    check_params(cfg.strategy, cfg.params)
+    return FrameSampler(cfg.strategy, params=cfg.params, seed=seed).effective_seed
+
+
+def resample_frame(
+    frame: pl.DataFrame, cfg: ResamplingConfig, *, seed: int
+) -> tuple[pl.DataFrame, SamplingReport]:
+    """Resample train rows in this process, exactly as :func:`resample_train_split` does.
+
+    Parameters
+    ----------
+    frame
+        Train rows (every ``split`` value must be ``train``).
+    cfg
+        Strategy, stratum, group cap, sampler parameters and subsampling target.
+    seed
+        Base seed, used when ``cfg.params`` has no ``random_state``.
+
+    Returns
+    -------
+    tuple[pl.DataFrame, SamplingReport]
+        The resampled rows (same columns and dtypes, groups in sorted order) and the report.
+
+    Raises
+    ------
+    ConfigError
+        Unknown strategy or parameter.
+    StageError
+        Validation or test rows, or a column the stratum needs is missing.
+    """
+    base = _base_seed(cfg, seed)
+    plan = _Plan(frame.select(_key_columns(frame.columns, cfg)), cfg, seed=base)
+    tagged = plan.tag(frame)
+    pieces = [
+        resample_group(part, strategy=cfg.strategy, params=cfg.params, seed=base)
+        for _, part in sorted(tagged.group_by(GROUP_COLUMN), key=lambda kv: str(kv[0][0]))
+    ]
+    empty = tagged.with_columns(pl.lit(False).alias(SYNTHETIC_COLUMN))
+    out = pl.concat(pieces) if pieces else empty
+    after_rows = out.group_by(STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN).len().rows()
+    report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
+    return out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN), report
+
+
+def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) -> SamplingReport:
+    """Resample ``DATA_DIR/training/train.parquet`` on Ray Data and write the result.
+
+    Writes ``DATA_DIR/resampled/<strategy>/train/`` (Parquet parts, swapped in whole)
+    and ``DATA_DIR/resampled/<strategy>/sampling_report.json``. Uses the running Ray
+    (or lets Ray Data start a local one).
+
+    Parameters
+    ----------
+    layout
+        Paths under the data directory.
+    cfg
+        The resampling section of the config.
+    seed
+        Base seed, used when ``cfg.params`` has no ``random_state``.
+
+    Returns
+    -------
+    SamplingReport
+        The report that was written.
+
+    Raises
+    ------
+    ConfigError
+        Unknown strategy or parameter (checked before any data is read).
+    StageError
+        The train split is missing or holds validation/test rows.
+    """
+    import ray.data
+    from ray.data.context import ShuffleStrategy
+
+    base = _base_seed(cfg, seed)
+    source = train_split_path(layout)
+    if not source.is_file():
+        msg = f"train split not found: {source}. Build the training set first."
+        raise StageError(msg)
+    columns = pl.read_parquet_schema(source)
+    keys = pl.read_parquet(source, columns=_key_columns(list(columns), cfg))
+    plan = _Plan(keys, cfg, seed=base)
+    del keys
+
+    def tag(table: pa.Table) -> pa.Table:
+        return plan.tag(pl.from_arrow(table)).to_arrow()  # type: ignore[arg-type]
+
+    strategy, params = cfg.strategy, dict(cfg.params)
+
+    def resample(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        return resample_group(frame, strategy=strategy, params=params, seed=base).to_arrow()  # type: ignore[arg-type]
+
+    # One shuffle partition per group (Ray's default of hundreds costs seconds of
+    # scheduling), and the task-based sort shuffle: on a small cluster it starts
+    # faster than the actor-based hash shuffle. The caller's context is restored.
+    n_groups = max(1, sum(plan.parts.values()))
+    context = ray.data.DataContext.get_current()
+    previous = context.shuffle_strategy
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    try:
+        ds = ray.data.read_parquet(str(source)).map_batches(tag, batch_format="pyarrow")
+        out = (
+            ds.groupby(GROUP_COLUMN, num_partitions=n_groups)
+            .map_groups(resample, batch_format="pyarrow")
+            .materialize()
+        )
+    finally:
+        context.shuffle_strategy = previous
+    marks = [STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN]
+    after_rows: list[tuple[Any, Any, Any, Any]] = []
+    for batch in out.select_columns(marks).iter_batches(batch_format="pyarrow"):
+        frame = pl.from_arrow(batch)
+        after_rows += frame.group_by(marks).len().rows()  # type: ignore[union-attr]
+    report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
+    target = resampled_dir(layout, cfg.strategy)
+    with atomic_dir(target / "train") as tmp:
+        out.drop_columns([STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN]).write_parquet(str(tmp))
+    report.to_json(target / "sampling_report.json")
+    log.info(
+        "resampled %s with %r: %s -> %s rows",
+        source,
+        cfg.strategy,
+        report.overall.before,
+        report.overall.after,
+    )
+    return report

@@ -1,0 +1,268 @@
+"""The sampling report: class counts before and after, sampling rates, and the prior correction.
+
+Derivation of the correction. Resampling keeps (approximately, for synthetic rows)
+the class-conditional feature distribution ``p(x | y)`` and scales the class
+counts by the sampling rates ``r_c = after_c / before_c``. By Bayes, for rows of
+one stratum::
+
+    odds_resampled(x) = odds_true(x) * r_1 / r_0
+
+so ``logit(p_true) = logit(p_resampled) - offset`` with ``offset = log(r_1 / r_0)``,
+i.e. ``p_true = p / (p + (1 - p) * exp(offset))``. The offset is written per
+popularity bucket when the stratum is the bucket, else once for all rows (``"*"``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import ArrayLike, NDArray
+
+from longtail.errors import StageError
+from longtail.io import write_json
+
+__all__ = ["ClassCounts", "SamplingReport", "correct_probabilities"]
+
+OVERALL = "*"
+
+
+def correct_probabilities(p: ArrayLike, offset: ArrayLike) -> NDArray[np.float64]:
+    """Undo a prior shift: ``sigmoid(logit(p) - offset)``, stable at 0 and 1.
+
+    Parameters
+    ----------
+    p
+        Probabilities predicted by a model trained on resampled rows, in [0, 1].
+    offset
+        ``log(rate_1 / rate_0)`` per row (or one scalar), from :class:`SamplingReport`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities under the true (not resampled) class prior.
+
+    Raises
+    ------
+    ValueError
+        A probability is outside [0, 1] or NaN.
+    """
+    prob = np.asarray(p, dtype=np.float64)
+    off = np.asarray(offset, dtype=np.float64)
+    if np.any(~((prob >= 0) & (prob <= 1))):
+        bad = prob[~((prob >= 0) & (prob <= 1))][:5]
+        msg = f"probabilities must lie in [0, 1]. Got {bad.tolist()!r} instead."
+        raise ValueError(msg)
+    out: NDArray[np.float64] = prob / (prob + (1.0 - prob) * np.exp(off))
+    return out
+
+
+@dataclass(frozen=True)
+class ClassCounts:
+    """Rows per class before and after resampling, for one stratum or overall."""
+
+    before: dict[int, int]
+    after: dict[int, int]
+
+    def rate(self, cls: int) -> float | None:
+        """Return ``after / before`` for class ``cls``; ``None`` when there was no such row."""
+        n = self.before.get(cls, 0)
+        return None if n == 0 else self.after.get(cls, 0) / n
+
+    def offset(self) -> float | None:
+        """Return ``log(rate_1 / rate_0)``, or ``None`` when a rate is missing or zero."""
+        r0, r1 = self.rate(0), self.rate(1)
+        if not r0 or not r1:
+            return None
+        return math.log(r1 / r0)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Return the JSON form: ``before``, ``after`` and ``rate`` keyed by ``"0"``/``"1"``."""
+        return {
+            "before": {str(c): self.before.get(c, 0) for c in (0, 1)},
+            "after": {str(c): self.after.get(c, 0) for c in (0, 1)},
+            "rate": {str(c): self.rate(c) for c in (0, 1)},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ClassCounts:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            before={int(k): int(v) for k, v in raw["before"].items()},
+            after={int(k): int(v) for k, v in raw["after"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class SamplingReport:
+    """What resampling did to the class counts, and how to undo it in probabilities.
+
+    Attributes
+    ----------
+    strategy, stratum, params, seed
+        As configured (``seed`` is the base seed actually used).
+    overall
+        Class counts over all rows.
+    strata
+        Class counts per stratum value, sorted by value.
+    correction_by
+        ``"item_popularity_bucket"`` when offsets are per bucket, else ``None``.
+    log_odds_offset_by
+        Bucket -> offset, or ``{"*": offset}``.
+    synthetic
+        Rows created by oversampling, per class (they are not marked in the data).
+    """
+
+    strategy: str
+    stratum: str
+    params: dict[str, Any]
+    seed: int
+    overall: ClassCounts
+    strata: dict[str, ClassCounts]
+    correction_by: str | None
+    log_odds_offset_by: dict[str, float]
+    synthetic: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0})
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        strategy: str,
+        stratum: str,
+        params: Mapping[str, Any],
+        seed: int,
+        strata: Mapping[str, ClassCounts],
+        correction_by: str | None,
+        synthetic: Mapping[int, int] | None = None,
+    ) -> SamplingReport:
+        """Build a report from per-stratum counts; overall counts and offsets are derived.
+
+        Raises
+        ------
+        StageError
+            The overall rate of a class is zero or undefined, so no correction exists.
+        """
+        overall = ClassCounts(
+            before={c: sum(s.before.get(c, 0) for s in strata.values()) for c in (0, 1)},
+            after={c: sum(s.after.get(c, 0) for s in strata.values()) for c in (0, 1)},
+        )
+        base = overall.offset()
+        if base is None:
+            msg = (
+                "no prior correction exists: a class has no rows before or after resampling. "
+                f"Got overall counts {overall.to_dict()!r} instead."
+            )
+            raise StageError(msg)
+        offsets: dict[str, float] = {}
+        if correction_by is None:
+            offsets[OVERALL] = base
+        else:
+            for name, counts in strata.items():
+                value = counts.offset()
+                if value is not None:
+                    offsets[name] = value
+        return cls(
+            strategy=strategy,
+            stratum=stratum,
+            params=dict(params),
+            seed=seed,
+            overall=overall,
+            strata=dict(sorted(strata.items())),
+            correction_by=correction_by,
+            log_odds_offset_by=offsets,
+            synthetic={c: int((synthetic or {}).get(c, 0)) for c in (0, 1)},
+        )
+
+    @property
+    def overall_offset(self) -> float:
+        """``log(rate_1 / rate_0)`` over all rows: the fallback for unknown buckets."""
+        if OVERALL in self.log_odds_offset_by:
+            return self.log_odds_offset_by[OVERALL]
+        value = self.overall.offset()
+        if value is None:
+            msg = f"report has no overall correction. Got {self.overall.to_dict()!r} instead."
+            raise StageError(msg)
+        return value
+
+    def log_odds_offset(self, frame: pl.DataFrame) -> NDArray[np.float64]:
+        """Return one offset per row of ``frame``: by its bucket, else the overall one.
+
+        Raises
+        ------
+        StageError
+            The report corrects by bucket and ``frame`` lacks the bucket column.
+        """
+        base = self.overall_offset
+        if self.correction_by is None:
+            return np.full(frame.height, base, dtype=np.float64)
+        if self.correction_by not in frame.columns:
+            msg = (
+                f"the correction is by {self.correction_by!r}, which the frame lacks. "
+                f"Got columns {frame.columns!r} instead."
+            )
+            raise StageError(msg)
+        keys = frame.get_column(self.correction_by).cast(pl.String)
+        mapped = keys.replace_strict(
+            self.log_odds_offset_by, default=base, return_dtype=pl.Float64
+        ).fill_null(base)
+        return mapped.to_numpy().astype(np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form read by training and scoring."""
+        return {
+            "strategy": self.strategy,
+            "stratum": self.stratum,
+            "params": self.params,
+            "seed": self.seed,
+            "overall": self.overall.to_dict(),
+            "strata": [{"stratum": k, **v.to_dict()} for k, v in self.strata.items()],
+            "correction": {"by": self.correction_by, "log_odds_offset": self.log_odds_offset_by},
+            "synthetic": {str(c): n for c, n in self.synthetic.items()},
+        }
+
+    def to_json(self, path: Path) -> Path:
+        """Write the report as JSON (atomically) and return ``path``."""
+        return write_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SamplingReport:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            return cls(
+                strategy=str(raw["strategy"]),
+                stratum=str(raw["stratum"]),
+                params=dict(raw["params"]),
+                seed=int(raw["seed"]),
+                overall=ClassCounts.from_dict(raw["overall"]),
+                strata={str(s["stratum"]): ClassCounts.from_dict(s) for s in raw["strata"]},
+                correction_by=raw["correction"]["by"],
+                log_odds_offset_by={
+                    str(k): float(v) for k, v in raw["correction"]["log_odds_offset"].items()
+                },
+                synthetic={int(k): int(v) for k, v in raw.get("synthetic", {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"not a sampling report: {exc!r}. Got keys {sorted(raw)!r} instead."
+            raise StageError(msg) from exc
+
+    @classmethod
+    def load(cls, path: Path) -> SamplingReport:
+        """Read a report written by :meth:`to_json`.
+
+        Raises
+        ------
+        StageError
+            The file is missing, not JSON, or lacks a key.
+        """
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            msg = f"cannot read sampling report {path}: {exc}"
+            raise StageError(msg) from exc
+        return cls.from_dict(raw)

@@ -1,0 +1,119 @@
+"""The sampling report and the prior correction it carries."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from longtail.config import ResamplingConfig
+from longtail.errors import StageError
+from longtail.resampling import ClassCounts, SamplingReport, correct_probabilities, resample_frame
+from longtail.schema import LABEL, POPULARITY_BUCKET
+
+
+def _prior(frame: pl.DataFrame) -> float:
+    return float(frame.get_column(LABEL).mean())  # type: ignore[arg-type]
+
+
+@pytest.mark.unit
+def test_correction_by_hand() -> None:
+    # 1,000 negatives kept as 100 (rate 0.1); 20 positives kept whole (rate 1).
+    report = SamplingReport.build(
+        strategy="random_under",
+        stratum="label_bucket",
+        params={},
+        seed=0,
+        strata={"head": ClassCounts(before={0: 1000, 1: 20}, after={0: 100, 1: 20})},
+        correction_by=POPULARITY_BUCKET,
+    )
+    assert report.log_odds_offset_by == {"head": pytest.approx(math.log(10.0))}
+    # A resampled-model probability of 20/120 corrects to the true 20/1020.
+    corrected = correct_probabilities([20 / 120], report.log_odds_offset_by["head"])
+    np.testing.assert_allclose(corrected, [20 / 1020])
+    # sigmoid(logit(0.5) - log 10) = 1 / 11; 0 and 1 stay put.
+    np.testing.assert_allclose(correct_probabilities([0.0, 0.5, 1.0], math.log(10)), [0, 1 / 11, 1])
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("strategy", ["random_under", "random_over", "smote", "cluster_centroids"])
+def test_correction_gives_back_the_original_prior_per_bucket(
+    strategy: str, train_frame: pl.DataFrame
+) -> None:
+    cfg = ResamplingConfig(strategy=strategy, params={"sampling_strategy": 0.25})
+    out, report = resample_frame(train_frame, cfg, seed=3)
+    assert report.correction_by == POPULARITY_BUCKET
+    for bucket in ("head", "torso", "tail"):
+        before = train_frame.filter(pl.col(POPULARITY_BUCKET) == bucket)
+        after = out.filter(pl.col(POPULARITY_BUCKET) == bucket)
+        assert _prior(after) > 2 * _prior(before)  # the prior really moved
+        offsets = report.log_odds_offset(after)
+        assert np.unique(offsets).size == 1
+        corrected = correct_probabilities(_prior(after), offsets[0])
+        assert corrected == pytest.approx(_prior(before), rel=1e-12)
+
+
+@pytest.mark.unit
+def test_correction_is_overall_when_stratum_is_not_the_bucket(train_frame: pl.DataFrame) -> None:
+    cfg = ResamplingConfig(strategy="random_under", stratum="category")
+    out, report = resample_frame(train_frame, cfg, seed=3)
+    assert report.correction_by is None
+    assert list(report.log_odds_offset_by) == ["*"]
+    offsets = report.log_odds_offset(out)
+    assert correct_probabilities(_prior(out), offsets[0]) == pytest.approx(_prior(train_frame))
+
+
+@pytest.mark.unit
+def test_unknown_bucket_falls_back_to_the_overall_offset() -> None:
+    report = SamplingReport.build(
+        strategy="random_under",
+        stratum="label_bucket",
+        params={},
+        seed=0,
+        strata={
+            "head": ClassCounts(before={0: 100, 1: 10}, after={0: 10, 1: 10}),
+            "tail": ClassCounts(before={0: 100, 1: 10}, after={0: 50, 1: 10}),
+        },
+        correction_by=POPULARITY_BUCKET,
+    )
+    rows = pl.DataFrame({POPULARITY_BUCKET: ["head", "tail", "new", None]})
+    overall = math.log(1.0 / (60 / 200))
+    np.testing.assert_allclose(
+        report.log_odds_offset(rows), [math.log(10), math.log(2), overall, overall]
+    )
+
+
+@pytest.mark.unit
+def test_report_round_trips_through_json_with_the_contract_keys(
+    tmp_path: Path, train_frame: pl.DataFrame
+) -> None:
+    _, report = resample_frame(train_frame, ResamplingConfig(strategy="smote"), seed=1)
+    path = report.to_json(tmp_path / "sampling_report.json")
+    raw = json.loads(path.read_text())
+    assert {"strategy", "stratum", "params", "seed", "overall", "strata", "correction"} <= set(raw)
+    assert set(raw["overall"]) == {"before", "after", "rate"}
+    assert set(raw["overall"]["rate"]) == {"0", "1"}
+    overall = raw["overall"]
+    assert overall["rate"]["1"] == overall["after"]["1"] / overall["before"]["1"]
+    assert [s["stratum"] for s in raw["strata"]] == ["head", "tail", "torso"]
+    assert raw["correction"]["by"] == POPULARITY_BUCKET
+    assert raw["synthetic"]["1"] == raw["overall"]["after"]["1"] - raw["overall"]["before"]["1"]
+    assert SamplingReport.load(path) == report
+
+
+@pytest.mark.unit
+def test_loading_a_file_that_is_not_a_report_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"strategy": "smote"}))
+    with pytest.raises(StageError, match="not a sampling report"):
+        SamplingReport.load(path)
+
+
+@pytest.mark.unit
+def test_probabilities_outside_unit_interval_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"Got \[1.5\] instead"):
+        correct_probabilities([0.2, 1.5], 0.0)
