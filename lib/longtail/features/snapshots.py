@@ -325,7 +325,9 @@ def build_item_features(
             ((pl.col("__conv_purchases") + a) / (pl.col("__conv_views") + strength)).alias(
                 S.ITEM_CONVERSION_RATE
             ),
-            (
+            # Listed items may be seen for the first time only after the snapshot.
+            pl.when(pl.col("__first_seen") < pl.col(S.SNAPSHOT_TIME))
+            .then(
                 (pl.col(S.SNAPSHOT_TIME) - pl.col("__first_seen")).dt.total_microseconds()
                 / 86_400e6
             )
