@@ -1,16 +1,24 @@
-"""Feast integration: the Polars offline store, the feature definitions, the store builder."""
+"""Feast integration: the Polars offline store, the feature definitions, the store builder.
+
+Names are imported lazily so that ``longtail.store.pit`` (pure Polars) does not
+pay for importing Feast.
+"""
 
 from __future__ import annotations
 
-from longtail.store.definitions import Definitions, build_definitions
-from longtail.store.feature_store import (
-    apply_definitions,
-    feature_store,
-    materialize,
-    store_yaml,
-    write_store_yaml,
-)
-from longtail.store.pit import point_in_time_join
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from longtail.store.definitions import Definitions, build_definitions
+    from longtail.store.feature_store import (
+        apply_definitions,
+        feature_store,
+        materialize,
+        store_yaml,
+        write_store_yaml,
+    )
+    from longtail.store.pit import point_in_time_join
 
 __all__ = [
     "Definitions",
@@ -22,3 +30,21 @@ __all__ = [
     "store_yaml",
     "write_store_yaml",
 ]
+
+_WHERE = {
+    "Definitions": "definitions",
+    "build_definitions": "definitions",
+    "apply_definitions": "feature_store",
+    "feature_store": "feature_store",
+    "materialize": "feature_store",
+    "store_yaml": "feature_store",
+    "write_store_yaml": "feature_store",
+    "point_in_time_join": "pit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        msg = f"module 'longtail.store' has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(f"longtail.store.{_WHERE[name]}"), name)
