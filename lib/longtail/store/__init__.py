@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from longtail.store.definitions import Definitions, build_definitions
-    from longtail.store.feature_store import (
+    from longtail.store.builder import (
         apply_definitions,
         feature_store,
         materialize,
@@ -34,11 +34,11 @@ __all__ = [
 _WHERE = {
     "Definitions": "definitions",
     "build_definitions": "definitions",
-    "apply_definitions": "feature_store",
-    "feature_store": "feature_store",
-    "materialize": "feature_store",
-    "store_yaml": "feature_store",
-    "write_store_yaml": "feature_store",
+    "apply_definitions": "builder",
+    "feature_store": "builder",
+    "materialize": "builder",
+    "store_yaml": "builder",
+    "write_store_yaml": "builder",
     "point_in_time_join": "pit",
 }
 

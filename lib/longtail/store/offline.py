@@ -233,12 +233,18 @@ def _view_join(
     bounds_start = None
     if ttl is not None and isinstance(lo, dt.datetime):
         bounds_start = _utc(lo) - ttl
-    feats = _time_bounds(
+    frame = _time_bounds(
         scan.select(wanted),
         ts_field,
         bounds_start,
         _utc(hi) if isinstance(hi, dt.datetime) else None,
-    ).collect()
+    )
+    # Read only the keys asked for: a small entity frame then sorts a small slice.
+    for left, right in keys:
+        if left in entity.columns and entity.schema[left] != pl.Null:
+            wanted_keys = entity[left].drop_nulls().unique().cast(schema[right], strict=False)
+            frame = frame.filter(pl.col(right).is_in(wanted_keys.drop_nulls().implode()))
+    feats = frame.collect()
     return point_in_time_join(
         entity,
         feats,

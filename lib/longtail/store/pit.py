@@ -184,8 +184,10 @@ def point_in_time_join(
         features.lazy()
         .select(right_cols)
         .drop_nulls([*key_names, _TS])
+        # Stable sort by (timestamp, created): among equal timestamps the backward
+        # as-of join takes the last row, i.e. the latest created, then the last in
+        # source order (checked against the oracle in tests/store/test_pit.py).
         .sort(order, nulls_last=False, maintain_order=True)
-        .unique(subset=[*key_names, _TS], keep="last", maintain_order=True)
         .with_columns(pl.col(_TS).alias(_TS_RIGHT))
         .drop(_CREATED, strict=False)
         .collect()
