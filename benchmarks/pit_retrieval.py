@@ -1,4 +1,4 @@
-"""Point-in-time retrieval: the project's Polars offline store vs Feast's file store vs raw join_asof.
+"""Point-in-time retrieval: our Polars offline store vs Feast's file store vs raw join_asof.
 
     PYTHONPATH=lib python benchmarks/pit_retrieval.py [--users 100000] [--days 50]
         [--items 20000] [--rows 1000000] [--feast-rows 20000] [--out DIR]
@@ -38,11 +38,17 @@ def make_data(root: Path, *, users: int, items: int, days: int, rows: int, seed:
     for name, n, key in (("user", users, "user_id"), ("item", items, "item_id")):
         ids = np.tile(np.arange(n, dtype=np.int64), days)
         day = np.repeat(np.arange(1, days + 1), n)
-        frame = pl.DataFrame({key: ids, "__day": day}).with_columns(
-            (pl.lit(START, dtype=pl.Datetime("us", "UTC")) + pl.duration(days=pl.col("__day")))
-            .alias("event_timestamp"),
-            *(pl.Series(f"{name}_{f}", rng.random(n * days) * 100) for f in FEATS),
-        ).drop("__day")
+        frame = (
+            pl.DataFrame({key: ids, "__day": day})
+            .with_columns(
+                (
+                    pl.lit(START, dtype=pl.Datetime("us", "UTC"))
+                    + pl.duration(days=pl.col("__day"))
+                ).alias("event_timestamp"),
+                *(pl.Series(f"{name}_{f}", rng.random(n * days) * 100) for f in FEATS),
+            )
+            .drop("__day")
+        )
         frame.write_parquet(root / "features" / f"{name}_features.parquet")
     span = days * 86_400_000_000
     entity = pl.DataFrame(
@@ -180,9 +186,7 @@ def main() -> int:
         return 0
     root = args.out or Path(tempfile.mkdtemp(prefix="pit-bench-"))
     t0 = time.perf_counter()
-    make_data(
-        root, users=args.users, items=args.items, days=args.days, rows=args.rows, seed=0
-    )
+    make_data(root, users=args.users, items=args.items, days=args.days, rows=args.rows, seed=0)
     print(
         f"data: {args.users:,} users x {args.days} days, {args.items:,} items x {args.days} days, "
         f"{args.rows:,} entity rows ({time.perf_counter() - t0:.1f}s) in {root}",

@@ -14,7 +14,9 @@ from longtail.config import load_config
 from longtail.store.definitions import build_definitions
 
 _CONFIG = Path(
-    os.environ.get("LONGTAIL_CONFIG", Path(__file__).resolve().parents[1] / "jobs/configs/demo.toml")
+    os.environ.get(
+        "LONGTAIL_CONFIG", Path(__file__).resolve().parents[1] / "jobs/configs/demo.toml"
+    )
 )
 _cfg = load_config(_CONFIG)
 _defs = build_definitions(_cfg.features, service=_cfg.feature_store.feature_service)

@@ -1,4 +1,4 @@
-"""The feature repo from the command line: feast apply, materialize, materialize-incremental, online reads."""
+"""The feature repo from the CLI: apply, materialize, materialize-incremental, online reads."""
 
 from __future__ import annotations
 
@@ -82,7 +82,9 @@ def _redis_up() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (scripts/services.sh starts one)")
+@pytest.mark.skipif(
+    not _redis_up(), reason="no Redis on 127.0.0.1:6379 (scripts/services.sh starts one)"
+)
 def test_redis_online_store_serves_what_was_materialized(tiny_cfg: Config) -> None:
     from longtail.store import apply_definitions, feature_store, materialize
 

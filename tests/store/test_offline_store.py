@@ -27,7 +27,7 @@ def store(tiny_cfg: Config) -> Any:
 
 
 def _entity(cfg: Config) -> pl.DataFrame:
-    """Views with their own time, plus rows no snapshot can serve: unknown ids, too early, too late."""
+    """Sampled views plus rows no snapshot can serve: unknown ids, too early, too late."""
     events = pl.read_parquet(Layout(cfg.data_dir).table("events"))
     views = (
         events.filter(pl.col(S.EVENT_TYPE) == "view")
@@ -39,7 +39,13 @@ def _entity(cfg: Config) -> pl.DataFrame:
         {
             S.USER_ID: [999_999, 1, 1, 1, 1],
             S.ITEM_ID: [1, 999_999, 1, 1, 1],
-            S.EVENT_TIME: [t, t, dt.datetime(2023, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, tzinfo=dt.UTC), t],
+            S.EVENT_TIME: [
+                t,
+                t,
+                dt.datetime(2023, 1, 1, tzinfo=dt.UTC),
+                dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+                t,
+            ],
         },
         schema=views.schema,
     )
@@ -59,7 +65,11 @@ def test_every_entity_row_comes_back_once_in_order_with_nulls_where_nothing_matc
     assert out.select(S.TRAINING_KEYS).equals(entity)
     # Same answer as the join on the source file, with the view's TTL.
     users = pl.read_parquet(Layout(tiny_cfg.data_dir).features / "user_features.parquet")
-    feats = [c for c in user_feature_schema(tiny_cfg.features) if c.startswith("user_") and c != S.USER_ID]
+    feats = [
+        c
+        for c in user_feature_schema(tiny_cfg.features)
+        if c.startswith("user_") and c != S.USER_ID
+    ]
     expected = point_in_time_join(
         entity,
         users,

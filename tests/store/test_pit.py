@@ -1,4 +1,4 @@
-"""The point-in-time join against a brute-force oracle: ties, TTL edges, nulls, duplicates, zones."""
+"""The point-in-time join against a brute-force oracle: ties, TTL edges, nulls, zones."""
 
 from __future__ import annotations
 
@@ -175,7 +175,9 @@ def test_a_sql_string_entity_frame_is_refused_with_a_clear_error() -> None:
 
 
 def test_null_entity_timestamps_are_refused() -> None:
-    entity = pl.DataFrame({"user_id": [1], "ts": [None]}, schema={"user_id": pl.Int64, "ts": pl.Datetime("us")})
+    entity = pl.DataFrame(
+        {"user_id": [1], "ts": [None]}, schema={"user_id": pl.Int64, "ts": pl.Datetime("us")}
+    )
     _, features = _frames()
     with pytest.raises(StageError, match="null timestamps"):
         point_in_time_join(

@@ -116,17 +116,13 @@ def _keep_history(frame: pl.DataFrame, cfg: FeaturesConfig, cutoff: dt.datetime)
     return frame.filter(pl.col(S.SNAPSHOT_TIME) >= first)
 
 
-def _recent_items(
-    views: pl.DataFrame, grid: pl.DataFrame, cum_views: str, n: int
-) -> pl.Series:
+def _recent_items(views: pl.DataFrame, grid: pl.DataFrame, cum_views: str, n: int) -> pl.Series:
     """Last ``n`` viewed item ids per grid row (most recent last), from cumulative view counts."""
     ordered = views.select(S.USER_ID, S.ITEM_ID, S.EVENT_TIME).with_row_index("__src")
     ordered = ordered.sort([S.USER_ID, S.EVENT_TIME, "__src"])
     items = ordered[S.ITEM_ID].to_numpy()
     starts = (
-        ordered.with_row_index("__g")
-        .group_by(S.USER_ID)
-        .agg(pl.col("__g").min().alias("__start"))
+        ordered.with_row_index("__g").group_by(S.USER_ID).agg(pl.col("__g").min().alias("__start"))
     )
     pos = grid.select(S.USER_ID, cum_views).join(starts, on=S.USER_ID, how="left")
     start = pos["__start"].fill_null(0).to_numpy().astype(np.int64)
@@ -309,9 +305,9 @@ def build_item_features(
     grid = (
         grid.sort([S.SNAPSHOT_TIME, pop, S.ITEM_ID], descending=[False, True, False])
         .with_columns(
-            (pl.int_range(pl.len()).over(S.SNAPSHOT_TIME) + 1).cast(pl.Int64).alias(
-                S.ITEM_POPULARITY_RANK
-            ),
+            (pl.int_range(pl.len()).over(S.SNAPSHOT_TIME) + 1)
+            .cast(pl.Int64)
+            .alias(S.ITEM_POPULARITY_RANK),
             pl.col(pop).cum_sum().over(S.SNAPSHOT_TIME).alias("__cum"),
             pl.col(pop).sum().over(S.SNAPSHOT_TIME).alias("__total"),
         )

@@ -38,6 +38,9 @@ def write_features(cfg: Config, *, until: dt.date) -> FeatureTables:
     write_parquet(tables.user, user_path)
     write_parquet(tables.item, item_path)
     log.info(
-        "features up to %s: %d user rows, %d item rows", until, tables.user.height, tables.item.height
+        "features up to %s: %d user rows, %d item rows",
+        until,
+        tables.user.height,
+        tables.item.height,
     )
     return tables

@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from longtail.store.definitions import Definitions, build_definitions
     from longtail.store.builder import (
         apply_definitions,
         feature_store,
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
         store_yaml,
         write_store_yaml,
     )
+    from longtail.store.definitions import Definitions, build_definitions
     from longtail.store.pit import point_in_time_join
 
 __all__ = [

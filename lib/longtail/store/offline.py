@@ -6,7 +6,7 @@ Registered in ``feature_store.yaml`` by its import path::
       type: longtail.store.offline.PolarsOfflineStore
       data_dir: ../data/demo      # relative FileSource paths resolve against this
 
-It reads Parquet ``FileSource``\\ s. ``get_historical_features`` keeps every
+It reads Parquet ``FileSource`` files. ``get_historical_features`` keeps every
 entity row exactly once, in order, with nulls where no feature row lies inside
 the TTL (Feast's file store drops such rows); the pulls serve materialization.
 """
@@ -46,7 +46,9 @@ __all__ = ["PolarsOfflineStore", "PolarsOfflineStoreConfig", "PolarsRetrievalJob
 
 log = logging.getLogger(__name__)
 
-STORE_TYPE = "longtail.store.offline.PolarsOfflineStore"
+STORE_TYPE: Literal["longtail.store.offline.PolarsOfflineStore"] = (
+    "longtail.store.offline.PolarsOfflineStore"
+)
 
 
 class PolarsOfflineStoreConfig(FeastConfigBaseModel):
@@ -162,6 +164,13 @@ def _scan(config: RepoConfig, source: DataSource) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
+def _batch_source(view: FeatureView) -> DataSource:
+    if view.batch_source is None:
+        msg = f"feature view {view.name!r} has no batch source"
+        raise StageError(msg)
+    return view.batch_source
+
+
 def _reverse_map(source: DataSource) -> dict[str, str]:
     return {v: k for k, v in (source.field_mapping or {}).items()}
 
@@ -207,13 +216,14 @@ def _view_join(
     *,
     full_feature_names: bool,
 ) -> pl.DataFrame:
-    source = view.batch_source
+    source = _batch_source(view)
     reverse = _reverse_map(source)
     keys = [
         (view.projection.join_key_map.get(c.name, c.name), reverse.get(c.name, c.name))
         for c in view.entity_columns
     ]
-    prefix = f"{view.projection.name_to_use()}__" if full_feature_names else ""
+    view_name: str = view.projection.name_to_use()  # type: ignore[no-untyped-call]
+    prefix = f"{view_name}__" if full_feature_names else ""
     columns = {reverse.get(f, f): f"{prefix}{f}" for f in features}
     ts_field = source.timestamp_field
     created = source.created_timestamp_column or None
@@ -289,7 +299,7 @@ def historical_features(
 
 
 class PolarsOfflineStore(OfflineStore):
-    """Feast offline store over Parquet ``FileSource``\\ s, computed with Polars."""
+    """Feast offline store over Parquet ``FileSource`` files, computed with Polars."""
 
     @staticmethod
     def get_historical_features(
@@ -407,7 +417,7 @@ class PolarsOfflineStore(OfflineStore):
         """Append ``table`` to the view's Parquet source, atomically."""
         from longtail.io import write_parquet
 
-        path = Path(source_path(config, feature_view.batch_source))
+        path = Path(source_path(config, _batch_source(feature_view)))
         new = as_polars(table)
         if path.exists():
             old = pl.read_parquet(path)

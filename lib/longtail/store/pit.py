@@ -19,8 +19,7 @@ import polars as pl
 from longtail.errors import StageError
 
 if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
+    pass
 
 __all__ = ["EntityFrame", "as_polars", "point_in_time_join", "utc_timestamp"]
 
@@ -172,9 +171,7 @@ def point_in_time_join(
     order = [_TS]
     right_cols = [
         *(pl.col(r).alias(k) for (_, r), k in zip(keys, key_names, strict=True)),
-        utc_timestamp(feature_timestamp, features.schema[feature_timestamp], unit=unit).alias(
-            _TS
-        ),
+        utc_timestamp(feature_timestamp, features.schema[feature_timestamp], unit=unit).alias(_TS),
         *(pl.col(src).alias(out) for src, out in columns.items()),
     ]
     if created_timestamp:

@@ -65,9 +65,7 @@ def features_for(store: FeatureStore, entity_rows: Any, *, service: str) -> pl.D
         pl.col(S.ITEM_ID).cast(pl.Int64),
         _utc(frame.schema[S.EVENT_TIME]).alias(S.EVENT_TIME),
     )
-    job = store.get_historical_features(
-        entity_df=keys, features=store.get_feature_service(service)
-    )
+    job = store.get_historical_features(entity_df=keys, features=store.get_feature_service(service))
     out = pl.from_arrow(job.to_arrow())
     if not isinstance(out, pl.DataFrame) or out.height != keys.height:
         msg = f"feature store returned {getattr(out, 'height', '?')} rows for {keys.height}"
@@ -167,9 +165,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             )
             part.write_parquet(tmp / f"{name}.parquet", statistics=True)
             paths[name] = str(layout.training / f"{name}.parquet")
-    summary = TrainingSetSummary(
-        until=until, views_seen=labelled.height, splits=stats, paths=paths
-    )
+    summary = TrainingSetSummary(until=until, views_seen=labelled.height, splits=stats, paths=paths)
     write_json(
         {
             "until": until.isoformat(),

@@ -1,4 +1,4 @@
-"""Labels from events: a view is positive if the same user does the target event on the item soon after."""
+"""Labels from events: a view is positive if its user then does the target event on the item."""
 
 from __future__ import annotations
 
@@ -57,9 +57,7 @@ def label_views(
     keys = [S.USER_ID, S.ITEM_ID]
     seen = events.filter(pl.col(S.EVENT_TIME) < cutoff)
     views = (
-        seen.filter(
-            (pl.col(S.EVENT_TYPE) == "view") & (pl.col(S.EVENT_TIME) + horizon < cutoff)
-        )
+        seen.filter((pl.col(S.EVENT_TYPE) == "view") & (pl.col(S.EVENT_TIME) + horizon < cutoff))
         .select(*keys, S.EVENT_TIME)
         .unique()
         .sort(S.EVENT_TIME)
@@ -81,7 +79,6 @@ def label_views(
         check_sortedness=False,
     )
     label = (pl.col("__target") - pl.col(S.EVENT_TIME) <= horizon).fill_null(False)
-    return (
-        nxt.select(*keys, S.EVENT_TIME, label.cast(pl.Int8).alias(S.LABEL))
-        .sort(S.EVENT_TIME, *keys)
+    return nxt.select(*keys, S.EVENT_TIME, label.cast(pl.Int8).alias(S.LABEL)).sort(
+        S.EVENT_TIME, *keys
     )
