@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, rec in result.records[day].items():
             print(f"  {name:<12} {rec.status:<13} {rec.seconds:7.1f}s  {rec.metrics}")
         print(f"  manifest: {result.manifests[day]}")
+        print(f"  report:   {result.manifests[day].parent / 'report.html'}")
     print(f"\noutputs under {layout.root.resolve()}:")
     for sub in sorted(p for p in layout.root.iterdir() if p.is_dir()):
         print(f"  {sub.name}/")

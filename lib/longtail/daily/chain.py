@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import polars as pl
 
 from longtail import schema as S
 from longtail.config import Config, GenericSource, RetailRocketSource
+from longtail.daily.report import write_run_report
 from longtail.daily.runner import RunContext, Step, StepRecord, data_dir_lock, run_steps
 from longtail.errors import StageError
 from longtail.paths import Layout
@@ -65,6 +67,13 @@ def build_steps(cfg: Config) -> list[Step]:
             per_date=False,
         ),
     ]
+
+
+def _load_records(manifest: Path) -> dict[str, StepRecord]:
+    if not manifest.is_file():
+        return {}
+    steps = json.loads(manifest.read_text()).get("steps", {})
+    return {name: StepRecord(**rec) for name, rec in steps.items()}
 
 
 def last_data_date(layout: Layout) -> dt.date:
@@ -125,8 +134,14 @@ def run_daily(
         for day in dates:
             ctx = RunContext(cfg=cfg, layout=layout, date=day)
             manifest = layout.runs / f"date={day.isoformat()}" / "manifest.json"
-            records[day] = run_steps(
-                per_date, ctx, manifest_path=manifest, force=force, upstream=shared_records
-            )
+            try:
+                records[day] = run_steps(
+                    per_date, ctx, manifest_path=manifest, force=force, upstream=shared_records
+                )
+            finally:
+                # The report is written for failed runs too: it says where it stopped.
+                saved = _load_records(manifest)
+                if saved:
+                    write_run_report(layout, day, saved)
             manifests[day] = manifest
     return DailyResult(dates=dates, records=records, manifests=manifests)

@@ -148,17 +148,7 @@ def parse_events(
         A mapped column is missing from the file.
     """
     require_columns(raw, mapping.required())
-    source_file = str(raw.path)
     account = Q.TableAccount("events", rows_read=raw.rows_read)
-    rejects = [
-        Q.quarantine_rows(
-            raw.ragged,
-            reason=Q.WRONG_FIELD_COUNT,
-            table="events",
-            source_file=source_file,
-            raw_columns=["line"],
-        )
-    ]
     rows = raw.rows
     id_map_parts: list[pl.DataFrame] = []
 
@@ -213,18 +203,7 @@ def parse_events(
         .then(pl.lit(Q.NEGATIVE_PRICE))
         .otherwise(None)
     )
-    parsed = parsed.with_columns(reason.alias("_reason"))
-    bad = parsed.filter(pl.col("_reason").is_not_null())
-    rejects.append(
-        Q.quarantine_rows(
-            bad,
-            reason=pl.col("_reason"),
-            table="events",
-            source_file=source_file,
-            raw_columns=raw.columns,
-        )
-    )
-    ok = parsed.filter(pl.col("_reason").is_null())
+    ok, quarantine = Q.split_rejects(raw, parsed, reason, table="events")
     account.ignored = int(ok.get_column("_ignored").sum())
     ok = ok.filter(~pl.col("_ignored"))
     events = ok.select(
@@ -244,7 +223,6 @@ def parse_events(
     events = events.unique(maintain_order=True)
     account.deduplicated = before - events.height
     account.accepted = events.height
-    quarantine = pl.concat(rejects)
     account.add_quarantined(quarantine)
     account.check()
     id_map = (

@@ -14,12 +14,14 @@ from typing import Final
 import polars as pl
 
 from longtail.errors import StageError
+from longtail.ingest.reader import RawTable
 from longtail.schema import QUARANTINE
 
 __all__ = [
     "REASONS",
     "TableAccount",
     "quarantine_rows",
+    "split_rejects",
 ]
 
 # Reasons, in the order rules are applied (a row gets the first it breaks).
@@ -125,3 +127,43 @@ def quarantine_rows(
         reason_expr.cast(pl.String).alias("reason"),
         raw_expr.alias("raw"),
     ).cast(QUARANTINE)  # type: ignore[arg-type]
+
+
+def split_rejects(
+    raw: RawTable, rows: pl.DataFrame, reason: pl.Expr, *, table: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Apply a reason expression to parsed rows; return the good rows and every reject.
+
+    Parameters
+    ----------
+    raw
+        The source the rows came from (its ragged rows are rejected too).
+    rows
+        Parsed rows of ``raw`` (raw string columns plus parsed helper columns).
+    reason
+        Null for a good row, else the first rule it breaks.
+    table
+        The canonical table the rows were headed for.
+
+    Returns
+    -------
+    good
+        Rows whose reason is null (still carrying the helper columns).
+    rejects
+        Quarantine rows: the ragged lines and the rows with a reason.
+    """
+    tagged = rows.with_columns(reason.alias("_reason"))
+    source_file = str(raw.path)
+    rejects = pl.concat(
+        [
+            quarantine_rows(
+                raw.ragged, reason=WRONG_FIELD_COUNT, table=table,
+                source_file=source_file, raw_columns=["line"],
+            ),
+            quarantine_rows(
+                tagged.filter(pl.col("_reason").is_not_null()), reason=pl.col("_reason"),
+                table=table, source_file=source_file, raw_columns=raw.columns,
+            ),
+        ]
+    )  # fmt: skip
+    return tagged.filter(pl.col("_reason").is_null()).drop("_reason"), rejects

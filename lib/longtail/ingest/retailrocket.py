@@ -53,15 +53,6 @@ def _parse_properties(
         raw = read_delimited(path)
         require_columns(raw, ["timestamp", "itemid", "property", "value"])
         account.rows_read += raw.rows_read
-        rejects.append(
-            Q.quarantine_rows(
-                raw.ragged,
-                reason=Q.WRONG_FIELD_COUNT,
-                table="items",
-                source_file=str(path),
-                raw_columns=["line"],
-            )
-        )
         rows = raw.rows.with_columns(
             pl.col("itemid").cast(pl.Int64, strict=False).alias("_item"),
             pl.from_epoch(pl.col("timestamp").cast(pl.Int64, strict=False), time_unit="ms")
@@ -84,17 +75,8 @@ def _parse_properties(
             .then(pl.lit(Q.NEGATIVE_PRICE))
             .otherwise(None)
         )
-        rows = rows.with_columns(reason.alias("_reason"))
-        rejects.append(
-            Q.quarantine_rows(
-                rows.filter(pl.col("_reason").is_not_null()),
-                reason=pl.col("_reason"),
-                table="items",
-                source_file=str(path),
-                raw_columns=raw.columns,
-            )
-        )
-        ok = rows.filter(pl.col("_reason").is_null())
+        ok, bad = Q.split_rejects(raw, rows, reason, table="items")
+        rejects.append(bad)
         account.ignored += int((~ok.get_column("_loaded")).sum())
         parts.append(
             ok.filter(pl.col("_loaded")).select(
@@ -128,30 +110,14 @@ def _parse_item_category(
         .then(pl.lit(Q.INVALID_ID))
         .otherwise(None)
     )
-    rows = rows.with_columns(reason.alias("_reason"))
-    rejects = [
-        Q.quarantine_rows(
-            raw.ragged,
-            reason=Q.WRONG_FIELD_COUNT,
-            table="items",
-            source_file=str(path),
-            raw_columns=["line"],
-        ),
-        Q.quarantine_rows(
-            rows.filter(pl.col("_reason").is_not_null()),
-            reason=pl.col("_reason"),
-            table="items",
-            source_file=str(path),
-            raw_columns=raw.columns,
-        ),
-    ]
-    ok = rows.filter(pl.col("_reason").is_null()).select(
+    good, rejects = Q.split_rejects(raw, rows, reason, table="items")
+    ok = good.select(
         pl.col("_item").alias(S.ITEM_ID),
         pl.lit(_EPOCH).dt.cast_time_unit("us").alias(S.VALID_FROM),
         pl.lit("categoryid").alias("property"),
         pl.col("_num").cast(pl.Float64),
     )
-    return [ok], rejects
+    return [ok], [rejects]
 
 
 def _items_from_properties(parts: list[pl.DataFrame], account: Q.TableAccount) -> pl.DataFrame:
@@ -206,29 +172,13 @@ def _categories(
         .then(pl.lit(Q.INVALID_ID))
         .otherwise(None)
     )
-    rows = rows.with_columns(reason.alias("_reason"))
-    rejects = [
-        Q.quarantine_rows(
-            raw.ragged,
-            reason=Q.WRONG_FIELD_COUNT,
-            table="categories",
-            source_file=str(path),
-            raw_columns=["line"],
-        ),
-        Q.quarantine_rows(
-            rows.filter(pl.col("_reason").is_not_null()),
-            reason=pl.col("_reason"),
-            table="categories",
-            source_file=str(path),
-            raw_columns=raw.columns,
-        ),
-    ]
-    ok = rows.filter(pl.col("_reason").is_null()).select(S.CATEGORY_ID, S.PARENT_ID)
+    good, rejects = Q.split_rejects(raw, rows, reason, table="categories")
+    ok = good.select(S.CATEGORY_ID, S.PARENT_ID)
     before = ok.height
     ok = ok.unique(maintain_order=True)
     account.deduplicated += before - ok.height
     account.accepted += ok.height
-    return S.conform(ok.sort(S.CATEGORY_ID), S.CATEGORIES, table="categories"), rejects
+    return S.conform(ok.sort(S.CATEGORY_ID), S.CATEGORIES, table="categories"), [rejects]
 
 
 def ingest_retailrocket(
