@@ -187,8 +187,12 @@ class FeaturesConfig(_Section):
     # Items whose cumulative share of views reaches head_share are head, then torso.
     head_share: float = Field(0.5, gt=0, lt=1)
     torso_share: float = Field(0.8, gt=0, lt=1)
+    # A snapshot serves entity rows up to ttl_days after it (the Feast view TTL).
     ttl_days: int = Field(2, ge=1)
+    # Only the last history_days snapshots are written (windows still see older events).
     history_days: int | None = Field(None, ge=1)
+    # Length of user_recent_items (last viewed item ids before the snapshot); 0: off.
+    recent_items: int = Field(20, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> FeaturesConfig:

@@ -139,3 +139,24 @@ def dense_feature_columns(frame: pl.DataFrame) -> list[str]:
         and name.startswith(("user_", "item_"))
         and (dtype.is_numeric() or dtype == pl.Boolean)
     ]
+
+
+# --------------------------------------------------------------------------- feature snapshots
+# Daily snapshots, the Parquet sources of the Feast feature views. A snapshot at
+# ``event_timestamp`` = D 00:00 UTC is computed from events strictly before D.
+SNAPSHOT_TIME: Final = "event_timestamp"
+USER_RECENT_ITEMS: Final = "user_recent_items"
+USER_CONVERSION_RATE: Final = "user_conversion_rate"
+USER_DAYS_SINCE_LAST_PURCHASE: Final = "user_days_since_last_purchase"
+USER_DISTINCT_CATEGORIES: Final = "user_distinct_categories"
+USER_TOP_CATEGORY_SHARE: Final = "user_top_category_share"
+ITEM_CONVERSION_RATE: Final = "item_conversion_rate"
+ITEM_PRICE: Final = "item_price"
+ITEM_AVAILABLE: Final = "item_available"
+ITEM_POPULARITY_RANK: Final = "item_popularity_rank"
+ITEM_DAYS_SINCE_FIRST_SEEN: Final = "item_days_since_first_seen"
+
+
+def window_column(entity: str, event: str, days: int) -> str:
+    """Name of a windowed count, e.g. ``user_views_7d``."""
+    return f"{entity}_{event}_{days}d"

@@ -1,0 +1,66 @@
+"""The features stage end to end: snapshots, ``feast apply``, materialize, training set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import polars as pl
+
+from longtail import schema as S
+from longtail.config import Config
+from longtail.errors import StageError
+from longtail.features.write import write_features
+from longtail.paths import Layout
+from longtail.store import apply_definitions, feature_store, materialize
+from longtail.training_set import TrainingSetSummary, build_training_set
+
+__all__ = ["FeaturesRun", "default_until", "run_features"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeaturesRun:
+    """Counts of one run of the features stage."""
+
+    until: dt.date
+    user_rows: int
+    item_rows: int
+    training: TrainingSetSummary
+
+
+def default_until(cfg: Config) -> dt.date:
+    """The day after the last canonical event, so every event is used.
+
+    Raises
+    ------
+    StageError
+        There are no canonical events.
+    """
+    path = Layout(cfg.data_dir).table("events")
+    if not path.is_file():
+        msg = f"no canonical events at {path}: run jobs/ingest.py first"
+        raise StageError(msg)
+    last = pl.scan_parquet(path).select(pl.col(S.EVENT_TIME).max()).collect().item()
+    if not isinstance(last, dt.datetime):
+        msg = f"{path} holds no events"
+        raise StageError(msg)
+    return last.date() + dt.timedelta(days=1)
+
+
+def run_features(cfg: Config, *, until: dt.date) -> FeaturesRun:
+    """Build snapshots up to ``until``, apply the Feast repo, materialize, build the training set.
+
+    Reruns with the same inputs and ``until`` write the same files.
+    """
+    tables = write_features(cfg, until=until)
+    store = feature_store(cfg)
+    apply_definitions(store, cfg)
+    end = dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
+    materialize(store, end=end)
+    training = build_training_set(cfg, store, until=until)
+    return FeaturesRun(
+        until=until, user_rows=tables.user.height, item_rows=tables.item.height, training=training
+    )

@@ -1,0 +1,362 @@
+"""Daily user and item feature snapshots, computed strictly from events before each snapshot.
+
+A snapshot at ``event_timestamp`` = D 00:00 UTC summarises the events with
+``event_time < D``. Each entity gets one snapshot per day from the day after its
+first activity up to the cutoff, so a Feast view with a TTL of a day or more
+always finds one. Everything is vectorized: one pass of group-bys, cumulative
+sums over a dense (entity x day) grid, and as-of joins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from longtail import schema as S
+from longtail.config import FeaturesConfig
+from longtail.errors import StageError
+
+__all__ = [
+    "FeatureTables",
+    "build_features",
+    "build_item_features",
+    "build_user_features",
+    "item_feature_schema",
+    "user_feature_schema",
+]
+
+DAY = dt.timedelta(days=1)
+_DAY = "__day"
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """User and item snapshots, the two Feast sources."""
+
+    user: pl.DataFrame
+    item: pl.DataFrame
+
+
+def user_feature_schema(cfg: FeaturesConfig) -> dict[str, pl.DataType]:
+    """Column -> dtype of the user snapshot table, keys and timestamp first."""
+    out: dict[str, pl.DataType] = {S.USER_ID: pl.Int64(), S.SNAPSHOT_TIME: S.TIME}
+    for w in cfg.user_windows_days:
+        for ev in ("views", "carts", "purchases"):
+            out[S.window_column("user", ev, w)] = pl.Int64()
+    out[S.USER_CONVERSION_RATE] = pl.Float64()
+    out[S.USER_DAYS_SINCE_LAST_PURCHASE] = pl.Float64()
+    out[S.USER_DISTINCT_CATEGORIES] = pl.Int64()
+    out[S.USER_TOP_CATEGORY_SHARE] = pl.Float64()
+    if cfg.recent_items:
+        out[S.USER_RECENT_ITEMS] = pl.List(pl.Int64())
+    return out
+
+
+def item_feature_schema(cfg: FeaturesConfig) -> dict[str, pl.DataType]:
+    """Column -> dtype of the item snapshot table, keys and timestamp first."""
+    out: dict[str, pl.DataType] = {S.ITEM_ID: pl.Int64(), S.SNAPSHOT_TIME: S.TIME}
+    for w in cfg.item_windows_days:
+        for ev in ("views", "purchases"):
+            out[S.window_column("item", ev, w)] = pl.Int64()
+    out[S.ITEM_CONVERSION_RATE] = pl.Float64()
+    out[S.ITEM_PRICE] = pl.Float64()
+    out[S.ITEM_CATEGORY] = pl.Int64()
+    out[S.ITEM_AVAILABLE] = pl.Boolean()
+    out[S.ITEM_POPULARITY_RANK] = pl.Int64()
+    out[S.POPULARITY_BUCKET] = pl.String()
+    out[S.ITEM_DAYS_SINCE_FIRST_SEEN] = pl.Float64()
+    return out
+
+
+def _cutoff(until: dt.date) -> dt.datetime:
+    return dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
+
+
+def _prior(cfg: FeaturesConfig) -> tuple[float, float]:
+    a = cfg.smoothing_prior_rate * cfg.smoothing_prior_strength
+    return a, cfg.smoothing_prior_strength
+
+
+def _grid(first: pl.DataFrame, key: str, last_day: dt.datetime) -> pl.DataFrame:
+    """One row per (key, activity day) from the key's first day to ``last_day``."""
+    return (
+        first.filter(pl.col(_DAY) <= last_day)
+        .with_columns(
+            pl.datetime_ranges(pl.col(_DAY), pl.lit(last_day, dtype=S.TIME), "1d").alias(_DAY)
+        )
+        .explode(_DAY)
+        .with_columns(pl.col(_DAY).cast(S.TIME))
+    )
+
+
+def _window(col: str, days: int, key: str) -> pl.Expr:
+    """Sum of ``col`` over the last ``days`` grid rows of each key (the grid is dense in days)."""
+    cum = pl.col(col).cum_sum().over(key)
+    return cum - cum.shift(days).over(key).fill_null(0)
+
+
+def _events_before(events: pl.DataFrame, cutoff: dt.datetime) -> pl.DataFrame:
+    missing = [c for c in (S.EVENT_TIME, S.USER_ID, S.ITEM_ID, S.EVENT_TYPE) if c not in events]
+    if missing:
+        msg = f"events lack column(s) {missing}; have {events.columns}"
+        raise StageError(msg)
+    return events.filter(pl.col(S.EVENT_TIME) < cutoff).with_columns(
+        pl.col(S.EVENT_TIME).dt.truncate("1d").alias(_DAY)
+    )
+
+
+def _keep_history(frame: pl.DataFrame, cfg: FeaturesConfig, cutoff: dt.datetime) -> pl.DataFrame:
+    if cfg.history_days is None:
+        return frame
+    first = cutoff - dt.timedelta(days=cfg.history_days - 1)
+    return frame.filter(pl.col(S.SNAPSHOT_TIME) >= first)
+
+
+def _recent_items(views: pl.DataFrame, grid: pl.DataFrame, cum_views: str, n: int) -> pl.Series:
+    """Last ``n`` viewed item ids per grid row (most recent last), from cumulative view counts."""
+    ordered = views.select(S.USER_ID, S.ITEM_ID, S.EVENT_TIME).with_row_index("__src")
+    ordered = ordered.sort([S.USER_ID, S.EVENT_TIME, "__src"])
+    items = ordered[S.ITEM_ID].to_numpy()
+    starts = (
+        ordered.with_row_index("__g").group_by(S.USER_ID).agg(pl.col("__g").min().alias("__start"))
+    )
+    pos = grid.select(S.USER_ID, cum_views).join(starts, on=S.USER_ID, how="left")
+    start = pos["__start"].fill_null(0).to_numpy().astype(np.int64)
+    count = pos[cum_views].to_numpy().astype(np.int64)
+    length = np.minimum(count, n)
+    lo = start + count - length
+    offsets = np.zeros(len(length) + 1, dtype=np.int64)
+    np.cumsum(length, out=offsets[1:])
+    idx = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], length)
+    idx += np.repeat(lo, length)
+    values = pa.array(items[idx] if len(idx) else np.array([], dtype=np.int64), pa.int64())
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), values)
+    out = pl.Series(S.USER_RECENT_ITEMS, arr)
+    return out.cast(pl.List(pl.Int64()))
+
+
+def _item_category_at_event(events: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """Attach the item's category as of each event (item rows valid at or before it)."""
+    versions = items.select(S.ITEM_ID, S.VALID_FROM, S.CATEGORY_ID).sort(S.VALID_FROM)
+    return (
+        events.with_row_index("__src")
+        .sort(S.EVENT_TIME)
+        .join_asof(
+            versions,
+            left_on=S.EVENT_TIME,
+            right_on=S.VALID_FROM,
+            by=S.ITEM_ID,
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .sort("__src")
+        .drop("__src", S.VALID_FROM)
+    )
+
+
+def build_user_features(
+    events: pl.DataFrame, items: pl.DataFrame, cfg: FeaturesConfig, *, until: dt.date
+) -> pl.DataFrame:
+    """Daily user snapshots up to and including ``until`` 00:00 UTC.
+
+    Parameters
+    ----------
+    events, items
+        Canonical tables (see :mod:`longtail.schema`).
+    cfg
+        Windows, smoothing prior, history and recent-items length.
+    until
+        The last snapshot date; only events before ``until`` 00:00 UTC are used.
+
+    Returns
+    -------
+    pl.DataFrame
+        :func:`user_feature_schema` columns, sorted by snapshot time then user.
+    """
+    cutoff = _cutoff(until)
+    ev = _events_before(events, cutoff)
+    kind = pl.col(S.EVENT_TYPE)
+    daily = ev.group_by(S.USER_ID, _DAY).agg(
+        (kind == "view").sum().cast(pl.Int64).alias("views"),
+        (kind == "cart").sum().cast(pl.Int64).alias("carts"),
+        (kind == "purchase").sum().cast(pl.Int64).alias("purchases"),
+        pl.col(S.EVENT_TIME).filter(kind == "purchase").max().alias("__last_purchase"),
+    )
+    views = _item_category_at_event(ev.filter(kind == "view"), items)
+    per_cat = (
+        views.filter(pl.col(S.CATEGORY_ID).is_not_null())
+        .group_by(S.USER_ID, S.CATEGORY_ID, _DAY)
+        .agg(pl.len().cast(pl.Int64).alias("__n"))
+        .sort(S.USER_ID, S.CATEGORY_ID, _DAY)
+        .with_columns(pl.col("__n").cum_sum().over(S.USER_ID, S.CATEGORY_ID).alias("__cum"))
+        .group_by(S.USER_ID, _DAY)
+        .agg(
+            (pl.col("__cum") == pl.col("__n")).sum().cast(pl.Int64).alias("__new_cats"),
+            pl.col("__cum").max().alias("__top"),
+            pl.col("__n").sum().alias("__cat_views"),
+        )
+    )
+    first = daily.group_by(S.USER_ID).agg(pl.col(_DAY).min())
+    grid = (
+        _grid(first, S.USER_ID, cutoff - DAY)
+        .join(daily, on=[S.USER_ID, _DAY], how="left")
+        .join(per_cat, on=[S.USER_ID, _DAY], how="left")
+        .with_columns(
+            pl.col("views", "carts", "purchases", "__new_cats", "__cat_views", "__top").fill_null(0)
+        )
+        .sort(S.USER_ID, _DAY)
+    )
+    snap = pl.col(_DAY) + DAY
+    a, strength = _prior(cfg)
+    big = max(cfg.user_windows_days)
+    grid = grid.with_columns(
+        *(
+            _window(ev_name, w, S.USER_ID).alias(S.window_column("user", ev_name, w))
+            for w in cfg.user_windows_days
+            for ev_name in ("views", "carts", "purchases")
+        ),
+        _window("views", big, S.USER_ID).alias("__conv_views"),
+        _window("purchases", big, S.USER_ID).alias("__conv_purchases"),
+        pl.col("views").cum_sum().over(S.USER_ID).alias("__cum_views"),
+        pl.col("__last_purchase").forward_fill().over(S.USER_ID).alias("__last_purchase"),
+        pl.col("__new_cats").cum_sum().over(S.USER_ID).alias(S.USER_DISTINCT_CATEGORIES),
+        pl.col("__top").cum_max().over(S.USER_ID).alias("__top"),
+        pl.col("__cat_views").cum_sum().over(S.USER_ID).alias("__cat_views"),
+        snap.alias(S.SNAPSHOT_TIME),
+    ).with_columns(
+        ((pl.col("__conv_purchases") + a) / (pl.col("__conv_views") + strength)).alias(
+            S.USER_CONVERSION_RATE
+        ),
+        ((pl.col(S.SNAPSHOT_TIME) - pl.col("__last_purchase")).dt.total_microseconds() / 86_400e6)
+        .cast(pl.Float64)
+        .alias(S.USER_DAYS_SINCE_LAST_PURCHASE),
+        pl.when(pl.col("__cat_views") > 0)
+        .then(pl.col("__top") / pl.col("__cat_views"))
+        .cast(pl.Float64)
+        .alias(S.USER_TOP_CATEGORY_SHARE),
+    )
+    if cfg.recent_items:
+        grid = grid.with_columns(_recent_items(views, grid, "__cum_views", cfg.recent_items))
+    schema = user_feature_schema(cfg)
+    out = grid.select(pl.col(c).cast(t) for c, t in schema.items())
+    return _keep_history(out, cfg, cutoff).sort(S.SNAPSHOT_TIME, S.USER_ID)
+
+
+def build_item_features(
+    events: pl.DataFrame, items: pl.DataFrame, cfg: FeaturesConfig, *, until: dt.date
+) -> pl.DataFrame:
+    """Daily item snapshots up to and including ``until`` 00:00 UTC.
+
+    Item properties (price, category, availability) are those of the item row
+    valid strictly before the snapshot time. Popularity is ranked over the
+    longest item window: head items together hold ``head_share`` of the views,
+    torso up to ``torso_share``, the rest (and items without views) are tail.
+
+    Returns
+    -------
+    pl.DataFrame
+        :func:`item_feature_schema` columns, sorted by snapshot time then item.
+    """
+    cutoff = _cutoff(until)
+    ev = _events_before(events, cutoff)
+    kind = pl.col(S.EVENT_TYPE)
+    daily = ev.group_by(S.ITEM_ID, _DAY).agg(
+        (kind == "view").sum().cast(pl.Int64).alias("views"),
+        (kind == "purchase").sum().cast(pl.Int64).alias("purchases"),
+    )
+    first_event = ev.group_by(S.ITEM_ID).agg(pl.col(S.EVENT_TIME).min().alias("__first_seen"))
+    listed = items.filter(pl.col(S.VALID_FROM) < cutoff).select(
+        S.ITEM_ID, pl.col(S.VALID_FROM).dt.truncate("1d").alias(_DAY)
+    )
+    first = (
+        pl.concat([daily.select(S.ITEM_ID, _DAY), listed])
+        .group_by(S.ITEM_ID)
+        .agg(pl.col(_DAY).min())
+    )
+    a, strength = _prior(cfg)
+    big = max(cfg.item_windows_days)
+    pop = S.window_column("item", "views", big)
+    grid = (
+        _grid(first, S.ITEM_ID, cutoff - DAY)
+        .join(daily, on=[S.ITEM_ID, _DAY], how="left")
+        .join(first_event, on=S.ITEM_ID, how="left")
+        .with_columns(pl.col("views", "purchases").fill_null(0))
+        .sort(S.ITEM_ID, _DAY)
+        .with_columns(
+            *(
+                _window(ev_name, w, S.ITEM_ID).alias(S.window_column("item", ev_name, w))
+                for w in cfg.item_windows_days
+                for ev_name in ("views", "purchases")
+            ),
+            _window("views", big, S.ITEM_ID).alias("__conv_views"),
+            _window("purchases", big, S.ITEM_ID).alias("__conv_purchases"),
+            (pl.col(_DAY) + DAY).alias(S.SNAPSHOT_TIME),
+        )
+    )
+    if pop not in grid.columns:  # longest window is always computed above
+        msg = f"internal: missing popularity column {pop!r}"
+        raise StageError(msg)
+    share = pl.col("__cum") / pl.col("__total")
+    own = pl.col(pop) / pl.col("__total")
+    grid = (
+        grid.sort([S.SNAPSHOT_TIME, pop, S.ITEM_ID], descending=[False, True, False])
+        .with_columns(
+            (pl.int_range(pl.len()).over(S.SNAPSHOT_TIME) + 1)
+            .cast(pl.Int64)
+            .alias(S.ITEM_POPULARITY_RANK),
+            pl.col(pop).cum_sum().over(S.SNAPSHOT_TIME).alias("__cum"),
+            pl.col(pop).sum().over(S.SNAPSHOT_TIME).alias("__total"),
+        )
+        .with_columns(
+            pl.when((pl.col(pop) > 0) & (share - own < cfg.head_share))
+            .then(pl.lit("head"))
+            .when((pl.col(pop) > 0) & (share - own < cfg.torso_share))
+            .then(pl.lit("torso"))
+            .otherwise(pl.lit("tail"))
+            .alias(S.POPULARITY_BUCKET),
+            ((pl.col("__conv_purchases") + a) / (pl.col("__conv_views") + strength)).alias(
+                S.ITEM_CONVERSION_RATE
+            ),
+            # Listed items may be seen for the first time only after the snapshot.
+            pl.when(pl.col("__first_seen") < pl.col(S.SNAPSHOT_TIME))
+            .then(
+                (pl.col(S.SNAPSHOT_TIME) - pl.col("__first_seen")).dt.total_microseconds()
+                / 86_400e6
+            )
+            .cast(pl.Float64)
+            .alias(S.ITEM_DAYS_SINCE_FIRST_SEEN),
+        )
+    )
+    props = items.select(
+        S.ITEM_ID,
+        S.VALID_FROM,
+        pl.col(S.PRICE).alias(S.ITEM_PRICE),
+        pl.col(S.CATEGORY_ID).alias(S.ITEM_CATEGORY),
+        pl.col(S.AVAILABLE).alias(S.ITEM_AVAILABLE),
+    ).sort(S.VALID_FROM)
+    grid = grid.sort(S.SNAPSHOT_TIME).join_asof(
+        props,
+        left_on=S.SNAPSHOT_TIME,
+        right_on=S.VALID_FROM,
+        by=S.ITEM_ID,
+        strategy="backward",
+        allow_exact_matches=False,  # a property set at the snapshot time is not yet seen
+        check_sortedness=False,
+    )
+    schema = item_feature_schema(cfg)
+    out = grid.select(pl.col(c).cast(t) for c, t in schema.items())
+    return _keep_history(out, cfg, cutoff).sort(S.SNAPSHOT_TIME, S.ITEM_ID)
+
+
+def build_features(
+    events: pl.DataFrame, items: pl.DataFrame, cfg: FeaturesConfig, *, until: dt.date
+) -> FeatureTables:
+    """Both snapshot tables up to ``until`` (see :func:`build_user_features`)."""
+    return FeatureTables(
+        user=build_user_features(events, items, cfg, until=until),
+        item=build_item_features(events, items, cfg, until=until),
+    )

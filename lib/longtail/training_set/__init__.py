@@ -1,0 +1,22 @@
+"""Labelled training rows with point-in-time features from the Feast feature service."""
+
+from __future__ import annotations
+
+from longtail.training_set.build import (
+    SplitStats,
+    TrainingSetSummary,
+    build_training_set,
+    features_for,
+)
+from longtail.training_set.labels import label_views
+from longtail.training_set.split import assign_splits, split_boundaries
+
+__all__ = [
+    "SplitStats",
+    "TrainingSetSummary",
+    "assign_splits",
+    "build_training_set",
+    "features_for",
+    "label_views",
+    "split_boundaries",
+]

@@ -1,0 +1,179 @@
+"""Labelled, point-in-time training sets through the Feast feature service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from longtail import schema as S
+from longtail.config import Config
+from longtail.errors import StageError
+from longtail.io import atomic_dir, write_json
+from longtail.paths import Layout
+from longtail.store.pit import as_polars
+from longtail.training_set.labels import label_views
+from longtail.training_set.split import assign_splits
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+__all__ = ["SplitStats", "TrainingSetSummary", "build_training_set", "features_for"]
+
+log = logging.getLogger(__name__)
+
+
+def features_for(store: FeatureStore, entity_rows: Any, *, service: str) -> pl.DataFrame:
+    """Point-in-time features of the feature service for arbitrary entity rows.
+
+    Training and scoring both call this; only the timestamps differ.
+
+    Parameters
+    ----------
+    store
+        The feature store (see :func:`longtail.store.feature_store`).
+    entity_rows
+        A pandas, Polars or Arrow frame with ``user_id``, ``item_id`` and
+        ``event_time`` (the time the features must be known at; naive = UTC).
+    service
+        The feature service, e.g. ``"ranking_v1"``.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per entity row, in order: the three keys (``event_time`` as
+        UTC microseconds) then the ``user_*``/``item_*`` features. Features come
+        from the latest snapshot at or before ``event_time`` within the TTL, so
+        they only see events strictly before it; without one they are null,
+        except ``item_popularity_bucket``, which is then ``"tail"``.
+
+    Raises
+    ------
+    StageError
+        A key column is missing or the store returned rows out of order.
+    """
+    frame = as_polars(entity_rows)
+    missing = [c for c in S.TRAINING_KEYS if c not in frame.columns]
+    if missing:
+        msg = f"entity rows lack column(s) {missing}; have {frame.columns}"
+        raise StageError(msg)
+    keys = frame.select(
+        pl.col(S.USER_ID).cast(pl.Int64),
+        pl.col(S.ITEM_ID).cast(pl.Int64),
+        _utc(frame.schema[S.EVENT_TIME]).alias(S.EVENT_TIME),
+    )
+    job = store.get_historical_features(entity_df=keys, features=store.get_feature_service(service))
+    out = pl.from_arrow(job.to_arrow())
+    if not isinstance(out, pl.DataFrame) or out.height != keys.height:
+        msg = f"feature store returned {getattr(out, 'height', '?')} rows for {keys.height}"
+        raise StageError(msg)
+    if not out.select(S.USER_ID, S.ITEM_ID).equals(keys.select(S.USER_ID, S.ITEM_ID)):
+        msg = "feature store returned rows in another order than the entity rows"
+        raise StageError(msg)
+    feats = [c for c in out.columns if c not in S.TRAINING_KEYS]
+    out = keys.hstack(out.select(feats))
+    if S.POPULARITY_BUCKET in out.columns:
+        out = out.with_columns(pl.col(S.POPULARITY_BUCKET).fill_null("tail"))
+    return out
+
+
+def _utc(dtype: pl.DataType) -> pl.Expr:
+    from longtail.store.pit import utc_timestamp
+
+    return utc_timestamp(S.EVENT_TIME, dtype)
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """Rows, positives and label rate of one split."""
+
+    rows: int
+    positives: int
+    label_rate: float
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class TrainingSetSummary:
+    """What :func:`build_training_set` wrote."""
+
+    until: dt.date
+    views_seen: int
+    splits: dict[str, SplitStats]
+    paths: dict[str, str]
+
+    def lines(self) -> list[str]:
+        """One printable line per split."""
+        return [
+            f"{name:<10} rows={s.rows:>9,} positives={s.positives:>7,} "
+            f"label_rate={s.label_rate:.4f}"
+            for name, s in self.splits.items()
+        ]
+
+
+def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> TrainingSetSummary:
+    """Label views, fetch their features through the feature service, split by time, write.
+
+    Parameters
+    ----------
+    cfg
+        Labels, split and feature-store settings, and the data directory.
+    store
+        A store whose views are applied and whose sources are built up to ``until``.
+    until
+        Events at or after ``until`` 00:00 UTC are not used.
+
+    Returns
+    -------
+    TrainingSetSummary
+        Row counts and label rates per split, also written to
+        ``reports/training_set_summary.json``. The splits are written to
+        ``training/{train,validation,test}.parquet``, swapped in together.
+    """
+    from longtail.ingest import load_tables
+
+    layout = Layout(cfg.data_dir)
+    events, _, _ = load_tables(layout)
+    cutoff = dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
+    labelled = label_views(
+        events,
+        target_event=cfg.labels.target_event,
+        horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
+        cutoff=cutoff,
+    )
+    labelled = assign_splits(labelled, cfg.split)
+    feats = features_for(store, labelled, service=cfg.feature_store.feature_service)
+    rows = feats.select(*S.TRAINING_KEYS).hstack(labelled.select(S.LABEL, S.SPLIT))
+    rows = rows.hstack(feats.drop(*S.TRAINING_KEYS))
+    stats: dict[str, SplitStats] = {}
+    paths: dict[str, str] = {}
+    with atomic_dir(layout.training) as tmp:
+        for name in S.SPLITS:
+            part = rows.filter(pl.col(S.SPLIT) == name)
+            pos = int(part[S.LABEL].sum())
+            start, end = part[S.EVENT_TIME].min(), part[S.EVENT_TIME].max()
+            stats[name] = SplitStats(
+                rows=part.height,
+                positives=pos,
+                label_rate=pos / part.height if part.height else 0.0,
+                start=start if isinstance(start, dt.datetime) else None,
+                end=end if isinstance(end, dt.datetime) else None,
+            )
+            part.write_parquet(tmp / f"{name}.parquet", statistics=True)
+            paths[name] = str(layout.training / f"{name}.parquet")
+    summary = TrainingSetSummary(until=until, views_seen=labelled.height, splits=stats, paths=paths)
+    write_json(
+        {
+            "until": until.isoformat(),
+            "labels": cfg.labels.model_dump(),
+            "splits": {k: vars(v) for k, v in stats.items()},
+        },
+        layout.reports / "training_set_summary.json",
+    )
+    for line in summary.lines():
+        log.info("training set %s", line)
+    return summary

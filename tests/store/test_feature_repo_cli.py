@@ -1,0 +1,111 @@
+"""The feature repo from the CLI: apply, materialize, materialize-incremental, online reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from longtail import schema as S
+from longtail.config import Config
+from longtail.paths import Layout
+
+REPO = Path(__file__).resolve().parents[2]
+UNTIL = dt.date(2024, 1, 22)  # as in conftest.py
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FEAST = Path(sys.executable).with_name("feast")
+
+
+def _feast(repo: Path, *args: str) -> str:
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO / "lib"),
+        LONGTAIL_CONFIG=str(REPO / "jobs" / "configs" / "tiny.toml"),
+    )
+    done = subprocess.run(
+        [str(FEAST), *args], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _latest(cfg: Config, name: str, key: str, ids: list[int], feature: str) -> list[Any]:
+    src = pl.read_parquet(Layout(cfg.data_dir).features / f"{name}_features.parquet")
+    last = src.filter(pl.col(S.SNAPSHOT_TIME) == src[S.SNAPSHOT_TIME].max())
+    by_id = dict(zip(last[key].to_list(), last[feature].to_list(), strict=True))
+    return [by_id.get(i) for i in ids]
+
+
+def test_cli_apply_then_materialize_then_online_features_match_the_latest_snapshot(
+    tiny_cfg: Config,
+) -> None:
+    # The repo copy sits beside data/demo, so the checked-in relative paths work unchanged.
+    repo = Path(tiny_cfg.data_dir).parents[1] / "feature_repo"
+    shutil.copytree(REPO / "feature_repo", repo, ignore=shutil.ignore_patterns("__pycache__"))
+    out = _feast(repo, "apply")
+    assert "user_features" in out
+    end = dt.datetime.combine(UNTIL, dt.time())
+    _feast(repo, "materialize", (end - dt.timedelta(days=1)).isoformat(), end.isoformat())
+    _feast(repo, "materialize-incremental", end.isoformat())
+
+    from feast import FeatureStore
+
+    store = FeatureStore(repo_path=str(repo))
+    users, items = [1, 2, 3], [4, 5, 6]
+    got = store.get_online_features(
+        features=store.get_feature_service("ranking_v1"),
+        entity_rows=[{S.USER_ID: u, S.ITEM_ID: i} for u, i in zip(users, items, strict=True)],
+    ).to_dict()
+    assert got["user_views_30d"] == _latest(tiny_cfg, "user", S.USER_ID, users, "user_views_30d")
+    assert got[S.POPULARITY_BUCKET] == _latest(
+        tiny_cfg, "item", S.ITEM_ID, items, S.POPULARITY_BUCKET
+    )
+    assert got[S.USER_RECENT_ITEMS] == _latest(
+        tiny_cfg, "user", S.USER_ID, users, S.USER_RECENT_ITEMS
+    )
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(
+    not _redis_up(), reason="no Redis on 127.0.0.1:6379 (scripts/services.sh starts one)"
+)
+def test_redis_online_store_serves_what_was_materialized(tiny_cfg: Config) -> None:
+    from longtail.store import apply_definitions, feature_store, materialize
+
+    cfg = tiny_cfg.model_copy(
+        update={
+            "feature_store": tiny_cfg.feature_store.model_copy(
+                update={
+                    "online_store": "redis",
+                    "redis_connection_string": "127.0.0.1:6379",
+                    "project": "longtail_test_redis",
+                }
+            )
+        }
+    )
+    store = feature_store(cfg)
+    assert store.config.online_store.type == "redis"
+    apply_definitions(store, cfg)
+    materialize(store, end=dt.datetime.combine(UNTIL, dt.time(), tzinfo=dt.UTC))
+    users = [7, 8]
+    got = store.get_online_features(
+        features=["user_features:user_views_30d"],
+        entity_rows=[{S.USER_ID: u} for u in users],
+    ).to_dict()
+    assert got["user_views_30d"] == _latest(cfg, "user", S.USER_ID, users, "user_views_30d")

@@ -1,0 +1,204 @@
+"""The point-in-time join against a brute-force oracle: ties, TTL edges, nulls, zones."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from longtail.errors import StageError
+from longtail.store.pit import as_polars, point_in_time_join
+
+pytestmark = pytest.mark.unit
+
+T0 = dt.datetime(2024, 3, 30, tzinfo=dt.UTC)  # spans the Paris DST change
+ZONES = [None, "UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"]
+
+
+def _oracle(
+    entity: list[tuple[int | None, int]],
+    features: list[tuple[int | None, int | None, int | None, int]],
+    ttl: int | None,
+) -> list[int | None]:
+    """Nested loops: for each entity row, the best feature row by (ts, created, position)."""
+    out: list[int | None] = []
+    for key, t in entity:
+        best: tuple[int, float, int] | None = None
+        value: int | None = None
+        for pos, (fkey, fts, created, val) in enumerate(features):
+            if key is None or fkey != key or fts is None or fts > t:
+                continue
+            if ttl and fts < t - ttl:
+                continue
+            rank = (fts, float("-inf") if created is None else created, pos)
+            if best is None or rank > best:
+                best, value = rank, val
+        out.append(value)
+    return out
+
+
+def _times(minutes: list[int | None], zone: str | None) -> pl.Series:
+    values = [None if m is None else T0 + dt.timedelta(minutes=m) for m in minutes]
+    s = pl.Series(values, dtype=pl.Datetime("us", "UTC"))
+    if zone is None:
+        return s.dt.replace_time_zone(None)
+    return s.dt.convert_time_zone(zone)
+
+
+entity_rows = st.lists(
+    st.tuples(st.one_of(st.none(), st.integers(0, 2)), st.integers(0, 14)), min_size=1, max_size=25
+)
+feature_rows = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.integers(0, 2)),
+        st.one_of(st.none(), st.integers(0, 12)),
+        st.one_of(st.none(), st.integers(0, 3)),
+        st.integers(-1000, 1000),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+# Same key and timestamp: the later created timestamp wins, whatever the source order.
+@example(
+    entity=[(1, 10)],
+    features=[(1, 5, 2, 20), (1, 5, 1, 10), (1, 5, None, 0)],
+    ttl=None,
+    entity_zone=None,
+    feature_zone="Europe/Paris",
+    with_created=True,
+)
+@given(
+    entity=entity_rows,
+    features=feature_rows,
+    ttl=st.one_of(st.none(), st.integers(0, 6)),
+    entity_zone=st.sampled_from(ZONES),
+    feature_zone=st.sampled_from(ZONES),
+    with_created=st.booleans(),
+)
+def test_join_matches_the_brute_force_oracle(
+    entity: list[tuple[int | None, int]],
+    features: list[tuple[int | None, int | None, int | None, int]],
+    ttl: int | None,
+    entity_zone: str | None,
+    feature_zone: str | None,
+    with_created: bool,
+) -> None:
+    if not with_created:
+        features = [(k, t, None, v) for k, t, _, v in features]
+    left = pl.DataFrame(
+        {
+            "uid": pl.Series([k for k, _ in entity], dtype=pl.Int32),
+            "ts": _times([t for _, t in entity], entity_zone),
+        }
+    )
+    right = pl.DataFrame(
+        {
+            "user_id": pl.Series([f[0] for f in features], dtype=pl.Int64),
+            "event_timestamp": _times([f[1] for f in features], feature_zone),
+            "created": pl.Series([f[2] for f in features], dtype=pl.Int64),
+            "x": pl.Series([f[3] for f in features], dtype=pl.Int64),
+        }
+    )
+    got = point_in_time_join(
+        left,
+        right,
+        keys=[("uid", "user_id")],
+        entity_timestamp="ts",
+        feature_timestamp="event_timestamp",
+        created_timestamp="created" if with_created else None,
+        columns={"x": "user_x"},
+        ttl=None if ttl is None else dt.timedelta(minutes=ttl),
+    )
+    assert got.columns == ["user_x"]
+    assert got["user_x"].to_list() == _oracle(entity, features, ttl)
+
+
+def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    entity = pl.DataFrame(
+        {"user_id": [1, 1, 1, 1], "ts": [T0, T0 + dt.timedelta(days=2), T0, T0 - dt.timedelta(1)]}
+    )
+    features = pl.DataFrame(
+        {"user_id": [1], "event_timestamp": [T0 - dt.timedelta(days=1)], "x": [5]}
+    )
+    return entity, features
+
+
+def test_ttl_bound_is_inclusive_and_duplicates_each_get_a_row() -> None:
+    entity, features = _frames()
+    got = point_in_time_join(
+        entity,
+        features,
+        keys=[("user_id", "user_id")],
+        entity_timestamp="ts",
+        feature_timestamp="event_timestamp",
+        columns={"x": "x"},
+        ttl=dt.timedelta(days=1),
+    )
+    # exactly ttl old: kept; 3 days old: dropped; duplicate row: same value; at ts: kept
+    assert got["x"].to_list() == [5, None, 5, 5]
+
+
+def test_feature_row_at_the_entity_time_is_used_but_not_one_after() -> None:
+    entity = pl.DataFrame({"user_id": [1, 1], "ts": [T0, T0 - dt.timedelta(microseconds=1)]})
+    features = pl.DataFrame({"user_id": [1], "event_timestamp": [T0], "x": [7]})
+    got = point_in_time_join(
+        entity,
+        features,
+        keys=[("user_id", "user_id")],
+        entity_timestamp="ts",
+        feature_timestamp="event_timestamp",
+        columns={"x": "x"},
+    )
+    assert got["x"].to_list() == [7, None]
+
+
+@pytest.mark.parametrize("kind", ["pandas", "arrow", "lazy"])
+def test_entity_frames_from_pandas_arrow_and_lazy_polars_are_accepted(kind: str) -> None:
+    entity, _ = _frames()
+    frame: Any = {
+        "pandas": entity.to_pandas(),
+        "arrow": entity.to_arrow(),
+        "lazy": entity.lazy(),
+    }[kind]
+    assert as_polars(frame).equals(entity)
+
+
+def test_a_sql_string_entity_frame_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(StageError, match="pandas, Polars or Arrow"):
+        as_polars("SELECT * FROM entity")
+
+
+def test_null_entity_timestamps_are_refused() -> None:
+    entity = pl.DataFrame(
+        {"user_id": [1], "ts": [None]}, schema={"user_id": pl.Int64, "ts": pl.Datetime("us")}
+    )
+    _, features = _frames()
+    with pytest.raises(StageError, match="null timestamps"):
+        point_in_time_join(
+            entity,
+            features,
+            keys=[("user_id", "user_id")],
+            entity_timestamp="ts",
+            feature_timestamp="event_timestamp",
+            columns={"x": "x"},
+        )
+
+
+def test_string_key_against_integer_key_is_refused() -> None:
+    entity = pl.DataFrame({"user_id": ["1"], "ts": [T0]})
+    _, features = _frames()
+    with pytest.raises(StageError, match="join key 'user_id'"):
+        point_in_time_join(
+            entity,
+            features,
+            keys=[("user_id", "user_id")],
+            entity_timestamp="ts",
+            feature_timestamp="event_timestamp",
+            columns={"x": "x"},
+        )
