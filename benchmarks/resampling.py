@@ -157,6 +157,9 @@ def main() -> None:
     parser.add_argument("--max-group-rows", type=int, default=50_000)
     parser.add_argument("--strategies", nargs="*", default=STRATEGIES)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--skip-imblearn", action="store_true", help="measure ours only (imblearn known slow)"
+    )
     parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["ours", "imblearn"], help=argparse.SUPPRESS)
     parser.add_argument("--strategy", help=argparse.SUPPRESS)
@@ -188,7 +191,11 @@ def main() -> None:
         results = {}
         for strategy in args.strategies:
             ours = _measure("ours", strategy, args)
-            theirs = _measure("imblearn", strategy, args)
+            theirs = (
+                {"status": "skipped"}
+                if args.skip_imblearn
+                else _measure("imblearn", strategy, args)
+            )
             results[strategy] = {"ours": ours, "imblearn": theirs}
             print(
                 f"| {strategy:<17} | {_cell(ours, 'wall_s'):>11} | {_cell(ours, 'peak_mb'):>12} "
