@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -85,6 +86,7 @@ def write_partition(
     expected_users: pl.Series,
     k: int,
     manifest: dict[str, Any],
+    extra: Callable[[Path], object] | None = None,
     fail_after_write: bool = False,
 ) -> dict[str, Any]:
     """Check and write one date's lists to ``target`` atomically.
@@ -106,6 +108,9 @@ def write_partition(
         List length.
     manifest
         Extra manifest fields (model version, duration, ...).
+    extra
+        Writes more files (the scoring report) into the temporary folder, so
+        they are swapped in with the lists.
     fail_after_write
         Raise after writing, before the swap (tests use it to inject a crash).
 
@@ -120,6 +125,8 @@ def write_partition(
     with atomic_dir(target) as tmp:
         recs.write_parquet(tmp / "part-0.parquet", statistics=True)
         write_json(full, tmp / "_manifest.json")
+        if extra is not None:
+            extra(tmp)
         if fail_after_write:
             msg = "injected crash before the swap"
             raise RuntimeError(msg)

@@ -16,7 +16,7 @@ from feast import FeatureStore
 
 from longtail.config import Config
 from longtail.paths import Layout
-from longtail.store.definitions import Definitions, build_definitions
+from longtail.store.definitions import RECS_VIEW, Definitions, build_definitions
 from longtail.store.offline import STORE_TYPE
 
 __all__ = [
@@ -82,7 +82,8 @@ def materialize(store: FeatureStore, *, end: dt.datetime) -> None:
     """
     if end.tzinfo is None:
         end = end.replace(tzinfo=dt.UTC)
-    views = store.list_feature_views()
+    # The recommendation lists are pushed by scoring, never materialized from files.
+    views = [v for v in store.list_feature_views() if v.name != RECS_VIEW]
     fresh = [v for v in views if v.online and v.most_recent_end_time is None]
     for view in fresh:
         start = end - (view.ttl or dt.timedelta(0))

@@ -25,6 +25,8 @@ from longtail.features.snapshots import item_feature_schema, user_feature_schema
 __all__ = [
     "ITEM_SOURCE_PATH",
     "ITEM_VIEW",
+    "RECS_SOURCE_PATH",
+    "RECS_VIEW",
     "USER_SOURCE_PATH",
     "USER_VIEW",
     "Definitions",
@@ -37,6 +39,8 @@ USER_SOURCE_PATH = "features/user_features.parquet"
 ITEM_SOURCE_PATH = "features/item_features.parquet"
 USER_VIEW = "user_features"
 ITEM_VIEW = "item_features"
+RECS_SOURCE_PATH = "serving/user_recommendations.parquet"
+RECS_VIEW = "user_recommendations"
 
 
 def feast_type(dtype: pl.DataType) -> Any:
@@ -80,6 +84,8 @@ class Definitions:
     user_features: FeatureView
     item_features: FeatureView
     service: FeatureService
+    recs_source: FileSource
+    recommendations: FeatureView
 
     def objects(self) -> list[Any]:
         """Every object, for ``FeatureStore.apply``."""
@@ -91,6 +97,8 @@ class Definitions:
             self.user_features,
             self.item_features,
             self.service,
+            self.recs_source,
+            self.recommendations,
         ]
 
 
@@ -158,4 +166,27 @@ def build_definitions(cfg: FeaturesConfig, *, service: str = "ranking_v1") -> De
         features=[user_features, item_features],
         description="Inputs of the CTR/conversion ranking model",
     )
-    return Definitions(user, item, user_source, item_source, user_features, item_features, ranking)
+    # The latest top-K lists per user, written by batch scoring (serving, not a model input).
+    recs_source = FileSource(
+        name="recommendation_lists", path=RECS_SOURCE_PATH, timestamp_field=S.SNAPSHOT_TIME
+    )
+    # What a service shows a user: item ids, calibrated probabilities, the model behind them.
+    recommendations = FeatureView(
+        name=RECS_VIEW,
+        entities=[user],
+        ttl=dt.timedelta(days=7),
+        schema=[
+            Field(name="rec_items", dtype=Array(Int64)),
+            Field(name="rec_probabilities", dtype=Array(Float64)),
+            Field(name="rec_scores", dtype=Array(Float64)),
+            Field(name="rec_model_version", dtype=String),
+            Field(name="rec_date", dtype=String),
+        ],
+        source=recs_source,
+        online=True,
+        description="Calibrated top-K recommendations per user, from the daily batch",
+    )
+    return Definitions(
+        user, item, user_source, item_source, user_features, item_features, ranking,
+        recs_source, recommendations,
+    )  # fmt: skip

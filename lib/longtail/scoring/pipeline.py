@@ -1,0 +1,247 @@
+"""Batch scoring on Ray Data: candidates -> features as of D -> calibrated scores -> top-K.
+
+The order of a Ray job (CONVENTIONS.md): the datasets, the per-worker callable,
+the driver.
+
+* Candidates are built on the driver in Polars (they need the whole event log)
+  and written as Parquet parts, one per user hash bucket.
+* :class:`BatchScorer` is applied with ``map_batches``: it opens the feature store
+  and loads the model once per worker in ``__init__`` (on the GPU when the
+  worker has one), and its ``__call__`` fetches features through the *same*
+  feature service as training, only with the scoring time as the timestamp,
+  then returns raw and calibrated scores under ``torch.inference_mode()``.
+* Top-K (with the optional tail re-rank) runs on the scored pairs, the lists
+  are checked and written atomically, pushed to the online store, and reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from longtail import schema as S
+from longtail.candidates import CandidateConfig, generate_candidates
+from longtail.config import Config
+from longtail.errors import StageError
+from longtail.paths import Layout
+from longtail.scoring.output import write_partition
+from longtail.scoring.report import scoring_summary, write_scoring_report
+from longtail.scoring.topk import top_k
+
+__all__ = ["BatchScorer", "ScoreResult", "expected_users", "run_scoring", "scoring_time"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What one scoring run wrote."""
+
+    date: dt.date
+    path: Path
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def scoring_time(date: dt.date) -> dt.datetime:
+    """Lists for run date D are computed at the end of D: from events strictly before D+1 00:00."""
+    return dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+def expected_users(events: pl.DataFrame, cfg: Config, *, as_of: dt.datetime) -> pl.Series:
+    """The users to serve: every user seen before ``as_of``, or those active in the window."""
+    past = events.filter(pl.col(S.EVENT_TIME) < as_of)
+    if cfg.score.users == "active":
+        since = as_of - dt.timedelta(days=cfg.score.active_days)
+        past = past.filter(pl.col(S.EVENT_TIME) >= since)
+    return past.get_column(S.USER_ID).unique().sort()
+
+
+class BatchScorer:
+    """Ray Data callable: features through the feature service, then the calibrated model.
+
+    Parameters
+    ----------
+    config_json
+        The run's :class:`Config` as JSON (plain data travels to workers).
+    model_path
+        The saved model's folder.
+    as_of
+        Scoring time (ISO 8601, UTC).
+    """
+
+    def __init__(self, *, config_json: str, model_path: str, as_of: str) -> None:
+        import torch
+
+        from longtail.models import load_model
+        from longtail.store import feature_store
+
+        self.cfg = Config.model_validate_json(config_json)
+        self.store = feature_store(self.cfg)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = load_model(model_path, device=device)
+        self.service = self.cfg.feature_store.feature_service
+        self.as_of = dt.datetime.fromisoformat(as_of)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """Score one batch of (user, item) candidates."""
+        import torch
+
+        from longtail.training_set import features_for
+
+        cands = pl.from_arrow(batch)
+        assert isinstance(cands, pl.DataFrame)
+        rows = cands.select(S.USER_ID, S.ITEM_ID).with_columns(
+            pl.lit(self.as_of).dt.cast_time_unit("us").alias(S.EVENT_TIME)
+        )
+        feats = features_for(self.store, rows, service=self.service)
+        with torch.inference_mode():
+            pred = self.model.predict(feats)
+        bucket = (
+            feats.get_column(S.POPULARITY_BUCKET)
+            if S.POPULARITY_BUCKET in feats.columns
+            else pl.Series(S.POPULARITY_BUCKET, ["tail"] * feats.height)
+        )
+        return cands.with_columns(
+            pl.Series("score", np.asarray(pred.logits, dtype=np.float64)),
+            pl.Series("probability", np.asarray(pred.probabilities, dtype=np.float64)),
+            bucket.alias(S.POPULARITY_BUCKET),
+        ).to_arrow()
+
+
+def _write_candidates(cands: pl.DataFrame, folder: Path, *, parts: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    bucketed = cands.with_columns((pl.col(S.USER_ID).hash(seed=0) % parts).alias("_part"))
+    for (part,), frame in bucketed.group_by("_part", maintain_order=True):
+        frame.drop("_part").write_parquet(folder / f"part-{part:04d}.parquet")
+
+
+def run_scoring(cfg: Config, *, date: dt.date, model_path: Path | None = None) -> ScoreResult:
+    """Score every expected user for ``date`` and write the lists.
+
+    Parameters
+    ----------
+    cfg
+        Run configuration.
+    date
+        Run date D; features and candidates use events strictly before D+1.
+    model_path
+        A saved model folder; default ``DATA_DIR/models`` (its ``current.json``).
+
+    Returns
+    -------
+    ScoreResult
+        Where the partition is, its manifest and the scoring summary.
+
+    Raises
+    ------
+    StageError
+        No model, no canonical tables, or the lists break an invariant.
+    """
+    from longtail.ingest import load_tables
+    from longtail.models import load_model
+    from longtail.ray_runtime import ensure_ray
+
+    t0 = time.perf_counter()
+    layout = Layout(cfg.data_dir)
+    as_of = scoring_time(date)
+    model_dir = model_path or layout.models
+    if not model_dir.exists() or (
+        model_path is None and not (model_dir / "current.json").is_file()
+    ):
+        msg = f"no trained model under {model_dir}: run jobs/train.py first"
+        raise StageError(msg)
+    model = load_model(model_dir)
+    manifest = model.manifest
+    events, items, _ = load_tables(layout)
+    users = expected_users(events, cfg, as_of=as_of)
+    if users.len() == 0:
+        msg = f"no users with events before {as_of.isoformat()}"
+        raise StageError(msg)
+    sc = cfg.score
+    cands, user_types = generate_candidates(
+        events, items, users, as_of=as_of, seed=cfg.seed,
+        cfg=CandidateConfig(
+            max_candidates=sc.max_candidates, tail_share=sc.tail_exploration_share,
+            exclude_purchased=sc.exclude_purchased,
+        ),
+        head_share=cfg.features.head_share, torso_share=cfg.features.torso_share,
+    )  # fmt: skip
+    log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
+    ray = ensure_ray()
+    work = Path(tempfile.mkdtemp(prefix=".score-", dir=layout.root))
+    try:
+        cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
+        gpus = int(ray.available_resources().get("GPU", 0))
+        _write_candidates(cands, work / "candidates", parts=max(cpus * 2, 1))
+        ds = ray.data.read_parquet(str(work / "candidates"))
+        scored_ds = ds.map_batches(
+            BatchScorer,
+            fn_constructor_kwargs={
+                "config_json": cfg.model_dump_json(),
+                "model_path": str(model.path),
+                "as_of": as_of.isoformat(),
+            },
+            batch_format="pyarrow",
+            batch_size=65_536,
+            # Leave a CPU to the read tasks that feed the actors, or a small
+            # cluster deadlocks with every CPU held by an idle scorer.
+            concurrency=max(gpus, 1, cpus - 1),
+            num_cpus=1,
+            num_gpus=1 if gpus else 0,
+        )
+        scored_ds.write_parquet(str(work / "scored"))
+        scored = pl.read_parquet(work / "scored" / "*.parquet")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if scored.height != cands.height:
+        msg = f"scored {scored.height} pairs for {cands.height} candidates"
+        raise StageError(msg)
+    ranked = top_k(scored, k=sc.k, tail_min_share=sc.tail_min_share)
+    generated_at = dt.datetime.now(dt.UTC)
+    recs = ranked.select(
+        S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
+        pl.lit(str(manifest.get("version", model.path.name))).alias("model_version"),
+        pl.lit(str(manifest.get("strategy", "none"))).alias("strategy"),
+        pl.lit(cfg.feature_store.feature_service).alias("feature_service"),
+        pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
+    )  # fmt: skip
+    summary = scoring_summary(
+        ranked, user_types=user_types, catalog_size=items.get_column(S.ITEM_ID).n_unique()
+    )
+    target = layout.recommendations(date)
+    written = write_partition(
+        recs, target, expected_users=users, k=sc.k,
+        manifest={
+            "date": date.isoformat(), "as_of": as_of.isoformat(),
+            "model_version": str(manifest.get("version", model.path.name)),
+            "strategy": str(manifest.get("strategy", "none")),
+            "feature_service": cfg.feature_store.feature_service,
+            "candidate_pairs": cands.height,
+            "users_per_fallback": summary["users_per_fallback"],
+            "duration_s": round(time.perf_counter() - t0, 3),
+        },
+        extra=lambda folder: write_scoring_report(
+            ranked, summary, folder, title=f"Scoring report {date.isoformat()}"
+        ),
+    )  # fmt: skip
+    from longtail.scoring.serving import push_lists
+    from longtail.store import feature_store
+
+    pushed = push_lists(feature_store(cfg), cfg, recs, date=date, as_of=as_of)
+    log.info("pushed %d lists to the online store (view user_recommendations)", pushed)
+    log.info(
+        "wrote %d lists (%d rows, %d short) to %s",
+        written["users_written"], written["rows"], written["short_lists"], target,
+    )  # fmt: skip
+    return ScoreResult(date=date, path=target, manifest=written, summary=summary)
