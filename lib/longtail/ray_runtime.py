@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 __all__ = ["ensure_ray"]
@@ -23,11 +24,21 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Progress bars on a terminal; in logs and CI, Ray Data's periodic progress lines
+    # (bars redrawn into a file garble it).
+    bars = sys.stderr.isatty()
+    env = {} if bars else {"RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, runtime_env={"env_vars": env})
         log.info("joined the Ray cluster at %s", address)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            configure_logging=False,
+            runtime_env={"env_vars": env},
+        )
         log.info("started a local Ray")
+    ray.data.DataContext.get_current().enable_progress_bars = bars
     return ray

@@ -55,8 +55,138 @@ def _ingest(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def _snapshot_until(ctx: RunContext) -> dt.date:
+    # Run date D uses every event of D: the last snapshot is D+1 00:00 UTC.
+    return ctx.date + dt.timedelta(days=1)
+
+
+def _features(ctx: RunContext) -> dict[str, Any]:
+    from longtail.features.pipeline import run_features
+
+    run = run_features(ctx.cfg, until=_snapshot_until(ctx))
+    metrics: dict[str, Any] = {"user_rows": run.user_rows, "item_rows": run.item_rows}
+    for line in run.training.lines():
+        log.info("%s", line)
+    metrics.update({f"{k}_rows": v for k, v in _split_rows(ctx.layout).items()})
+    return metrics
+
+
+def _split_rows(layout: Layout) -> dict[str, int]:
+    return {
+        split: pl.scan_parquet(layout.training / f"{split}.parquet")
+        .select(pl.len())
+        .collect()
+        .item()
+        for split in S.SPLITS
+        if (layout.training / f"{split}.parquet").is_file()
+    }
+
+
+def _strategy(ctx: RunContext) -> str:
+    return effective_config(ctx.cfg, ctx.layout).resampling.strategy
+
+
+def _resample(ctx: RunContext) -> dict[str, Any]:
+    from longtail.resampling import resample_train_split
+
+    cfg = effective_config(ctx.cfg, ctx.layout)
+    report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
+    return {"strategy": cfg.resampling.strategy, **report.to_dict()["overall"]["after"]}
+
+
+def _last_trained(layout: Layout) -> dt.date | None:
+    path = layout.models / "last_trained.json"
+    if not path.is_file():
+        return None
+    return dt.date.fromisoformat(json.loads(path.read_text())["date"])
+
+
+def _train_due(ctx: RunContext) -> bool:
+    policy = ctx.cfg.daily.retrain
+    last = _last_trained(ctx.layout)
+    if last is None or not (ctx.layout.models / "current.json").is_file():
+        return True  # no model yet: always train
+    if policy == "always":
+        return True
+    if policy == "never":
+        return False
+    # "schedule": retrain every N days, and never train on a date before the model's.
+    return (ctx.date - last).days >= ctx.cfg.train.retrain_every_days or ctx.date < last
+
+
+def _train(ctx: RunContext) -> dict[str, Any]:
+    from longtail.io import write_json
+    from longtail.ray_runtime import ensure_ray
+    from longtail.train import fit
+
+    cfg = effective_config(ctx.cfg, ctx.layout)
+    ensure_ray()
+    strategy = cfg.resampling.strategy
+    version = f"{ctx.date.isoformat()}-{strategy}-{cfg.train.loss}"
+    result = fit(ctx.layout, cfg, strategy=strategy, version=version)
+    write_json(
+        {"date": ctx.date.isoformat(), "version": result.version},
+        ctx.layout.models / "last_trained.json",
+    )
+    overall = result.metrics.filter((pl.col("split") == "test") & (pl.col("scope") == "all"))
+    row = overall.row(0, named=True) if overall.height else {}
+    return {
+        "version": result.version,
+        **{f"test_{k}": round(float(row[k]), 4) for k in ("roc_auc", "pr_auc", "ece") if k in row},
+    }
+
+
+def _score(ctx: RunContext) -> dict[str, Any]:
+    from longtail.scoring.pipeline import run_scoring
+
+    result = run_scoring(ctx.cfg, date=ctx.date)
+    m = result.manifest
+    return {
+        "users": m["users_written"],
+        "rows": m["rows"],
+        "short_lists": m["short_lists"],
+        "coverage": round(float(result.summary["catalog_coverage"]), 4),
+        "tail_share": round(float(result.summary["tail_share"]), 4),
+    }
+
+
+def effective_config(cfg: Config, layout: Layout) -> Config:
+    """The config with the tuned best configuration applied, when a tune run left one.
+
+    ``DATA_DIR/tune/best.json`` names the strategy and its parameters, the loss and
+    its parameters, the learning rate and the embedding size of the winner.
+    """
+    path = layout.tune / "best.json"
+    if not path.is_file():
+        return cfg
+    best = json.loads(path.read_text())
+    resampling = cfg.resampling.model_copy(
+        update={
+            "strategy": best.get("strategy", cfg.resampling.strategy),
+            "params": best.get("strategy_params", cfg.resampling.params),
+        }
+    )
+    train = cfg.train.model_copy(
+        update={
+            k: best[src]
+            for k, src in (
+                ("loss", "loss"),
+                ("loss_params", "loss_params"),
+                ("learning_rate", "learning_rate"),
+                ("embedding_dim", "embedding_dim"),
+            )
+            if src in best
+        }
+    )
+    return cfg.model_copy(update={"resampling": resampling, "train": train})
+
+
+def _tune_best(ctx: RunContext) -> Path:
+    return ctx.layout.tune / "best.json"
+
+
 def build_steps(cfg: Config) -> list[Step]:
-    """The chain, in order. Each stage adds its step here as it lands."""
+    """The chain, in order: ingest, gate, features, gates, resample, train, score."""
     from longtail.validation import gate_step
 
     return [
@@ -69,6 +199,42 @@ def build_steps(cfg: Config) -> list[Step]:
             per_date=False,
         ),
         gate_step(stage="canonical"),
+        Step(
+            name="features",
+            run=_features,
+            inputs=lambda c: [c.layout.canonical],
+            outputs=lambda c: [c.layout.features, c.layout.training],
+            config=("features", "labels", "split", "feature_store"),
+        ),
+        gate_step(stage="features"),
+        gate_step(stage="training"),
+        Step(
+            name="resample",
+            run=_resample,
+            inputs=lambda c: [c.layout.training / "train.parquet", _tune_best(c)],
+            outputs=lambda c: [c.layout.resampled / _strategy(c)],
+            config=("resampling",),
+            when=lambda c: _strategy(c) != "none",
+        ),
+        Step(
+            name="train",
+            run=_train,
+            inputs=lambda c: [c.layout.training, c.layout.resampled / _strategy(c), _tune_best(c)],
+            outputs=lambda c: [c.layout.models / "current.json"],
+            config=("train", "resampling", "feature_store"),
+            when=_train_due,
+        ),
+        Step(
+            name="score",
+            run=_score,
+            inputs=lambda c: [
+                c.layout.canonical,
+                c.layout.features,
+                c.layout.models / "current.json",
+            ],
+            outputs=lambda c: [c.layout.recommendations(c.date)],
+            config=("score", "feature_store"),
+        ),
     ]
 
 
