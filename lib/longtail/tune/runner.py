@@ -130,14 +130,15 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
     statuses, errors = {}, {}
     for index in range(len(grid)):
         result = grid[index]
-        trial_id = str(result.metrics.get("trial_id") or Path(result.path).name)
+        metrics = result.metrics or {}
+        trial_id = str(metrics.get("trial_id") or Path(result.path).name)
         if result.error is not None:
             errors[trial_id] = f"{type(result.error).__name__}: {result.error}"[:500]
             statuses[trial_id] = "error"
             log.warning("trial %s failed: %s", trial_id, result.error)
             continue
-        epochs = int(result.metrics.get("epoch", 0) or 0)
-        stopped = bool(result.metrics.get("early_stopped", 0.0))
+        epochs = int(metrics.get("epoch", 0) or 0)
+        stopped = bool(metrics.get("early_stopped", 0.0))
         done = epochs >= setup.epochs or stopped
         statuses[trial_id] = "completed" if done else "stopped_early"
     return statuses, errors

@@ -183,6 +183,7 @@ class _Tracker:
         n_positive: int,
         record: dict[str, Any],
         report: Callable[[dict[str, float]], None],
+        trial_started: float,
     ) -> None:
         self.setup, self.spec, self.trial_dir = setup, spec, trial_dir
         self.model, self.fspec = model, fspec
@@ -196,6 +197,7 @@ class _Tracker:
         self.groups = validation[self.by].to_numpy() if self.by else None
         self.best: float | None = None
         self.started = time.perf_counter()
+        self.trial_started = trial_started
 
     def calibrate(self, end: EpochEnd) -> Calibration:
         return fit_calibration(
@@ -263,6 +265,9 @@ class _Tracker:
         self.record["history"].append({**metrics, "objective": value})
         self.record["epochs_run"] = end.epoch
         self.record["train_seconds"] = seconds
+        # Written every epoch: the scheduler may end the trial right after any report.
+        self.record["total_seconds"] = time.perf_counter() - self.trial_started
+        self.record["finished"] = end.stop or end.epoch >= self.setup.epochs
         write_json(self.record, self.trial_dir / TRIAL_JSON)
         self.report(metrics)
 
@@ -363,8 +368,8 @@ def train_trial(
         "epochs_run": 0,
         "best_epoch": None,
     }
-    write_json(record, trial_dir / TRIAL_JSON)
     started = time.perf_counter()
+    write_json(record, trial_dir / TRIAL_JSON)
     train, sampling_report, cached = resampled_train(setup, spec)
     record.update(resample_seconds=time.perf_counter() - started, resample_cached=cached)
     n_pos = int(train[LABEL].cast(pl.Int64).sum())
@@ -421,6 +426,7 @@ def train_trial(
         n_positive=n_pos,
         record=record,
         report=report,
+        trial_started=started,
     )
     run_epochs(
         wc,
@@ -431,9 +437,6 @@ def train_trial(
         on_epoch=tracker,
         device=torch.device("cpu"),
     )
-    record["finished"] = True
-    record["total_seconds"] = time.perf_counter() - started
-    write_json(record, trial_dir / TRIAL_JSON)
     return record
 
 
