@@ -19,6 +19,7 @@ from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
 from longtail.train.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, run_tune
+from longtail.tune.space import param_space
 
 SHOWN = (
     "rank",
@@ -82,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
+    param_space(cfg)  # unknown strategies or parameters fail here, before Ray starts
     ensure_ray()
     if args.smoke_test:
         cfg = smoke_config(cfg)

@@ -1,4 +1,4 @@
-"""The leaderboard built from real trials run in-process (no Ray): columns, eligibility, intervals."""
+"""The leaderboard from real trials run in-process (no Ray): columns, eligibility, intervals."""
 
 from __future__ import annotations
 

@@ -66,7 +66,9 @@ def test_a_perfect_ranker_has_pr_auc_one_and_a_known_gain_over_the_baseline() ->
     rows = _rows()
     perfect = rows.with_columns(pl.col("label").cast(pl.Float64).alias("probability"))
     inputs = interval_inputs(rows, "pr_auc", k=5, cluster_by_user=True)
-    ci = bootstrap_ci(inputs.metric, inputs.y, inputs.scores(perfect), rounds=50, groups=inputs.groups)
+    ci = bootstrap_ci(
+        inputs.metric, inputs.y, inputs.scores(perfect), rounds=50, groups=inputs.groups
+    )
     assert (ci.estimate, ci.low, ci.high) == (1.0, 1.0, 1.0)
     base = average_precision_score(rows["label"], rows["probability"])
     diff = paired_bootstrap_diff(
