@@ -56,6 +56,9 @@ def test_run_writes_leaderboard_as_parquet_and_csv_with_every_trial(tuned: Run) 
     assert set(LEADERBOARD_COLUMNS) <= set(board.columns)
     assert csv.columns == board.columns
     assert set(board["strategy"]) <= {"none", "random_under", "random_over"}
+    # Ray's resumable state (pickles) is dropped; the run keeps JSON, Parquet, safetensors.
+    assert not (tuned.layout.tune / "_ray" / "run-1").exists()
+    assert not [p for p in run_dir.rglob("*") if p.suffix in {".pkl", ".pickle"}]
 
 
 def test_baseline_is_always_a_trial(tuned: Run) -> None:
@@ -66,6 +69,8 @@ def test_baseline_is_always_a_trial(tuned: Run) -> None:
     assert (row["strategy"], row["loss"]) == ("none", "bce")
     assert row["learning_rate"] == pytest.approx(tuned.cfg.train.learning_rate)
     assert row["test_objective"] is not None
+    # ASHA may stop any trial but the baseline, which the comparison needs in full.
+    assert (row["epochs_run"], row["status"]) == (tuned.cfg.train.epochs, "completed")
 
 
 def test_best_config_is_saved_for_the_daily_job(tuned: Run) -> None:

@@ -34,7 +34,7 @@ from longtail.tune.leaderboard import (
     compare_to_baseline,
     read_trials,
 )
-from longtail.tune.space import baseline_point, param_space
+from longtail.tune.space import baseline_point, is_baseline, param_space
 from longtail.tune.trial import MODEL_DIR, TrialSetup, run_trial
 
 __all__ = ["BEST_JSON", "TuneResult", "apply_best", "load_best", "run_tune"]
@@ -90,20 +90,43 @@ def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
     )
 
 
+def _scheduler(cfg: Config, *, max_t: int) -> Any:
+    """ASHA, except that the baseline trial always runs to the end.
+
+    The comparison the leaderboard exists for is "strategy vs baseline"; a
+    baseline cut after one epoch would make every strategy look better than it is.
+    """
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class BaselineKeepingASHA(ASHAScheduler):  # type: ignore[misc]
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+            action: str = super().on_trial_result(tune_controller, trial, result)
+            last = result.get("training_iteration", 0) >= max_t
+            if action == TrialScheduler.STOP and not last and is_baseline(trial.config, cfg):
+                return str(TrialScheduler.CONTINUE)
+            return action
+
+    return BaselineKeepingASHA(
+        time_attr="training_iteration",
+        max_t=max_t,
+        grace_period=min(cfg.tune.grace_period, max_t),
+        reduction_factor=cfg.tune.reduction_factor,
+    )
+
+
 def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
-    """Run the Tuner; return trial id -> status and trial id -> error text."""
+    """Run the Tuner; return trial id -> status and trial id -> error text.
+
+    Ray's own experiment state (pickles, for resuming) is removed afterwards;
+    what the run keeps is under ``<run>/`` as JSON, Parquet and safetensors.
+    """
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
     cfg = setup.cfg
     tc = cfg.tune
-    scheduler = ASHAScheduler(
-        time_attr="training_iteration",
-        max_t=setup.epochs,
-        grace_period=min(tc.grace_period, setup.epochs),
-        reduction_factor=tc.reduction_factor,
-    )
+    scheduler = _scheduler(cfg, max_t=setup.epochs)
+    storage = setup.run_dir.parent / "_ray"
     search = BasicVariantGenerator(points_to_evaluate=[baseline_point(cfg)], random_state=cfg.seed)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, setup=setup), {"cpu": tc.cpus_per_trial}
@@ -120,26 +143,34 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
             time_budget_s=tc.time_budget_s,
             max_concurrent_trials=tc.max_concurrent_trials,
         ),
-        run_config=tune.RunConfig(
-            name=setup.run_id,
-            storage_path=str(setup.run_dir.parent / "_ray"),
-            verbose=0,
-        ),
+        run_config=tune.RunConfig(name=setup.run_id, storage_path=str(storage), verbose=0),
     )
-    grid = tuner.fit()
+    try:
+        return _statuses(tuner.fit(), epochs=setup.epochs, run_dir=setup.run_dir)
+    finally:
+        shutil.rmtree(storage / setup.run_id, ignore_errors=True)
+
+
+def _statuses(grid: Any, *, epochs: int, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    known = [p.name for p in (run_dir / "trials").glob("*/")]
     statuses, errors = {}, {}
     for index in range(len(grid)):
         result = grid[index]
         metrics = result.metrics or {}
-        trial_id = str(metrics.get("trial_id") or Path(result.path).name)
+        # A trial that failed before its first report has no metrics; Tune's
+        # folder name for it holds the trial id.
+        folder = Path(result.path).name
+        trial_id = str(
+            metrics.get("trial_id") or next((t for t in known if f"_{t}_" in folder), folder)
+        )
         if result.error is not None:
             errors[trial_id] = f"{type(result.error).__name__}: {result.error}"[:500]
             statuses[trial_id] = "error"
             log.warning("trial %s failed: %s", trial_id, result.error)
             continue
-        epochs = int(metrics.get("epoch", 0) or 0)
+        ran = int(metrics.get("epoch", 0) or 0)
         stopped = bool(metrics.get("early_stopped", 0.0))
-        done = epochs >= setup.epochs or stopped
+        done = ran >= epochs or stopped
         statuses[trial_id] = "completed" if done else "stopped_early"
     return statuses, errors
 
