@@ -24,6 +24,7 @@ __all__ = [
     "GenericSource",
     "IngestConfig",
     "LabelsConfig",
+    "LossVariant",
     "ResamplingConfig",
     "RetailRocketSource",
     "ScoreConfig",
@@ -320,8 +321,51 @@ class TrainConfig(_Section):
     retrain_every_days: int = Field(7, ge=1)
 
 
+class LossVariant(_Section):
+    """One loss of the tune search, with its parameters (see ``longtail.losses``)."""
+
+    loss: Literal["bce", "weighted_bce", "focal", "class_balanced"]
+    params: dict[str, float] = Field(default_factory=dict)
+
+
+def _default_losses() -> list[LossVariant]:
+    return [
+        LossVariant(loss="bce"),
+        LossVariant(loss="weighted_bce"),
+        LossVariant(loss="focal", params={"alpha": 0.25, "gamma": 2.0}),
+        LossVariant(loss="focal", params={"alpha": 0.5, "gamma": 1.0}),
+        LossVariant(loss="class_balanced", params={"beta": 0.999}),
+    ]
+
+
+def _default_strategy_params() -> dict[str, dict[str, Any]]:
+    # Resample to one positive per five negatives rather than imbalanced-learn's
+    # "auto" 1:1, which multiplies (or divides) the train rows by ~30 at a 3% rate.
+    ratio = {"sampling_strategy": 0.2}
+    return {
+        name: dict(ratio)
+        for name in (
+            "random_under",
+            "random_over",
+            "smote",
+            "borderline_smote",
+            "adasyn",
+            "cluster_centroids",
+            "smote_tomek",
+        )
+    }
+
+
 class TuneConfig(_Section):
-    """Ray Tune search over imbalance strategies and losses."""
+    """Ray Tune search over imbalance strategies and losses.
+
+    The search space is strategy x loss x learning rate x embedding size; the
+    baseline (strategy "none", plain BCE, the ``train`` learning rate and
+    embedding size) is always one of the ``num_samples`` trials. Strategies are
+    sampled from ``strategies`` (empty: every registered resampler), each with its
+    ``strategy_params``; the resampling stratum and group cap come from
+    ``resampling``.
+    """
 
     num_samples: int = Field(8, ge=1)
     time_budget_s: float = Field(900.0, gt=0)
@@ -329,6 +373,36 @@ class TuneConfig(_Section):
     max_ece: float = Field(0.05, gt=0)
     strategies: list[str] = Field(default_factory=list)
     bootstrap_samples: int = Field(200, ge=10)
+    strategy_params: dict[str, dict[str, Any]] = Field(default_factory=_default_strategy_params)
+    losses: list[LossVariant] = Field(default_factory=_default_losses, min_length=1)
+    learning_rate_min: float = Field(1e-3, gt=0)
+    learning_rate_max: float = Field(1e-2, gt=0)
+    embedding_dims: list[int] = Field(default_factory=lambda: [8, 16, 32], min_length=1)
+    # Epochs per trial (None: train.epochs); ASHA's max_t.
+    epochs: int | None = Field(None, ge=1)
+    # ASHA: every trial runs at least grace_period epochs; 1/reduction_factor go on.
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+    cpus_per_trial: float = Field(1.0, gt=0)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    # How many of the best eligible trials get test-split intervals (plus the baseline).
+    top_k_intervals: int = Field(3, ge=1)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    # Resample whole users in the bootstrap: rows of one user are not independent.
+    cluster_by_user: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> TuneConfig:
+        if self.learning_rate_min > self.learning_rate_max:
+            msg = (
+                "tune.learning_rate_min must not exceed tune.learning_rate_max. "
+                f"Got {self.learning_rate_min!r} > {self.learning_rate_max!r} instead."
+            )
+            raise ValueError(msg)
+        if any(d < 1 for d in self.embedding_dims):
+            msg = f"tune.embedding_dims must be positive. Got {self.embedding_dims!r} instead."
+            raise ValueError(msg)
+        return self
 
 
 class ScoreConfig(_Section):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from longtail.config import Config
+from longtail.config import Config, TrainConfig
 from longtail.errors import StageError
 from longtail.losses import logit_shift
 from longtail.metrics import (
@@ -40,7 +40,14 @@ from longtail.train.worker import TRAIN, VALIDATION, WorkerConfig, train_loop_pe
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["TrainInputs", "TrainResult", "evaluate", "fit", "resolve_inputs"]
+__all__ = [
+    "TrainInputs",
+    "TrainResult",
+    "build_model_config",
+    "evaluate",
+    "fit",
+    "resolve_inputs",
+]
 
 log = logging.getLogger(__name__)
 PROBABILITY = "probability"
@@ -168,6 +175,21 @@ def _window(frame: pl.LazyFrame) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
 
 
+def build_model_config(tc: TrainConfig, spec: FeatureSpec) -> ModelConfig:
+    """The model's sizes from the ``train`` section and the fitted feature spec."""
+    return ModelConfig(
+        n_dense=len(spec.dense_columns),
+        category_vocab_size=spec.category_vocab_size,
+        hash_buckets_user=tc.hash_buckets_user,
+        hash_buckets_item=tc.hash_buckets_item,
+        embedding_dim=tc.embedding_dim,
+        sequence_length=spec.sequence_length,
+        sequence_layers=tc.sequence_layers,
+        over_hidden=tuple(tc.over_hidden),
+        sparse_ids=tc.optimizer == "sparse_adam",
+    )
+
+
 def fit(
     layout: Layout,
     cfg: Config,
@@ -232,17 +254,7 @@ def fit(
     if max_train_rows is not None and counts["n"] > max_train_rows:
         msg = f"train has {counts['n']} rows, above max_train_rows={max_train_rows}"
         raise StageError(msg)
-    model_cfg = ModelConfig(
-        n_dense=len(spec.dense_columns),
-        category_vocab_size=spec.category_vocab_size,
-        hash_buckets_user=tc.hash_buckets_user,
-        hash_buckets_item=tc.hash_buckets_item,
-        embedding_dim=tc.embedding_dim,
-        sequence_length=spec.sequence_length,
-        sequence_layers=tc.sequence_layers,
-        over_hidden=tuple(tc.over_hidden),
-        sparse_ids=tc.optimizer == "sparse_adam",
-    )
+    model_cfg = build_model_config(tc, spec)
     version = version or (
         dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{inputs.strategy}-{tc.loss}"
     )

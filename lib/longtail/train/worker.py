@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,10 @@ from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.train.state import Progress, read_state, write_state
 
 __all__ = [
+    "EpochEnd",
     "WorkerConfig",
     "build_optimizers",
+    "run_epochs",
     "train_loop_per_worker",
     "validation_metric",
 ]
@@ -129,55 +132,93 @@ def _seed(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Train the conversion model on this worker's shard; the Ray Train entry point.
+@dataclass(frozen=True)
+class EpochEnd:
+    """What one epoch of :func:`run_epochs` produced, handed to its ``on_epoch`` callback.
 
-    Reads the ``train`` (split across workers) and ``validation`` (whole on every
-    worker) dataset shards of encoded rows. Each epoch it reports the training
-    loss and the validation metric and, from rank 0, a checkpoint (current and
-    best weights, optimizer state and progress as safetensors + JSON). On a
-    restart it resumes from the last checkpoint. It stops early when the
-    validation metric has not improved for ``early_stopping_patience`` epochs;
-    every worker sees the same validation rows, so all stop together.
+    Attributes
+    ----------
+    epoch
+        1-based epoch number.
+    metrics
+        The per-epoch report: ``epoch``, ``train_loss``, ``train_rows``,
+        ``val_<early_stopping_metric>``, ``best_epoch``, ``restarts``, ``early_stopped``.
+    val_labels, val_logits
+        Validation labels and raw logits, in the order the validation batches came.
+    improved
+        Whether this epoch is the new best by the early-stopping metric.
+    stop
+        Whether early stopping ends the run after this epoch.
     """
-    import ray.train
-    import ray.train.torch
 
-    wc = WorkerConfig.from_dict(config)
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    _seed(wc.seed + rank)
-    device = ray.train.torch.get_device()
-    model = ConversionModel(ModelConfig.from_json(wc.model)).to(device)
-    optimizers = build_optimizers(model, kind=wc.optimizer, learning_rate=wc.learning_rate)
-    progress = Progress()
-    best: dict[str, torch.Tensor] = {
-        k: v.detach().cpu().clone() for k, v in model.state_dict().items()
-    }
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            progress, best = read_state(Path(folder), model=model, optimizers=optimizers)
-        progress.restarts += 1
-        log.info("resumed from checkpoint after epoch %d", progress.epochs_done)
-    net = ray.train.torch.prepare_model(model) if world > 1 else model
+    epoch: int
+    metrics: dict[str, float]
+    val_labels: np.ndarray
+    val_logits: np.ndarray
+    improved: bool
+    stop: bool
+
+
+Batches = Iterable[dict[str, torch.Tensor]]
+
+
+def run_epochs(
+    wc: WorkerConfig,
+    *,
+    model: ConversionModel,
+    optimizers: list[torch.optim.Optimizer],
+    train_batches: Callable[[int], Batches],
+    val_batches: Callable[[], Batches],
+    on_epoch: Callable[[EpochEnd, dict[str, torch.Tensor]], None],
+    device: torch.device,
+    net: torch.nn.Module | None = None,
+    progress: Progress | None = None,
+    best: dict[str, torch.Tensor] | None = None,
+    rank: int = 0,
+) -> tuple[Progress, dict[str, torch.Tensor]]:
+    """The epoch loop shared by the Ray Train worker and the Ray Tune trial.
+
+    Each epoch trains on ``train_batches(epoch)``, scores ``val_batches()``, records
+    the early-stopping metric and calls ``on_epoch(end, best_weights)``, where the
+    caller reports (and checkpoints). Stops after ``wc.epochs`` or early.
+
+    Parameters
+    ----------
+    wc
+        Loss, epochs, seed, early stopping and precision settings.
+    model, optimizers
+        The model (its state is what "best" copies) and its optimizers.
+    train_batches
+        ``epoch -> batches`` of encoded rows with a ``label`` tensor.
+    val_batches
+        ``() -> batches`` of the untouched validation rows, in a fixed order.
+    on_epoch
+        Called after every epoch with its :class:`EpochEnd` and the best weights so far.
+    device
+        Where the batches live.
+    net
+        The module to call (a DDP wrapper of ``model``); default ``model``.
+    progress, best
+        Resumed state; default a fresh start.
+    rank
+        Worker rank, mixed into the per-epoch seed.
+
+    Returns
+    -------
+    tuple
+        The final :class:`Progress` and the best weights (CPU tensors).
+    """
+    net = model if net is None else net
+    progress = Progress() if progress is None else progress
+    if best is None:
+        best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     loss_fn = make_loss(wc.loss, wc.loss_params, n_negative=wc.n_negative, n_positive=wc.n_positive)
-    train_shard = ray.train.get_dataset_shard(TRAIN)
-    val_shard = ray.train.get_dataset_shard(VALIDATION)
-
     for epoch in range(progress.epochs_done + 1, wc.epochs + 1):
         _maybe_fail(wc, epoch - 1)
         _seed(wc.seed * 1_000 + epoch * 10 + rank)
         net.train()
         total, rows = 0.0, 0
-        for batch in train_shard.iter_torch_batches(
-            batch_size=wc.batch_size,
-            device=device,
-            local_shuffle_buffer_size=wc.shuffle_buffer_rows or None,
-            local_shuffle_seed=(wc.seed * 1_000 + epoch * 10 + rank)
-            if wc.shuffle_buffer_rows
-            else None,
-        ):
+        for batch in train_batches(epoch):
             labels = batch.pop("label")
             with _autocast(device, enabled=wc.mixed_precision):
                 logits = net(batch)
@@ -193,9 +234,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         net.eval()
         val_scores, val_labels = [], []
         with torch.inference_mode():
-            for batch in val_shard.iter_torch_batches(
-                batch_size=max(wc.batch_size, 4096), device=device
-            ):
+            for batch in val_batches():
                 labels = batch.pop("label")
                 with _autocast(device, enabled=wc.mixed_precision):
                     val_scores.append(net(batch).float().cpu().numpy())
@@ -217,16 +256,87 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "early_stopped": float(stop and epoch < wc.epochs),
         }
         progress.history.append(metrics)
+        on_epoch(EpochEnd(epoch, metrics, y, s, improved, stop), best)
+        if stop:
+            break
+    return progress, best
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Train the conversion model on this worker's shard; the Ray Train entry point.
+
+    Reads the ``train`` (split across workers) and ``validation`` (whole on every
+    worker) dataset shards of encoded rows and runs :func:`run_epochs`. Each epoch
+    it reports the training loss and the validation metric and, from rank 0, a
+    checkpoint (current and best weights, optimizer state and progress as
+    safetensors + JSON). On a restart it resumes from the last checkpoint. It
+    stops early when the validation metric has not improved for
+    ``early_stopping_patience`` epochs; every worker sees the same validation
+    rows, so all stop together.
+    """
+    import ray.train
+    import ray.train.torch
+
+    wc = WorkerConfig.from_dict(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    _seed(wc.seed + rank)
+    device = ray.train.torch.get_device()
+    model = ConversionModel(ModelConfig.from_json(wc.model)).to(device)
+    optimizers = build_optimizers(model, kind=wc.optimizer, learning_rate=wc.learning_rate)
+    progress = Progress()
+    best: dict[str, torch.Tensor] | None = None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            progress, best = read_state(Path(folder), model=model, optimizers=optimizers)
+        progress.restarts += 1
+        log.info("resumed from checkpoint after epoch %d", progress.epochs_done)
+    net = ray.train.torch.prepare_model(model) if world > 1 else model
+    train_shard = ray.train.get_dataset_shard(TRAIN)
+    val_shard = ray.train.get_dataset_shard(VALIDATION)
+
+    def train_batches(epoch: int) -> Batches:
+        seed = wc.seed * 1_000 + epoch * 10 + rank
+        return train_shard.iter_torch_batches(  # type: ignore[no-any-return]
+            batch_size=wc.batch_size,
+            device=device,
+            local_shuffle_buffer_size=wc.shuffle_buffer_rows or None,
+            local_shuffle_seed=seed if wc.shuffle_buffer_rows else None,
+        )
+
+    def val_batches() -> Batches:
+        return val_shard.iter_torch_batches(  # type: ignore[no-any-return]
+            batch_size=max(wc.batch_size, 4096), device=device
+        )
+
+    def report(end: EpochEnd, best_weights: dict[str, torch.Tensor]) -> None:
         if rank == 0:
             with tempfile.TemporaryDirectory() as tmp:
                 write_state(
-                    Path(tmp), model=model, best=best, optimizers=optimizers, progress=progress
+                    Path(tmp),
+                    model=model,
+                    best=best_weights,
+                    optimizers=optimizers,
+                    progress=progress,
                 )
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+                ray.train.report(end.metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
-            ray.train.report(metrics)
-        if stop:
-            break
+            ray.train.report(end.metrics)
+
+    run_epochs(
+        wc,
+        model=model,
+        net=net,
+        optimizers=optimizers,
+        train_batches=train_batches,
+        val_batches=val_batches,
+        on_epoch=report,
+        device=device,
+        progress=progress,
+        best=best,
+        rank=rank,
+    )
 
 
 def _maybe_fail(wc: WorkerConfig, epoch: int) -> None:

@@ -1,0 +1,383 @@
+"""The tune driver: run the search on Ray Tune, then write the leaderboard, report and best config.
+
+Outputs, under ``DATA_DIR/tune/``::
+
+    <run>/leaderboard.parquet, leaderboard.csv   every trial, ranked
+    <run>/intervals.csv                          test intervals (best few + baseline)
+    <run>/verdict.txt, summary.json, report.html
+    <run>/best_model/                            the winner, as fit saves models
+    <run>/trials/<trial_id>/                     per-trial record, predictions, model
+    latest -> <run>                              (a copy where links are not possible)
+    best.json                                    the winning configuration, for the daily job
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from longtail.config import Config, config_from_dict
+from longtail.errors import ConfigError, StageError
+from longtail.io import atomic_dir, write_json, write_parquet
+from longtail.paths import Layout
+from longtail.tune.leaderboard import (
+    Comparison,
+    build_leaderboard,
+    compare_to_baseline,
+    read_trials,
+)
+from longtail.tune.space import baseline_point, is_baseline, param_space
+from longtail.tune.trial import MODEL_DIR, TrialSetup, run_trial
+
+__all__ = ["BEST_JSON", "TuneResult", "apply_best", "load_best", "run_tune"]
+
+log = logging.getLogger(__name__)
+
+BEST_JSON: Final = "best.json"
+LATEST: Final = "latest"
+_BEST_KEYS: Final = (
+    "strategy",
+    "strategy_params",
+    "loss",
+    "loss_params",
+    "learning_rate",
+    "embedding_dim",
+    "objective",
+    "objective_value",
+    "run_id",
+)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What a tune run produced."""
+
+    run_id: str
+    run_dir: Path
+    leaderboard: pl.DataFrame
+    comparison: Comparison
+    best: dict[str, Any] | None
+
+
+def _epochs(cfg: Config) -> int:
+    return cfg.tune.epochs or cfg.train.epochs
+
+
+def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
+    paths = {
+        s: (layout.training / f"{s}.parquet").resolve() for s in ("train", "validation", "test")
+    }
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        msg = f"missing split(s) {missing}; build the training set first"
+        raise StageError(msg)
+    return TrialSetup(
+        cfg=cfg,
+        run_id=run_id,
+        run_dir=(layout.tune / run_id).resolve(),
+        train=paths["train"],
+        validation=paths["validation"],
+        test=paths["test"],
+        epochs=_epochs(cfg),
+    )
+
+
+def _scheduler(cfg: Config, *, max_t: int) -> Any:
+    """ASHA, except that the baseline trial always runs to the end.
+
+    The comparison the leaderboard exists for is "strategy vs baseline"; a
+    baseline cut after one epoch would make every strategy look better than it is.
+    """
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class BaselineKeepingASHA(ASHAScheduler):  # type: ignore[misc]
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+            action: str = super().on_trial_result(tune_controller, trial, result)
+            last = result.get("training_iteration", 0) >= max_t
+            if action == TrialScheduler.STOP and not last and is_baseline(trial.config, cfg):
+                return str(TrialScheduler.CONTINUE)
+            return action
+
+    return BaselineKeepingASHA(
+        time_attr="training_iteration",
+        max_t=max_t,
+        grace_period=min(cfg.tune.grace_period, max_t),
+        reduction_factor=cfg.tune.reduction_factor,
+    )
+
+
+def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
+    """Run the Tuner; return trial id -> status and trial id -> error text.
+
+    Ray's own experiment state (pickles, for resuming) is removed afterwards;
+    what the run keeps is under ``<run>/`` as JSON, Parquet and safetensors.
+    """
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    cfg = setup.cfg
+    tc = cfg.tune
+    scheduler = _scheduler(cfg, max_t=setup.epochs)
+    storage = setup.run_dir.parent / "_ray"
+    search = BasicVariantGenerator(points_to_evaluate=[baseline_point(cfg)], random_state=cfg.seed)
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, setup=setup), {"cpu": tc.cpus_per_trial}
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space(cfg),
+        tune_config=tune.TuneConfig(
+            metric="objective",
+            mode="max",
+            scheduler=scheduler,
+            search_alg=search,
+            num_samples=tc.num_samples,
+            time_budget_s=tc.time_budget_s,
+            max_concurrent_trials=tc.max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(name=setup.run_id, storage_path=str(storage), verbose=0),
+    )
+    try:
+        return _statuses(tuner.fit(), epochs=setup.epochs, run_dir=setup.run_dir)
+    finally:
+        shutil.rmtree(storage / setup.run_id, ignore_errors=True)
+
+
+def _statuses(grid: Any, *, epochs: int, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    known = [p.name for p in (run_dir / "trials").glob("*/")]
+    statuses, errors = {}, {}
+    for index in range(len(grid)):
+        result = grid[index]
+        metrics = result.metrics or {}
+        # A trial that failed before its first report has no metrics; Tune's
+        # folder name for it holds the trial id.
+        folder = Path(result.path).name
+        trial_id = str(
+            metrics.get("trial_id") or next((t for t in known if f"_{t}_" in folder), folder)
+        )
+        if result.error is not None:
+            errors[trial_id] = f"{type(result.error).__name__}: {result.error}"[:500]
+            statuses[trial_id] = "error"
+            log.warning("trial %s failed: %s", trial_id, result.error)
+            continue
+        ran = int(metrics.get("epoch", 0) or 0)
+        stopped = bool(metrics.get("early_stopped", 0.0))
+        done = ran >= epochs or stopped
+        statuses[trial_id] = "completed" if done else "stopped_early"
+    return statuses, errors
+
+
+def _link_latest(layout: Layout, run_dir: Path) -> Path:
+    """Point ``tune/latest`` at ``run_dir`` (a relative symlink, swapped in atomically)."""
+    latest = layout.tune / LATEST
+    tmp = layout.tune / f".{LATEST}.tmp-{os.getpid()}"
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        if latest.is_dir() and not latest.is_symlink():
+            shutil.rmtree(latest)
+        os.replace(tmp, latest)
+    except OSError:
+        log.info("symlinks unavailable; copying %s to %s", run_dir, latest)
+        if latest.is_symlink():
+            latest.unlink()
+        with atomic_dir(latest) as folder:
+            shutil.copytree(
+                run_dir, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("cache")
+            )
+    return latest
+
+
+def _best_config(
+    comparison: Comparison, leaderboard: pl.DataFrame, cfg: Config, run_id: str
+) -> dict[str, Any] | None:
+    if comparison.best_trial is None:
+        return None
+    row = leaderboard.filter(pl.col("trial_id") == comparison.best_trial).row(0, named=True)
+    diff = comparison.diff
+    return {
+        "run_id": run_id,
+        "trial_id": row["trial_id"],
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "strategy": row["strategy"],
+        "strategy_params": json.loads(row["strategy_params"]),
+        "loss": row["loss"],
+        "loss_params": json.loads(row["loss_params"]),
+        "learning_rate": row["learning_rate"],
+        "embedding_dim": row["embedding_dim"],
+        "epochs": _epochs(cfg),
+        "best_epoch": row["best_epoch"],
+        "objective": cfg.tune.objective,
+        "objective_value": row["objective"],
+        "val_ece_heldout": row["val_ece_heldout"],
+        "is_baseline": row["is_baseline"],
+        "test_objective": {
+            "estimate": row["test_objective"],
+            "low": row["test_objective_low"],
+            "high": row["test_objective_high"],
+        },
+        "vs_baseline": None
+        if diff is None
+        else {
+            "estimate": diff.estimate,
+            "low": diff.low,
+            "high": diff.high,
+            "level": diff.level,
+            "beyond_noise": diff.excludes(0.0),
+        },
+        "verdict": comparison.verdict,
+        "model_path": f"{run_id}/best_model",
+        "report": f"{run_id}/report.html",
+    }
+
+
+def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneResult:
+    """Compare imbalance strategies and losses with Ray Tune and write the results.
+
+    Uses the running Ray (the job starts it with :func:`longtail.ray_runtime.ensure_ray`).
+
+    Parameters
+    ----------
+    layout
+        Where the splits are read and ``tune/`` is written.
+    cfg
+        ``tune`` (space, budget, objective, ECE bound, intervals), ``train``
+        (model, epochs, calibration, ``ranking_k``), ``resampling`` (stratum and
+        group cap for each strategy) and ``seed``.
+    run_id
+        Folder name under ``tune/``; default a UTC timestamp.
+
+    Returns
+    -------
+    TuneResult
+        The run folder, the leaderboard, the intervals and verdict, and the best
+        configuration (None when no trial is eligible; ``best.json`` is then left as it was).
+
+    Raises
+    ------
+    ConfigError
+        An unknown strategy, strategy parameter or loss parameter (before Ray starts).
+    StageError
+        A split is missing, or no trial produced a result.
+    """
+    from longtail.tune.report import write_report
+
+    run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if run_id in (LATEST, "_ray") or "/" in run_id or run_id.startswith("."):
+        msg = f"run id must be a plain folder name other than {LATEST!r}. Got {run_id!r} instead."
+        raise ConfigError(msg)
+    param_space(cfg)  # validates strategies and losses before any work
+    setup = _setup(layout, cfg, run_id)
+    if setup.run_dir.exists():
+        msg = f"tune run folder {setup.run_dir} exists already; pick another run id"
+        raise StageError(msg)
+    setup.run_dir.mkdir(parents=True)
+    statuses, errors = _run_search(setup)
+    outcomes = read_trials(setup.run_dir, statuses=statuses, errors=errors)
+    if not any(o.predictions is not None for o in outcomes):
+        detail = "; ".join(sorted(set(errors.values())))[:1000]
+        msg = f"tune run {run_id}: no trial produced a result. {detail}"
+        raise StageError(msg)
+    k = cfg.train.ranking_k
+    board = build_leaderboard(outcomes, cfg.tune, k=k)
+    comparison = compare_to_baseline(board, outcomes, cfg.tune, k=k)
+    board = comparison.leaderboard.with_columns(pl.lit(run_id).alias("run_id"))
+    write_parquet(board, setup.run_dir / "leaderboard.parquet")
+    board.write_csv(_tmp := setup.run_dir / ".leaderboard.csv.tmp")
+    os.replace(_tmp, setup.run_dir / "leaderboard.csv")
+    comparison.intervals.write_csv(_tmp2 := setup.run_dir / ".intervals.csv.tmp")
+    os.replace(_tmp2, setup.run_dir / "intervals.csv")
+    (setup.run_dir / "verdict.txt").write_text(comparison.verdict + "\n", encoding="utf-8")
+    best = _best_config(comparison, board, cfg, run_id)
+    if best is not None:
+        with atomic_dir(setup.run_dir / "best_model") as folder:
+            shutil.copytree(
+                setup.run_dir / "trials" / str(best["trial_id"]) / MODEL_DIR,
+                folder,
+                dirs_exist_ok=True,
+            )
+    write_json(
+        {
+            "run_id": run_id,
+            "objective": cfg.tune.objective,
+            "max_ece": cfg.tune.max_ece,
+            "trials": board.height,
+            "eligible": int(board["eligible"].sum()),
+            "best": best,
+            "baseline_trial": comparison.baseline_trial,
+            "verdict": comparison.verdict,
+            "tune_config": cfg.tune.model_dump(mode="json"),
+        },
+        setup.run_dir / "summary.json",
+    )
+    write_report(setup.run_dir, board, comparison, outcomes, cfg)
+    shutil.rmtree(setup.run_dir / "cache", ignore_errors=True)
+    if best is not None:
+        write_json(best, layout.tune / BEST_JSON)
+    else:
+        log.warning("tune run %s: no eligible trial; %s left as it was", run_id, BEST_JSON)
+    _link_latest(layout, setup.run_dir)
+    return TuneResult(run_id, setup.run_dir, board, comparison, best)
+
+
+def load_best(layout: Layout) -> dict[str, Any] | None:
+    """Return the best configuration of the latest tune run, or None when none exists.
+
+    The daily job trains with it (see :func:`apply_best`). Keys: ``strategy``,
+    ``strategy_params``, ``loss``, ``loss_params``, ``learning_rate``,
+    ``embedding_dim``, ``objective``, ``objective_value``, ``run_id`` and more
+    (``vs_baseline``: the paired test interval, ``verdict``, ``model_path``).
+
+    Raises
+    ------
+    StageError
+        ``best.json`` exists but is not valid JSON or lacks a key.
+    """
+    path = layout.tune / BEST_JSON
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        msg = f"cannot read {path}: {exc}"
+        raise StageError(msg) from exc
+    if not isinstance(raw, dict):
+        msg = f"{path} must hold a JSON object. Got {raw!r} instead."
+        raise StageError(msg)
+    missing = [k for k in _BEST_KEYS if k not in raw]
+    if missing:
+        msg = f"{path} lacks key(s) {missing}. Got keys {sorted(raw)!r} instead."
+        raise StageError(msg)
+    best: dict[str, Any] = raw
+    return best
+
+
+def apply_best(cfg: Config, best: dict[str, Any]) -> Config:
+    """Return ``cfg`` with the tuned strategy, loss, learning rate and embedding size.
+
+    ``resampling.strategy``/``params`` and ``train.loss``/``loss_params``/
+    ``learning_rate``/``embedding_dim`` are replaced; everything else stays.
+
+    Raises
+    ------
+    ConfigError
+        The values do not validate against the config's types.
+    """
+    raw = cfg.model_dump(mode="python")
+    raw["resampling"] |= {"strategy": best["strategy"], "params": dict(best["strategy_params"])}
+    raw["train"] |= {
+        "loss": best["loss"],
+        "loss_params": dict(best["loss_params"]),
+        "learning_rate": float(best["learning_rate"]),
+        "embedding_dim": int(best["embedding_dim"]),
+    }
+    return config_from_dict(raw)

@@ -1,0 +1,452 @@
+"""One Tune trial: resample the train split for its strategy, train, calibrate, report per epoch.
+
+Why a function trainable and not a ``TorchTrainer`` per trial: on a small
+machine a Ray Train run costs ~20 s of controller, worker-group and Ray Data
+start-up and needs CPUs beside the trial's own, which on 2 cores starves or
+deadlocks concurrent trials. A trial here is one process: it resamples in
+process with :func:`longtail.resampling.resample_frame` (the same code path as
+the resampling stage, cached per strategy and parameters), then runs the
+*same* epoch loop as the Ray Train worker (:func:`longtail.train.worker.run_epochs`),
+reporting every epoch so ASHA can stop it. Validation and test rows are never
+resampled. Every epoch the model is calibrated on validation exactly as
+:func:`longtail.train.fit` does it (sampling-prior correction from the
+sampling report, the loss's shift, then Platt/temperature/isotonic), and the
+objective and ECE are those of the calibrated probabilities.
+
+Each trial writes ``<run>/trials/<trial_id>/``: ``trial.json`` (settings,
+history, timings), and at each epoch that improves the objective the model as
+:func:`longtail.models.save_model` writes it (``model/``) and the calibrated
+predictions on validation and test (``predictions.parquet``), read by the
+leaderboard. Like the training stage's Ray Data reads, this assumes ``DATA_DIR``
+is reachable from every node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import torch
+
+from longtail.config import Config, ResamplingConfig
+from longtail.errors import StageError
+from longtail.io import write_json, write_parquet
+from longtail.losses import logit_shift
+from longtail.metrics import ece
+from longtail.models.arch import ConversionModel
+from longtail.models.calibration import (
+    Calibration,
+    fit_calibration,
+    offsets_from_report,
+    sigmoid,
+)
+from longtail.models.features import FeatureSpec, encode, fit_feature_spec
+from longtail.models.saved import LoadedModel, save_model, to_tensors
+from longtail.resampling import resample_frame
+from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, SPLIT, USER_ID
+from longtail.train.driver import build_model_config
+from longtail.train.worker import (
+    Batches,
+    EpochEnd,
+    WorkerConfig,
+    build_optimizers,
+    run_epochs,
+)
+from longtail.tune.objective import PROBABILITY, objective_value
+from longtail.tune.space import TrialSpec, is_baseline, trial_spec
+
+__all__ = [
+    "MODEL_DIR",
+    "PREDICTIONS",
+    "TRIAL_JSON",
+    "TrialSetup",
+    "resampled_train",
+    "run_trial",
+    "train_trial",
+]
+
+log = logging.getLogger(__name__)
+
+TRIAL_JSON: Final = "trial.json"
+PREDICTIONS: Final = "predictions.parquet"
+MODEL_DIR: Final = "model"
+_KEEP: Final = (USER_ID, ITEM_ID, POPULARITY_BUCKET, LABEL)
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What every trial shares: the config, the split files and the run folder (absolute)."""
+
+    cfg: Config
+    run_id: str
+    run_dir: Path
+    train: Path
+    validation: Path
+    test: Path
+    epochs: int
+
+
+def _cache_key(setup: TrialSetup, rcfg: ResamplingConfig) -> str:
+    stat = setup.train.stat()
+    raw = json.dumps(
+        {
+            "resampling": rcfg.model_dump(mode="json"),
+            "seed": setup.cfg.seed,
+            "train": [str(setup.train), stat.st_size, stat.st_mtime_ns],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def resampled_train(
+    setup: TrialSetup, spec: TrialSpec
+) -> tuple[pl.DataFrame, dict[str, Any] | None, bool]:
+    """The train rows for the trial's strategy, and the sampling report (None for "none").
+
+    Resampling uses ``resampling`` (stratum, group cap, target rows) with the
+    trial's strategy and parameters, and is cached under ``<run>/cache/`` so
+    trials of one strategy resample once.
+
+    Returns
+    -------
+    tuple
+        Rows, the report's JSON form, and whether it came from the cache.
+    """
+    train = pl.read_parquet(setup.train)
+    if spec.strategy == "none":
+        return train, None, False
+    rcfg = setup.cfg.resampling.model_copy(
+        update={"strategy": spec.strategy, "params": dict(spec.strategy_params)}
+    )
+    folder = setup.run_dir / "cache" / f"{spec.strategy}-{_cache_key(setup, rcfg)}"
+    rows_path, report_path = folder / "train.parquet", folder / "sampling_report.json"
+    if report_path.is_file() and rows_path.is_file():
+        report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
+        return pl.read_parquet(rows_path), report, True
+    rows, sampling = resample_frame(train, rcfg, seed=setup.cfg.seed)
+    write_parquet(rows, rows_path)
+    sampling.to_json(report_path)  # written last: its presence marks a complete entry
+    return rows, sampling.to_dict(), False
+
+
+def _batches(
+    arrays: dict[str, np.ndarray], *, batch_size: int, seed: int | None
+) -> Callable[[], Iterator[dict[str, torch.Tensor]]]:
+    n = arrays["label"].shape[0]
+
+    def gen() -> Iterator[dict[str, torch.Tensor]]:
+        order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            yield to_tensors({k: v[idx] for k, v in arrays.items()})
+
+    return gen
+
+
+def _encoded(frame: pl.DataFrame, fspec: FeatureSpec) -> dict[str, np.ndarray]:
+    out = encode(frame, fspec)
+    out["label"] = frame[LABEL].cast(pl.Float32).to_numpy()
+    return out
+
+
+def _finite(x: float) -> bool:
+    return not math.isnan(x) and not math.isinf(x)
+
+
+class _Tracker:
+    """The trial's per-epoch calibration, objective, artifacts and report."""
+
+    def __init__(
+        self,
+        *,
+        setup: TrialSetup,
+        spec: TrialSpec,
+        trial_dir: Path,
+        model: ConversionModel,
+        fspec: FeatureSpec,
+        validation: pl.DataFrame,
+        test: pl.DataFrame,
+        sampling_report: dict[str, Any] | None,
+        n_negative: int,
+        n_positive: int,
+        record: dict[str, Any],
+        report: Callable[[dict[str, float]], None],
+        trial_started: float,
+    ) -> None:
+        self.setup, self.spec, self.trial_dir = setup, spec, trial_dir
+        self.model, self.fspec = model, fspec
+        self.validation, self.test = validation, test
+        self.sampling_report = sampling_report
+        self.record, self.report = record, report
+        self.by, self.offsets = offsets_from_report(sampling_report)
+        self.shift = logit_shift(
+            spec.loss, spec.loss_params, n_negative=n_negative, n_positive=n_positive
+        )
+        self.groups = validation[self.by].to_numpy() if self.by else None
+        self.best: float | None = None
+        self.started = time.perf_counter()
+        self.trial_started = trial_started
+
+    def calibrate(self, end: EpochEnd) -> Calibration:
+        return fit_calibration(
+            end.val_logits,
+            end.val_labels,
+            method=self.setup.cfg.train.calibration,
+            groups=self.groups,
+            offset_by=self.by,
+            offsets=self.offsets,
+            loss_shift=self.shift,
+        )
+
+    def heldout_ece(self, end: EpochEnd) -> float:
+        """ECE of calibrated validation probabilities, cross-fitted over two halves of the users.
+
+        Calibration is fitted on validation, so its in-sample ECE flatters every
+        trial; here each half is scored by a calibration fitted on the other half.
+        Falls back to the in-sample value when a half lacks a class.
+        """
+        fold = self.validation[USER_ID].to_numpy() % 2 == 1
+        prob = np.empty(end.val_logits.size, dtype=np.float64)
+        for held in (fold, ~fold):
+            fit_rows = ~held
+            try:
+                cal = fit_calibration(
+                    end.val_logits[fit_rows],
+                    end.val_labels[fit_rows],
+                    method=self.setup.cfg.train.calibration,
+                    groups=None if self.groups is None else self.groups[fit_rows],
+                    offset_by=self.by,
+                    offsets=self.offsets,
+                    loss_shift=self.shift,
+                )
+            except StageError:
+                cal = self.calibrate(end)
+            groups = None if self.groups is None else self.groups[held]
+            prob[held] = cal.apply(end.val_logits[held], groups)
+        return ece(self.validation.with_columns(pl.Series(PROBABILITY, prob)))
+
+    def __call__(self, end: EpochEnd, _best_weights: dict[str, torch.Tensor]) -> None:
+        cfg = self.setup.cfg
+        calibration = self.calibrate(end)
+        prob = calibration.apply(end.val_logits, self.groups)
+        scored = self.validation.with_columns(pl.Series(PROBABILITY, prob))
+        value = objective_value(scored, cfg.tune.objective, k=cfg.train.ranking_k)
+        val_ece = self.heldout_ece(end)
+        seconds = time.perf_counter() - self.started
+        improved = self.best is None or (_finite(value) and not value <= self.best)
+        if improved:
+            self.best = value
+            self._save(end, calibration, val_logits=end.val_logits)
+            self.record.update(
+                best_epoch=end.epoch,
+                objective=value,
+                val_ece=val_ece,
+                seconds_to_best=seconds,
+            )
+        metrics = {
+            **end.metrics,
+            "objective": value if _finite(value) else 0.0,
+            "val_ece": val_ece,
+            "best_objective": self.best if self.best is not None and _finite(self.best) else 0.0,
+            "train_seconds": seconds,
+        }
+        self.record["history"].append({**metrics, "objective": value})
+        self.record["epochs_run"] = end.epoch
+        self.record["train_seconds"] = seconds
+        # Written every epoch: the scheduler may end the trial right after any report.
+        self.record["total_seconds"] = time.perf_counter() - self.trial_started
+        self.record["finished"] = end.stop or end.epoch >= self.setup.epochs
+        write_json(self.record, self.trial_dir / TRIAL_JSON)
+        self.report(metrics)
+
+    def _save(self, end: EpochEnd, calibration: Calibration, *, val_logits: np.ndarray) -> None:
+        scorer = LoadedModel(self.model, self.fspec, calibration, {}, self.trial_dir)
+        test_pred = scorer.predict(self.test)
+        groups = self.groups
+        frames = []
+        for name, frame, logits, probs in (
+            ("validation", self.validation, val_logits, calibration.apply(val_logits, groups)),
+            ("test", self.test, test_pred.logits, test_pred.probabilities),
+        ):
+            frames.append(
+                frame.select(_KEEP).with_columns(
+                    pl.lit(name).alias(SPLIT),
+                    pl.Series(PROBABILITY, probs),
+                    pl.Series("raw_probability", sigmoid(logits)),
+                )
+            )
+        write_parquet(pl.concat(frames), self.trial_dir / PREDICTIONS)
+        cfg = self.setup.cfg
+        save_model(
+            self.trial_dir,
+            version=MODEL_DIR,
+            model=self.model,
+            spec=self.fspec,
+            calibration=calibration,
+            extra={
+                "created_at": dt.datetime.now(dt.UTC).isoformat(),
+                "feature_service": cfg.feature_store.feature_service,
+                "strategy": self.spec.strategy,
+                "strategy_params": self.spec.strategy_params,
+                "sampling_report": self.sampling_report,
+                "loss": self.spec.loss,
+                "loss_params": self.spec.loss_params,
+                "train_config": cfg.train.model_copy(
+                    update={
+                        "loss": self.spec.loss,
+                        "loss_params": self.spec.loss_params,
+                        "learning_rate": self.spec.learning_rate,
+                        "embedding_dim": self.spec.embedding_dim,
+                        "epochs": self.setup.epochs,
+                    }
+                ).model_dump(mode="json"),
+                "seed": cfg.seed,
+                "tune": {
+                    "run_id": self.setup.run_id,
+                    "trial_id": self.record["trial_id"],
+                    "epoch": end.epoch,
+                    "objective": cfg.tune.objective,
+                },
+            },
+        )
+
+
+def train_trial(
+    setup: TrialSetup,
+    point: dict[str, Any],
+    *,
+    trial_id: str,
+    report: Callable[[dict[str, float]], None],
+) -> dict[str, Any]:
+    """Run one trial in this process; the Tune-independent core of :func:`run_trial`.
+
+    Parameters
+    ----------
+    setup
+        Shared settings and paths.
+    point
+        The trial's Tune config: ``strategy``, ``loss`` (label), ``learning_rate``,
+        ``embedding_dim``.
+    trial_id
+        Names the trial's folder under ``<run>/trials/``.
+    report
+        Called once per epoch with the metrics (``objective``, ``val_ece``,
+        ``train_loss``, ``epoch``, ...); Tune's ``report`` in a trial.
+
+    Returns
+    -------
+    dict
+        The trial record also written to ``trial.json``.
+
+    Raises
+    ------
+    StageError
+        The (resampled) train rows lack a class, or validation lacks one.
+    """
+    cfg = setup.cfg
+    spec = trial_spec(point, cfg)
+    trial_dir = setup.run_dir / "trials" / trial_id
+    record: dict[str, Any] = {
+        "trial_id": trial_id,
+        "run_id": setup.run_id,
+        **spec.to_json(),
+        "label": spec.label,
+        "baseline": is_baseline(point, cfg),
+        "history": [],
+        "epochs_run": 0,
+        "best_epoch": None,
+    }
+    started = time.perf_counter()
+    write_json(record, trial_dir / TRIAL_JSON)
+    train, sampling_report, cached = resampled_train(setup, spec)
+    record.update(resample_seconds=time.perf_counter() - started, resample_cached=cached)
+    n_pos = int(train[LABEL].cast(pl.Int64).sum())
+    n_neg = train.height - n_pos
+    if n_pos == 0 or n_neg == 0:
+        msg = f"trial {spec.label}: train rows need both classes. Got {n_pos} and {n_neg}."
+        raise StageError(msg)
+    record.update(train_rows=train.height, class_counts={"negative": n_neg, "positive": n_pos})
+    if sampling_report is not None:
+        record["sampling_offsets"] = sampling_report["correction"]["log_odds_offset"]
+
+    tc = cfg.train.model_copy(update={"embedding_dim": spec.embedding_dim})
+    fspec = fit_feature_spec(
+        train,
+        hash_buckets_user=tc.hash_buckets_user,
+        hash_buckets_item=tc.hash_buckets_item,
+        sequence_length=tc.sequence_length,
+    )
+    torch.manual_seed(cfg.seed)
+    model = ConversionModel(build_model_config(tc, fspec))
+    optimizers = build_optimizers(model, kind=tc.optimizer, learning_rate=spec.learning_rate)
+    wc = WorkerConfig(
+        model=model.cfg.to_json(),
+        loss=spec.loss,
+        loss_params=dict(spec.loss_params),
+        n_negative=n_neg,
+        n_positive=n_pos,
+        epochs=setup.epochs,
+        batch_size=tc.batch_size,
+        learning_rate=spec.learning_rate,
+        seed=cfg.seed,
+        optimizer=tc.optimizer,
+        early_stopping_metric=tc.early_stopping_metric,
+        early_stopping_patience=tc.early_stopping_patience,
+    )
+    validation = pl.read_parquet(setup.validation)
+    test = pl.read_parquet(setup.test)
+    train_arrays = _encoded(train, fspec)
+    val_batches = _batches(_encoded(validation, fspec), batch_size=8192, seed=None)
+
+    def train_batches(epoch: int) -> Batches:
+        return _batches(train_arrays, batch_size=tc.batch_size, seed=cfg.seed * 1_000 + epoch)()
+
+    tracker = _Tracker(
+        setup=setup,
+        spec=spec,
+        trial_dir=trial_dir,
+        model=model,
+        fspec=fspec,
+        validation=validation,
+        test=test,
+        sampling_report=sampling_report,
+        n_negative=n_neg,
+        n_positive=n_pos,
+        record=record,
+        report=report,
+        trial_started=started,
+    )
+    run_epochs(
+        wc,
+        model=model,
+        optimizers=optimizers,
+        train_batches=train_batches,
+        val_batches=val_batches,
+        on_epoch=tracker,
+        device=torch.device("cpu"),
+    )
+    return record
+
+
+def run_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
+    """The Ray Tune function trainable: :func:`train_trial` reporting to ``ray.tune.report``.
+
+    Give it its shared settings with ``tune.with_parameters(run_trial, setup=...)``.
+    """
+    from ray import tune
+
+    torch.set_num_threads(max(1, int(setup.cfg.tune.cpus_per_trial)))
+    trial_id = tune.get_context().get_trial_id()
+    train_trial(setup, config, trial_id=trial_id, report=tune.report)

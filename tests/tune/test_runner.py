@@ -1,0 +1,119 @@
+"""Integration: a real Ray Tune run on tiny synthetic splits, and everything it writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pytest
+
+from longtail.config import Config, config_from_dict
+from longtail.errors import ConfigError, StageError
+from longtail.models import load_model
+from longtail.paths import Layout
+from longtail.train.synthetic import make_training_rows, write_splits
+from longtail.tune import TuneResult, apply_best, load_best, run_tune
+from longtail.tune.leaderboard import LEADERBOARD_COLUMNS
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _cfg() -> Config:
+    return config_from_dict(
+        {
+            "seed": 4,
+            "train": {"epochs": 2, "batch_size": 256, "hash_buckets_user": 1_000,
+                      "hash_buckets_item": 1_000},
+            "tune": {"num_samples": 3, "time_budget_s": 240, "bootstrap_samples": 30,
+                     "strategies": ["random_under", "random_over"], "max_ece": 1.0,
+                     "embedding_dims": [8]},
+        }
+    )  # fmt: skip
+
+
+@dataclass
+class Run:
+    layout: Layout
+    cfg: Config
+    result: TuneResult
+
+
+@pytest.fixture(scope="module")
+def tuned(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    layout = Layout(tmp_path_factory.mktemp("tune"))
+    write_splits(layout, make_training_rows(n_rows=6_000, seed=1))
+    cfg = _cfg()
+    return Run(layout, cfg, run_tune(layout, cfg, run_id="run-1"))
+
+
+def test_run_writes_leaderboard_as_parquet_and_csv_with_every_trial(tuned: Run) -> None:
+    run_dir = tuned.layout.tune / "run-1"
+    board = pl.read_parquet(run_dir / "leaderboard.parquet")
+    csv = pl.read_csv(run_dir / "leaderboard.csv")
+    assert board.height == csv.height == tuned.cfg.tune.num_samples
+    assert set(LEADERBOARD_COLUMNS) <= set(board.columns)
+    assert csv.columns == board.columns
+    assert set(board["strategy"]) <= {"none", "random_under", "random_over"}
+    # Ray's resumable state (pickles) is dropped; the run keeps JSON, Parquet, safetensors.
+    assert not (tuned.layout.tune / "_ray" / "run-1").exists()
+    assert not [p for p in run_dir.rglob("*") if p.suffix in {".pkl", ".pickle"}]
+
+
+def test_baseline_is_always_a_trial(tuned: Run) -> None:
+    board = tuned.result.leaderboard
+    base = board.filter(pl.col("is_baseline"))
+    assert base.height == 1
+    row = base.row(0, named=True)
+    assert (row["strategy"], row["loss"]) == ("none", "bce")
+    assert row["learning_rate"] == pytest.approx(tuned.cfg.train.learning_rate)
+    assert row["test_objective"] is not None
+    # ASHA may stop any trial but the baseline, which the comparison needs in full.
+    assert (row["epochs_run"], row["status"]) == (tuned.cfg.train.epochs, "completed")
+
+
+def test_best_config_is_saved_for_the_daily_job(tuned: Run) -> None:
+    best = load_best(tuned.layout)
+    assert best is not None and best == tuned.result.best
+    winner = tuned.result.leaderboard.filter(pl.col("rank") == 1).row(0, named=True)
+    assert best["trial_id"] == winner["trial_id"]
+    assert best["objective_value"] == pytest.approx(winner["objective"])
+    assert best["run_id"] == "run-1"
+    cfg = apply_best(tuned.cfg, best)
+    assert cfg.resampling.strategy == best["strategy"]
+    assert cfg.train.loss == best["loss"]
+    assert cfg.train.embedding_dim == best["embedding_dim"]
+    model = load_model(tuned.layout.tune / best["model_path"])
+    assert model.manifest["strategy"] == best["strategy"]
+
+
+def test_latest_points_at_the_run_with_its_report(tuned: Run) -> None:
+    latest = tuned.layout.tune / "latest"
+    assert (latest / "report.html").is_file()
+    assert json.loads((latest / "summary.json").read_text())["run_id"] == "run-1"
+    text = (latest / "report.html").read_text()
+    for heading in ("Verdict", "PR curves", "Reliability", "Head / torso / tail", "training time"):
+        assert heading in text
+    assert text.count("<img") >= 4
+    assert tuned.result.comparison.verdict in (latest / "verdict.txt").read_text()
+
+
+def test_a_second_run_with_the_same_id_is_refused(tuned: Run) -> None:
+    with pytest.raises(StageError, match="exists already"):
+        run_tune(tuned.layout, tuned.cfg, run_id="run-1")
+
+
+def test_a_bad_strategy_fails_before_ray_work(tmp_path: Any) -> None:
+    cfg = config_from_dict({"tune": {"strategies": ["nope"]}})
+    with pytest.raises(ConfigError, match="nope"):
+        run_tune(Layout(tmp_path), cfg, run_id="x")
+
+
+def test_load_best_is_none_before_any_run_and_refuses_a_broken_file(tmp_path: Any) -> None:
+    layout = Layout(tmp_path)
+    assert load_best(layout) is None
+    layout.tune.mkdir(parents=True)
+    (layout.tune / "best.json").write_text('{"strategy": "smote"}')
+    with pytest.raises(StageError, match="lacks key"):
+        load_best(layout)

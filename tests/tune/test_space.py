@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+
+from longtail.config import config_from_dict
+from longtail.errors import ConfigError
+from longtail.resampling import STRATEGIES
+from longtail.tune.space import (
+    baseline_point,
+    is_baseline,
+    loss_variants,
+    param_space,
+    strategy_names,
+    trial_spec,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_default_space_searches_every_registered_strategy_and_every_loss() -> None:
+    cfg = config_from_dict({})
+    assert set(strategy_names(cfg)) == set(STRATEGIES)
+    assert {v.loss for v in loss_variants(cfg).values()} == {
+        "bce", "weighted_bce", "focal", "class_balanced"
+    }  # fmt: skip
+    space = param_space(cfg)
+    assert set(space) == {"strategy", "loss", "learning_rate", "embedding_dim"}
+
+
+def test_baseline_is_in_the_space_even_when_not_configured() -> None:
+    cfg = config_from_dict(
+        {"tune": {"strategies": ["smote"], "losses": [{"loss": "focal", "params": {"gamma": 1}}]}}
+    )
+    assert strategy_names(cfg) == ["none", "smote"]
+    assert list(loss_variants(cfg)) == ["bce", "focal(gamma=1)"]
+    point = baseline_point(cfg)
+    assert is_baseline(point, cfg)
+    assert not is_baseline({**point, "learning_rate": point["learning_rate"] * 2}, cfg)
+    spec = trial_spec(point, cfg)
+    assert (spec.strategy, spec.loss, spec.strategy_params, spec.label) == (
+        "none", "bce", {}, "none / bce"
+    )  # fmt: skip
+
+
+def test_trial_spec_takes_strategy_and_loss_parameters_from_the_config() -> None:
+    cfg = config_from_dict({"tune": {"strategy_params": {"smote": {"k_neighbors": 3}}}})
+    spec = trial_spec(
+        {"strategy": "smote", "loss": "focal(alpha=0.25,gamma=2)", "learning_rate": 0.01,
+         "embedding_dim": 8}, cfg,
+    )  # fmt: skip
+    assert spec.strategy_params == {"k_neighbors": 3}
+    assert spec.loss_params == {"alpha": 0.25, "gamma": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("tune", "match"),
+    [
+        ({"strategies": ["smoat"]}, "smoat"),
+        ({"strategy_params": {"smote": {"k_neighbours": 3}}}, "k_neighbours"),
+        ({"losses": [{"loss": "focal", "params": {"beta": 0.9}}]}, "beta"),
+    ],
+)
+def test_bad_strategies_and_parameters_fail_before_any_work(tune: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        param_space(config_from_dict({"tune": tune}))
+
+
+def test_learning_rate_bounds_are_checked_in_the_config() -> None:
+    with pytest.raises(ConfigError, match="learning_rate_min"):
+        config_from_dict({"tune": {"learning_rate_min": 0.1, "learning_rate_max": 0.01}})
