@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 
 from longtail.errors import StageError
@@ -157,18 +157,27 @@ def _nll(z: np.ndarray, y: np.ndarray, temperature: float) -> float:
 
 
 def _fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Logistic regression of y on z (slope and intercept), by Newton's method."""
-    a, b = 1.0, 0.0
-    for _ in range(50):
-        p = sigmoid(a * z + b)
-        w = np.maximum(p * (1 - p), 1e-12)
-        g = np.array([np.sum((p - y) * z), np.sum(p - y)])
-        h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]])
-        h += 1e-9 * np.eye(2)
-        step = np.linalg.solve(h, g)
-        a, b = a - float(step[0]), b - float(step[1])
-        if np.abs(step).max() < 1e-10:
-            break
+    """Logistic regression of y on z (slope and intercept) minimizing log loss.
+
+    Bounded (slope in [1e-3, 100], intercept in [-50, 50]) and started at the
+    identity, so nearly constant logits cannot send the fit off to infinity.
+    """
+
+    def nll(ab: np.ndarray) -> float:
+        t = ab[0] * z + ab[1]
+        return float(np.mean(np.logaddexp(0.0, t) - y * t))
+
+    def grad(ab: np.ndarray) -> np.ndarray:
+        r = sigmoid(ab[0] * z + ab[1]) - y
+        return np.array([np.mean(r * z), np.mean(r)])
+
+    res = minimize(
+        nll, np.array([1.0, 0.0]), jac=grad, method="L-BFGS-B",
+        bounds=[(1e-3, 100.0), (-50.0, 50.0)],
+    )  # fmt: skip
+    a, b = float(res.x[0]), float(res.x[1])
+    if not (np.isfinite(a) and np.isfinite(b)) or nll(res.x) > nll(np.array([1.0, 0.0])):
+        return 1.0, 0.0
     return a, b
 
 
