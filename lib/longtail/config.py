@@ -421,6 +421,8 @@ class DailyConfig(_Section):
     """The daily chain."""
 
     retrain: Literal["always", "schedule", "never"] = "schedule"
+    # When the daily job trains with tune/best.json instead of [resampling] and [train].
+    use_tuned: Literal["beyond_noise", "always", "never"] = "beyond_noise"
 
 
 class Config(_Section):

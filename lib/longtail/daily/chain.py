@@ -151,34 +151,21 @@ def _score(ctx: RunContext) -> dict[str, Any]:
 
 
 def effective_config(cfg: Config, layout: Layout) -> Config:
-    """The config with the tuned best configuration applied, when a tune run left one.
+    """The config the daily job trains with: the tuned best configuration, when allowed.
 
-    ``DATA_DIR/tune/best.json`` names the strategy and its parameters, the loss and
-    its parameters, the learning rate and the embedding size of the winner.
+    ``daily.use_tuned``: ``beyond_noise`` (default) applies ``tune/best.json`` only
+    when its paired test interval against the baseline excludes zero; ``always``
+    applies any winner; ``never`` ignores tuning.
     """
-    path = layout.tune / "best.json"
-    if not path.is_file():
+    from longtail.tune import apply_best, load_best
+
+    policy = cfg.daily.use_tuned
+    best = load_best(layout) if policy != "never" else None
+    if best is None:
         return cfg
-    best = json.loads(path.read_text())
-    resampling = cfg.resampling.model_copy(
-        update={
-            "strategy": best.get("strategy", cfg.resampling.strategy),
-            "params": best.get("strategy_params", cfg.resampling.params),
-        }
-    )
-    train = cfg.train.model_copy(
-        update={
-            k: best[src]
-            for k, src in (
-                ("loss", "loss"),
-                ("loss_params", "loss_params"),
-                ("learning_rate", "learning_rate"),
-                ("embedding_dim", "embedding_dim"),
-            )
-            if src in best
-        }
-    )
-    return cfg.model_copy(update={"resampling": resampling, "train": train})
+    if policy == "beyond_noise" and not bool((best.get("vs_baseline") or {}).get("beyond_noise")):
+        return cfg
+    return apply_best(cfg, best)
 
 
 def _tune_best(ctx: RunContext) -> Path:
