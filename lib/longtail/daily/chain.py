@@ -163,7 +163,9 @@ def effective_config(cfg: Config, layout: Layout) -> Config:
     best = load_best(layout) if policy != "never" else None
     if best is None:
         return cfg
-    if policy == "beyond_noise" and not bool((best.get("vs_baseline") or {}).get("beyond_noise")):
+    vs = best.get("vs_baseline") or {}
+    # Beyond noise *and* better: the paired interval of (winner - baseline) lies above zero.
+    if policy == "beyond_noise" and not (vs.get("beyond_noise") and float(vs.get("low", 0)) > 0):
         return cfg
     return apply_best(cfg, best)
 
