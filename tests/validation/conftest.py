@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from validation_data import Tables, clean_tables, make_config, write_tables
 
 from longtail.config import Config
 from longtail.paths import Layout
+from tests.validation.validation_data import Tables, clean_tables, make_config, write_tables
 
 
 @pytest.fixture

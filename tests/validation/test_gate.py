@@ -7,7 +7,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from validation_data import DAY, NOON, Tables
 
 from longtail import schema as S
 from longtail.config import Config
@@ -16,6 +15,7 @@ from longtail.errors import ConfigError, GateError
 from longtail.paths import Layout
 from longtail.validation import ensure_passed, gate_step, run_gate
 from longtail.validation.history import HISTORY_FILE, read_history, record_run
+from tests.validation.validation_data import DAY, NOON, Tables
 
 pytestmark = pytest.mark.unit
 Build = Callable[..., Config]

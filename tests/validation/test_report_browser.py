@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from validation_data import DAY
 
 from longtail.config import Config
 from longtail.validation import run_gate
+from tests.validation.validation_data import DAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
