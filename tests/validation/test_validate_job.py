@@ -42,7 +42,7 @@ def test_job_passes_after_ingest_and_lists_what_it_skipped(ingested: Path, tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "validation gate PASSED" in proc.stdout
     assert "skipped: user_features" in proc.stdout
-    assert (data / "reports" / "data_docs" / "index.html").is_file()
+    assert (data / "reports" / "data_docs" / "all" / "index.html").is_file()
 
 
 def test_job_exits_1_when_no_purchase_and_says_label_rate_out_of_bounds(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,29 @@ from longtail.reporting import figure, img_tag, page, table
 __all__ = ["stage_links", "write_run_report"]
 
 
+def _current_manifest(layout: Layout) -> Path:
+    pointer = layout.models / "current.json"
+    if not pointer.is_file():
+        return pointer
+    version = json.loads(pointer.read_text()).get("version", "")
+    return layout.models / str(version) / "manifest.json"
+
+
 def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
     """The reports a run can link to, in pipeline order, for those that exist."""
-    candidates = [
-        ("Ingest summary (JSON)", layout.reports / "ingest_summary.json"),
-        ("Data quality: Great Expectations Data Docs", layout.reports / "data_docs" / "index.html"),
-        ("Data quality and imbalance report", layout.reports / "validation_report.html"),
-        ("Imbalance summary (JSON)", layout.reports / "validation_summary.json"),
-        ("Model metrics (current model manifest)", layout.models / "current.json"),
+    validation = layout.reports / "validation" / f"date={date.isoformat()}"
+    candidates = [("Ingest summary (JSON)", layout.reports / "ingest_summary.json")]
+    for stage in ("canonical", "features", "training", "all"):
+        candidates += [
+            (f"Data quality and imbalance report: {stage}", validation / stage / "report.html"),
+            (
+                f"Great Expectations Data Docs: {stage}",
+                layout.reports / "data_docs" / stage / "index.html",
+            ),
+        ]
+    candidates += [
+        ("Training-set summary (JSON)", layout.reports / "training_set_summary.json"),
+        ("Current model: manifest with metrics and calibration", _current_manifest(layout)),
         ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
         ("Scoring report", layout.recommendations(date) / "scoring_report.html"),
         ("Recommendations manifest", layout.recommendations(date) / "_manifest.json"),

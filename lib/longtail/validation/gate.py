@@ -5,7 +5,7 @@
 calls :func:`ensure_passed`, which raises :class:`~longtail.errors.GateError`).
 Every run writes, under ``DATA_DIR/reports/``:
 
-- ``data_docs/`` Great Expectations Data Docs of this run (replaced whole);
+- ``data_docs/<stage>/`` Great Expectations Data Docs of this stage's run (replaced whole);
 - ``validation/date=YYYY-MM-DD/STAGE/summary.json`` and ``report.html`` (replaced whole);
 - ``validation_history.jsonl`` one record per date (row counts, label rates, Gini).
 """
@@ -300,9 +300,11 @@ def run_gate(
     )
     metrics, checked = _metrics(summary, previous)
     pairs = _pairs(cfg, tables, bounds, checked)
-    docs_index = layout.reports / "data_docs" / "index.html"
+    # One Data Docs site per stage, so the daily chain's gates do not overwrite each other.
+    docs_root = layout.reports / "data_docs" / stage
+    docs_index = docs_root / "index.html"
     if cfg.validation.data_docs and pairs:
-        with atomic_dir(layout.reports / "data_docs") as tmp:
+        with atomic_dir(docs_root) as tmp:
             outcomes = validate_frames(pairs, docs_dir=tmp)
     else:
         outcomes = validate_frames(pairs) if pairs else []
@@ -334,7 +336,7 @@ def run_gate(
     with atomic_dir(out_dir) as tmp:
         gate = result.to_dict()
         write_json({"gate": gate, "imbalance": summary}, tmp / "summary.json")
-        href = "../../../data_docs/index.html" if "data_docs" in outputs else None
+        href = f"../../../data_docs/{stage}/index.html" if "data_docs" in outputs else None
         render_html(
             tmp / "report.html", gate=gate, summary=summary, history=history, docs_href=href
         )
