@@ -7,9 +7,20 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["ensure_ray"]
+__all__ = ["ensure_ray", "quiet_workers"]
 
 log = logging.getLogger(__name__)
+
+
+def quiet_workers() -> None:
+    """Worker setup hook: silence a Ray Train warning that repeats every second.
+
+    Without the dashboard (we start local Ray without it) the State API is absent,
+    and Ray Train's placement-group cleaner warns about it in a loop.
+    """
+    logging.getLogger(
+        "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+    ).setLevel(logging.ERROR)
 
 
 def ensure_ray(*, num_cpus: int | None = None) -> Any:
@@ -28,16 +39,20 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
     # (bars redrawn into a file garble it).
     bars = sys.stderr.isatty()
     env = {} if bars else {"RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
+    runtime_env: dict[str, Any] = {
+        "env_vars": env,
+        "worker_process_setup_hook": "longtail.ray_runtime.quiet_workers",
+    }
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True, runtime_env={"env_vars": env})
+        ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
         log.info("joined the Ray cluster at %s", address)
     else:
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
             configure_logging=False,
-            runtime_env={"env_vars": env},
+            runtime_env=runtime_env,
         )
         log.info("started a local Ray")
     ray.data.DataContext.get_current().enable_progress_bars = bars

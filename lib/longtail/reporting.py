@@ -21,7 +21,7 @@ _CSS = (
     "h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde}"
     "table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}"
     "td,th{border:1px solid #dde;padding:.25rem .6rem;text-align:right}th{background:#f3f5fa}"
-    "td:first-child,th:first-child{text-align:left}"
+    "td:first-child,th:first-child,td:last-child,th:last-child{text-align:left}"
     ".ok{color:#1a7f37}.bad{color:#c62828;font-weight:600}.warn{color:#b26a00}"
     "img{max-width:100%}.muted{color:#667}"
 )

@@ -300,6 +300,6 @@ def run_daily(
                 # The report is written for failed runs too: it says where it stopped.
                 saved = _load_records(manifest)
                 if saved:
-                    write_run_report(layout, day, saved)
+                    write_run_report(layout, day, saved, order=[s.name for s in steps])
             manifests[day] = manifest
     return DailyResult(dates=dates, records=records, manifests=manifests)

@@ -48,14 +48,22 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
     return [(label, path) for label, path in candidates if path.exists()]
 
 
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def write_run_report(
     layout: Layout,
     date: dt.date,
     records: dict[str, StepRecord],
     *,
+    order: list[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``runs/date=D/report.html`` and return its path."""
+    """Write ``runs/date=D/report.html`` (steps in chain ``order``) and return its path."""
+    if order:
+        rank = {name: i for i, name in enumerate(order)}
+        records = dict(sorted(records.items(), key=lambda kv: rank.get(kv[0], len(rank))))
     out_dir = layout.runs / f"date={date.isoformat()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = pl.DataFrame(
@@ -64,7 +72,7 @@ def write_run_report(
             "status": [r.status for r in records.values()],
             "seconds": [float(r.seconds) for r in records.values()],
             "metrics": [
-                ", ".join(f"{k}={v}" for k, v in sorted(r.metrics.items()))
+                ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items()))
                 for r in records.values()
             ],
         }
