@@ -126,7 +126,13 @@ def _write_candidates(cands: pl.DataFrame, folder: Path, *, parts: int) -> None:
         frame.drop("_part").write_parquet(folder / f"part-{part:04d}.parquet")
 
 
-def run_scoring(cfg: Config, *, date: dt.date, model_path: Path | None = None) -> ScoreResult:
+def run_scoring(
+    cfg: Config,
+    *,
+    date: dt.date,
+    model_path: Path | None = None,
+    simulate_crash_before_swap: bool = False,
+) -> ScoreResult:
     """Score every expected user for ``date`` and write the lists.
 
     Parameters
@@ -137,6 +143,10 @@ def run_scoring(cfg: Config, *, date: dt.date, model_path: Path | None = None) -
         Run date D; features and candidates use events strictly before D+1.
     model_path
         A saved model folder; default ``DATA_DIR/models`` (its ``current.json``).
+    simulate_crash_before_swap
+        Testing hook: the partition is written to its temporary folder, then the
+        run raises before the swap (and before the online push), so a test can
+        check that the previous partition is left intact.
 
     Returns
     -------
@@ -234,6 +244,7 @@ def run_scoring(cfg: Config, *, date: dt.date, model_path: Path | None = None) -
         extra=lambda folder: write_scoring_report(
             ranked, summary, folder, title=f"Scoring report {date.isoformat()}"
         ),
+        fail_after_write=simulate_crash_before_swap,
     )  # fmt: skip
     from longtail.scoring.serving import push_lists
     from longtail.store import feature_store

@@ -1,0 +1,316 @@
+"""Batch scoring throughput: Ray Data against the same kernel in-process and a naive loop.
+
+Synthetic but realistic: USERS x CANDIDATES (user, item) pairs with features of the
+training-row shape (drawn from ``make_training_rows``), a model of the default
+architecture (``[train]`` defaults: hashed 50,000 x 16 id tables, category table,
+~20 dense features, DLRM interaction, MLP 64-32) saved with ``save_model`` and
+loaded with ``load_model``, with per-bucket prior offsets and Platt scaling like a
+model trained on resampled rows.
+
+The kernel is what ``BatchScorer`` does after the feature-store join:
+``LoadedModel.predict`` (encode, forward, calibration) on pre-joined feature rows.
+The Feast join (``features_for``) is NOT included. Top-K is ``scoring.topk.top_k``.
+
+  ray      read_parquet -> map_batches(callable class) -> write_parquet -> Polars, as
+           ``run_scoring`` does (same batch size, concurrency and CPUs per actor)
+  inproc   the same kernel over the in-memory frame, 65,536-row batches, no Ray
+  naive    one user at a time: predict 200 rows, argsort, take K (a sample of users,
+           extrapolated)
+
+Also: FLOPs per pair (counted with torch's FlopCounterMode) -> achieved GFLOP/s of
+the forward against a measured float32 matmul peak, the share of time in top-K,
+and the online read latency of a user's list (``read_latency``, SQLite store).
+
+python benchmarks/scoring.py [--users 100000] [--candidates 200] [--k 20] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import torch
+
+from longtail import schema as S
+from longtail.config import TrainConfig, config_from_dict
+from longtail.models import Calibration, ConversionModel, encode, fit_feature_spec, load_model
+from longtail.models.saved import LoadedModel, save_model, to_tensors
+from longtail.scoring.topk import top_k
+from longtail.train.driver import build_model_config
+from longtail.train.synthetic import make_training_rows
+
+OFFSETS = {"head": 1.2, "torso": 0.9, "tail": 0.5, "*": 0.9}
+
+
+def build_model(folder: Path, pool: pl.DataFrame) -> LoadedModel:
+    """Save a default-architecture model with bucket offsets and Platt scaling, then load it."""
+    tc = TrainConfig()
+    spec = fit_feature_spec(
+        pool, hash_buckets_user=tc.hash_buckets_user, hash_buckets_item=tc.hash_buckets_item
+    )
+    torch.manual_seed(0)
+    model = ConversionModel(build_model_config(tc, spec))
+    calibration = Calibration(
+        offset_by=S.POPULARITY_BUCKET, offsets=OFFSETS, method="platt", platt_a=0.9, platt_b=-0.2
+    )
+    save_model(
+        folder, version="bench", model=model, spec=spec, calibration=calibration,
+        extra={"strategy": "undersample"},
+    )  # fmt: skip
+    return load_model(folder)
+
+
+def make_pairs(pool: pl.DataFrame, *, users: int, candidates: int, seed: int) -> pl.DataFrame:
+    """USERS x CANDIDATES rows: distinct items per user, features drawn from the pool."""
+    rng = np.random.default_rng(seed)
+    n_items = 50_000
+    user = np.repeat(np.arange(1, users + 1, dtype=np.int64), candidates)
+    # Distinct items per user: a random start and a stride coprime with the catalog.
+    start = np.repeat(rng.integers(0, n_items, users), candidates)
+    item = (start + np.tile(np.arange(candidates) * 7_919, users)) % n_items + 1
+    rows = pool.drop(S.USER_ID, S.ITEM_ID, S.LABEL, S.SPLIT, S.EVENT_TIME).gather(
+        rng.integers(0, pool.height, users * candidates)
+    )
+    return rows.with_columns(pl.Series(S.USER_ID, user), pl.Series(S.ITEM_ID, item))
+
+
+def kernel(model: LoadedModel, frame: pl.DataFrame) -> pl.DataFrame:
+    """What ``BatchScorer.__call__`` does after the feature join."""
+    with torch.inference_mode():
+        pred = model.predict(frame)
+    return frame.select(S.USER_ID, S.ITEM_ID, S.POPULARITY_BUCKET).with_columns(
+        pl.Series("score", pred.logits), pl.Series("probability", pred.probabilities)
+    )
+
+
+class Scorer:
+    """Ray Data callable: load the model once, score batches of pre-joined rows."""
+
+    def __init__(self, *, model_path: str) -> None:
+        self.model = load_model(model_path)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        return kernel(self.model, frame).to_arrow()
+
+
+def run_ray(pairs_dir: Path, work: Path, model_path: Path, *, k: int) -> dict[str, float]:
+    """The ``run_scoring`` path from the candidate Parquet parts to the ranked lists."""
+    import ray
+
+    cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
+    out = work / "scored"
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    ds = ray.data.read_parquet(str(pairs_dir))
+    ds.map_batches(
+        Scorer,
+        fn_constructor_kwargs={"model_path": str(model_path)},
+        batch_format="pyarrow",
+        batch_size=65_536,
+        concurrency=max(1, cpus - 1),
+        num_cpus=1,
+    ).write_parquet(str(out))
+    scored = pl.read_parquet(out / "*.parquet")
+    t1 = time.perf_counter()
+    ranked = top_k(scored, k=k)
+    t2 = time.perf_counter()
+    return {"score_s": t1 - t0, "topk_s": t2 - t1, "pairs": scored.height, "lists": ranked.height}
+
+
+def run_inproc(model: LoadedModel, pairs: pl.DataFrame, *, k: int) -> dict[str, float]:
+    """The same kernel over the in-memory frame, then the same top-K."""
+    t0 = time.perf_counter()
+    scored = kernel(model, pairs)
+    t1 = time.perf_counter()
+    ranked = top_k(scored, k=k)
+    t2 = time.perf_counter()
+    return {"score_s": t1 - t0, "topk_s": t2 - t1, "pairs": scored.height, "lists": ranked.height}
+
+
+def run_naive(
+    model: LoadedModel, pairs: pl.DataFrame, *, candidates: int, k: int, sample: int
+) -> dict[str, float]:
+    """One user at a time (rows are grouped by user): predict, argsort, take K."""
+    t0 = time.perf_counter()
+    kept = 0
+    with torch.inference_mode():
+        for u in range(sample):
+            rows = pairs.slice(u * candidates, candidates)
+            pred = model.predict(rows)
+            order = np.argsort(-pred.logits, kind="stable")[:k]
+            kept += len(rows[S.ITEM_ID].to_numpy()[order])
+    return {"score_s": time.perf_counter() - t0, "topk_s": 0.0, "pairs": sample * candidates}
+
+
+def flops_per_pair(model: LoadedModel, pairs: pl.DataFrame) -> float:
+    """Matmul FLOPs of one forward (Linear layers and the interaction bmm), per row."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = 4_096
+    x = to_tensors(encode(pairs.head(rows), model.spec))
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model.module(x)
+    return counter.get_total_flops() / rows
+
+
+def forward_time(model: LoadedModel, pairs: pl.DataFrame, *, rows: int) -> tuple[float, float]:
+    """Seconds of (encode, forward) alone for ``rows`` rows in 65,536-row batches."""
+    enc = fwd = 0.0
+    with torch.inference_mode():
+        for start in range(0, rows, 65_536):
+            part = pairs.slice(start, 65_536)
+            t0 = time.perf_counter()
+            x = to_tensors(encode(part, model.spec))
+            t1 = time.perf_counter()
+            model.module(x)
+            t2 = time.perf_counter()
+            enc, fwd = enc + t1 - t0, fwd + t2 - t1
+    return enc, fwd
+
+
+def matmul_peak(*, n: int = 4_096, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of an n x n matmul with the current torch threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def online_latency(lists: pl.DataFrame, work: Path, *, reads: int) -> dict[str, Any]:
+    """Push the lists to a SQLite online store, then time single-user reads."""
+    from longtail.scoring.serving import push_lists, read_latency
+    from longtail.store import feature_store
+
+    cfg = config_from_dict({"data_dir": str(work / "store")})
+    date = dt.date(2024, 1, 20)
+    as_of = dt.datetime(2024, 1, 21, tzinfo=dt.UTC)
+    recs = lists.select(
+        S.USER_ID, "rank", S.ITEM_ID, "score", "probability", pl.lit("bench").alias("model_version")
+    )
+    store = feature_store(cfg)
+    t0 = time.perf_counter()
+    pushed = push_lists(store, cfg, recs, date=date, as_of=as_of)
+    push_s = time.perf_counter() - t0
+    users = lists[S.USER_ID].unique().sample(reads, seed=0).to_list()
+    read_latency(store, users[:20])  # warm the connection and registry cache
+    return {"pushed": pushed, "push_s": push_s, **read_latency(store, users)}
+
+
+def print_table(
+    results: dict[str, dict[str, float]], *, args: argparse.Namespace, naive_scale: float
+) -> None:
+    """Print users/s and pairs/s per path, the speed-ups and the Ray overhead share."""
+    n_pairs = args.users * args.candidates
+    print(f"\n{args.users:,} users x {args.candidates} candidates, K={args.k}, "
+          f"{args.threads} torch threads / Ray CPUs")  # fmt: skip
+    cols = ("path", "total s", "users/s", "pairs/s", "top-K share")
+    print(f"| {cols[0]:<44} | " + " | ".join(f"{c:>11}" for c in cols[1:]) + " |")
+    print("|" + "-" * 46 + "|" + "|".join("-" * 13 for _ in cols[1:]) + "|")
+    labels = {
+        "ray": "Ray Data map_batches + top-K",
+        "inproc": "same kernel in-process + top-K",
+        "naive": f"naive per-user loop (extrapolated x{naive_scale:.0f})",
+    }
+    totals = {}
+    for name, label in labels.items():
+        if name not in results:
+            continue
+        r = results[name]
+        total = totals[name] = r["score_s"] + r["topk_s"]
+        print(
+            f"| {label:<44} | {total:>11.1f} | {args.users / total:>11,.0f} | "
+            f"{n_pairs / total:>11,.0f} | {r['topk_s'] / total:>11.1%} |"
+        )
+    print(f"\nin-process vs naive: {totals['naive'] / totals['inproc']:.1f}x")
+    if "ray" in totals:
+        share = (totals["ray"] - totals["inproc"]) / totals["ray"]
+        print(f"Ray vs naive: {totals['naive'] / totals['ray']:.1f}x")
+        print(f"Ray overhead share (Ray - in-process) / Ray: {share:.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--naive-users", type=int, default=2_000)
+    parser.add_argument("--reads", type=int, default=1_000)
+    parser.add_argument("--skip-ray", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    n_pairs = args.users * args.candidates
+    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    try:
+        t0 = time.perf_counter()
+        pool = make_training_rows(n_rows=100_000, n_users=5_000, n_items=20_000, seed=1)
+        model = build_model(work / "models", pool)
+        pairs = make_pairs(pool, users=args.users, candidates=args.candidates, seed=2)
+        pairs_dir = work / "pairs"
+        pairs_dir.mkdir()
+        n_parts = 2 * args.threads
+        per = -(-args.users // n_parts) * args.candidates
+        for i in range(n_parts):
+            pairs.slice(i * per, per).write_parquet(pairs_dir / f"part-{i:04d}.parquet")
+        print(f"setup: {n_pairs:,} pairs, {pairs.width} columns in {time.perf_counter() - t0:.1f}s")
+
+        results: dict[str, dict[str, float]] = {}
+        results["inproc"] = run_inproc(model, pairs, k=args.k)
+        naive = run_naive(
+            model, pairs, candidates=args.candidates, k=args.k, sample=args.naive_users
+        )
+        scale = args.users / args.naive_users
+        results["naive"] = {**naive, "score_s": naive["score_s"] * scale, "pairs": n_pairs}
+        if not args.skip_ray:
+            from longtail.ray_runtime import ensure_ray
+
+            ensure_ray(num_cpus=args.threads)
+            results["ray"] = run_ray(pairs_dir, work, model.path, k=args.k)
+
+        fpp = flops_per_pair(model, pairs)
+        rows = min(n_pairs, 2_000_000)
+        enc_s, fwd_s = forward_time(model, pairs, rows=rows)
+        peak = matmul_peak()
+        print_table(results, args=args, naive_scale=args.users / args.naive_users)
+        gflops = fpp * rows / fwd_s / 1e9
+        print(f"\nFLOPs per pair (forward matmuls, FlopCounterMode): {fpp:,.0f}")
+        print(f"forward only ({rows:,} rows): {fwd_s:.2f}s -> {gflops:.2f} GFLOP/s")
+        print(f"encode only ({rows:,} rows): {enc_s:.2f}s")
+        kern = results["inproc"]["score_s"]
+        print(
+            f"whole kernel (encode, forward, calibration): {fpp * n_pairs / kern / 1e9:.2f} GFLOP/s"
+        )
+        print(f"float32 4096^2 matmul peak, {args.threads} threads: {peak:.1f} GFLOP/s")
+        print(f"forward at {gflops / peak:.1%} of the matmul peak")
+
+        lat_users = min(args.users, 20_000)
+        lat_lists = top_k(kernel(model, pairs.head(lat_users * args.candidates)), k=args.k)
+        lat = online_latency(lat_lists, work, reads=min(args.reads, lat_users))
+        print(f"\nonline store (SQLite): pushed {lat['pushed']:,} lists in {lat['push_s']:.1f}s")
+        print(
+            f"{lat['reads']} single-user reads: p50 {lat['p50_ms']:.2f} ms, "
+            f"p95 {lat['p95_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Integration: the scoring stage on the tiny shop, through Ray Data, Feast and a trained model.
+
+The shop is built once per module (ingest, features up to D+1, a one-epoch model);
+one scoring run is shared by the assertions on the lists, the manifest and the
+online store; the rerun and the injected crash score again on the same inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from longtail import schema as S
+from longtail.config import Config, config_from_dict
+from longtail.paths import Layout
+from longtail.scoring.pipeline import ScoreResult, expected_users, run_scoring, scoring_time
+from longtail.scoring.serving import RECS_FEATURES
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TINY = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "tiny.toml"
+DATE = dt.date(2024, 1, 20)
+LIST_COLUMNS = [S.USER_ID, "rank", S.ITEM_ID, "probability"]
+
+
+@dataclass(frozen=True)
+class Shop:
+    cfg: Config
+    layout: Layout
+    users: pl.Series
+    first: ScoreResult
+
+
+def _tiny_config(data_dir: Path) -> Config:
+    raw: dict[str, Any] = tomllib.loads(TINY.read_text(encoding="utf-8"))
+    raw["data_dir"] = str(data_dir)
+    raw["train"] = {
+        **raw.get("train", {}),
+        "epochs": 1,
+        "batch_size": 512,
+        "hash_buckets_user": 1_000,
+        "hash_buckets_item": 1_000,
+    }
+    return config_from_dict(raw)
+
+
+def _lists(path: Path) -> pl.DataFrame:
+    return pl.read_parquet(path / "*.parquet").sort(S.USER_ID, "rank")
+
+
+@pytest.fixture(scope="module")
+def shop(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    from longtail.features.pipeline import run_features
+    from longtail.ingest import load_tables, run_ingest
+    from longtail.train import fit
+
+    cfg = _tiny_config(tmp_path_factory.mktemp("tiny"))
+    layout = Layout(cfg.data_dir)
+    run_ingest(cfg)
+    run_features(cfg, until=DATE + dt.timedelta(days=1))
+    fit(layout, cfg, strategy="none", version="v-score-test")
+    events, _, _ = load_tables(layout)
+    users = expected_users(events, cfg, as_of=scoring_time(DATE))
+    return Shop(cfg, layout, users, run_scoring(cfg, date=DATE))
+
+
+def test_every_expected_user_gets_exactly_one_list(shop: Shop) -> None:
+    recs = _lists(shop.first.path)
+    per_user = recs.group_by(S.USER_ID).agg(pl.col("rank").min().alias("first_rank"))
+    assert shop.users.len() > 0
+    assert per_user[S.USER_ID].sort().to_list() == shop.users.sort().to_list()
+    assert per_user["first_rank"].to_list() == [1] * per_user.height
+
+
+def test_lists_hold_k_distinct_items_ranked_one_to_n(shop: Shop) -> None:
+    recs = _lists(shop.first.path)
+    k = shop.cfg.score.k
+    per_user = recs.group_by(S.USER_ID).agg(
+        pl.len().alias("n"),
+        pl.col(S.ITEM_ID).n_unique().alias("distinct"),
+        (pl.col("rank") == pl.int_range(1, pl.len() + 1)).all().alias("ranks_ok"),
+    )
+    assert (per_user["n"] == per_user["distinct"]).all()
+    assert per_user["ranks_ok"].all()
+    assert per_user["n"].max() == k
+    assert per_user.filter(pl.col("n") < k).height == shop.first.manifest["short_lists"]
+
+
+def test_probabilities_are_in_the_unit_interval_and_follow_the_ranking(shop: Shop) -> None:
+    recs = _lists(shop.first.path)
+    p = recs["probability"]
+    assert p.null_count() == 0
+    assert p.min() >= 0.0  # type: ignore[operator]
+    assert p.max() <= 1.0  # type: ignore[operator]
+    # Ranks follow the raw score; calibration is monotone, so probabilities do too.
+    worse = recs.with_columns(pl.col("score").diff().over(S.USER_ID).alias("d")).filter(
+        pl.col("d") > 0
+    )
+    assert worse.height == 0
+
+
+def test_manifest_counts_match_the_partition(shop: Shop) -> None:
+    manifest = json.loads((shop.first.path / "_manifest.json").read_text(encoding="utf-8"))
+    recs = _lists(shop.first.path)
+    assert manifest == shop.first.manifest
+    assert manifest["users_expected"] == manifest["users_written"] == shop.users.len()
+    assert manifest["rows"] == recs.height
+    assert manifest["model_version"] == "v-score-test"
+    assert recs["model_version"].unique().to_list() == ["v-score-test"]
+    assert manifest["date"] == DATE.isoformat()
+    assert manifest["duration_s"] > 0
+    assert (shop.first.path / "scoring_report.html").is_file()
+
+
+def test_lists_are_readable_from_the_online_store(shop: Shop) -> None:
+    from longtail.store import feature_store
+
+    recs = _lists(shop.first.path)
+    users = shop.users.sort()[:5].to_list()
+    got = (
+        feature_store(shop.cfg)
+        .get_online_features(features=RECS_FEATURES, entity_rows=[{S.USER_ID: u} for u in users])
+        .to_dict()
+    )
+    for i, user in enumerate(users):
+        mine = recs.filter(pl.col(S.USER_ID) == user)
+        assert got["rec_items"][i] == mine[S.ITEM_ID].to_list()
+        assert got["rec_probabilities"][i] == pytest.approx(mine["probability"].to_list())
+        assert got["rec_date"][i] == DATE.isoformat()
+        assert got["rec_model_version"][i] == "v-score-test"
+
+
+def test_rerun_writes_the_same_lists(shop: Shop) -> None:
+    before = _lists(shop.first.path).select(LIST_COLUMNS)
+    again = run_scoring(shop.cfg, date=DATE)
+    assert again.path == shop.first.path
+    assert _lists(again.path).select(LIST_COLUMNS).equals(before)
+    assert again.manifest["rows"] == shop.first.manifest["rows"]
+
+
+def test_crash_before_the_swap_leaves_the_previous_partition_byte_identical(shop: Shop) -> None:
+    folder = shop.first.path
+    before = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    with pytest.raises(RuntimeError, match="injected crash"):
+        run_scoring(shop.cfg, date=DATE, simulate_crash_before_swap=True)
+    after = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    assert after == before
+    siblings = sorted(p.name for p in folder.parent.iterdir())
+    assert siblings == [folder.name]
+    assert not list(shop.layout.root.glob(".score-*"))
