@@ -74,6 +74,7 @@ _PART_SALT: Final = 0x5EED
 #: with Ray Data. The driver then holds the split about twice (the frame and the
 #: object-store copies of its groups); 1M rows x 20 features is about 0.2 GB.
 IN_MEMORY_MAX_BYTES: Final = 4 * 2**30
+_MAX_WARM_TASKS: Final = 64
 _MARKS: Final = (STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN)
 
 
@@ -272,7 +273,9 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         raise StageError(msg)
     target = resampled_dir(layout, cfg.strategy)
     if _uncompressed_bytes(source) <= IN_MEMORY_MAX_BYTES:
+        warming = _warm_workers()
         report = _resample_in_memory(source, target, cfg, seed=base)
+        _wait(warming)
     else:
         report = _resample_streaming(source, target, cfg, seed=base)
     report.to_json(target / "sampling_report.json")
@@ -284,6 +287,34 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         report.overall.after,
     )
     return report
+
+
+def _ready() -> bool:
+    """A no-op task: running it makes a worker import this module and the samplers."""
+    return True
+
+
+def _warm_workers() -> list[Any]:
+    """Start one no-op task per CPU, so workers import imblearn while the driver plans.
+
+    A fresh Ray worker needs seconds to import scikit-learn and imbalanced-learn
+    (5-6 s each on a loaded 2-core machine); that overlaps the driver's read, plan
+    and split instead of following it.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init()
+    cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+    n = min(_MAX_WARM_TASKS, max(1, int(cpus)))
+    task: Any = ray.remote(_ready).options(num_cpus=1)
+    return [task.remote() for _ in range(n)]
+
+
+def _wait(refs: list[Any]) -> None:
+    import ray
+
+    ray.get(refs)
 
 
 def _uncompressed_bytes(source: Path) -> int:
