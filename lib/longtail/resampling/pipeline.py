@@ -329,8 +329,9 @@ def _resample_part(
 ) -> list[tuple[Any, Any, Any, Any]]:
     """Resample one group's rows, write them to ``path``; return the report's counts.
 
-    Runs as a Ray task with one CPU, so the BLAS/OpenMP pools of numpy and
-    scikit-learn are held to one thread (the other tasks use the other cores).
+    Runs as a Ray task with one CPU; the BLAS/OpenMP pools of numpy and scikit-learn
+    are held to one thread (Ray already sets ``OMP_NUM_THREADS=1`` for such a task;
+    the limit keeps it so if that changes), since the other tasks use the other cores.
     """
     frame = pl.from_arrow(table)
     if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a table gives a frame
