@@ -1,4 +1,4 @@
-"""Benchmark: every strategy on N rows x F features, ours (Ray Data, per group) vs imblearn.
+"""Benchmark: every strategy on N rows x F features, ours (on Ray, per group) vs imblearn.
 
     PYTHONPATH=lib python benchmarks/resampling.py --rows 1000000 --features 20 \
         --timeout 120 --max-group-rows 50000 [--json out.json]

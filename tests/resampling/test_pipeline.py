@@ -14,6 +14,7 @@ from longtail.io import write_parquet
 from longtail.paths import Layout
 from longtail.resampling import (
     SamplingReport,
+    pipeline,
     resample_frame,
     resample_train_split,
     resampled_dir,
@@ -52,6 +53,36 @@ def test_ray_pipeline_matches_the_in_process_result(
     assert report == expected_report
     assert SamplingReport.load(target / "sampling_report.json") == report
     assert report.overall.after == {c: written.filter(pl.col("label") == c).height for c in (0, 1)}
+
+
+@pytest.mark.integration
+def test_streaming_path_for_large_splits_matches_the_in_process_result(
+    ray_session: Any, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Splits above the in-memory limit go through the Ray Data shuffle instead.
+    monkeypatch.setattr(pipeline, "IN_MEMORY_MAX_BYTES", 0)
+    cfg = ResamplingConfig(strategy="smote", stratum="label_bucket", max_group_rows=600)
+    report = resample_train_split(layout, cfg, seed=4)
+    written = pl.read_parquet(resampled_dir(layout, "smote") / "train")
+    source = pl.read_parquet(train_split_path(layout))
+    expected, expected_report = resample_frame(source, cfg, seed=4)
+    assert written.schema == expected.schema
+    assert _canonical(written).equals(_canonical(expected))
+    assert report == expected_report
+
+
+@pytest.mark.integration
+def test_ray_output_is_one_part_per_group_and_the_same_on_a_rerun(
+    ray_session: Any, layout: Layout
+) -> None:
+    cfg = ResamplingConfig(strategy="smote", stratum="label_bucket", max_group_rows=600)
+    resample_train_split(layout, cfg, seed=4)
+    train = resampled_dir(layout, "smote") / "train"
+    first = {p.name: pl.read_parquet(p) for p in sorted(train.glob("*.parquet"))}
+    resample_train_split(layout, cfg, seed=4)
+    second = {p.name: pl.read_parquet(p) for p in sorted(train.glob("*.parquet"))}
+    assert len(first) > 1 and list(first) == list(second)
+    assert all(first[name].equals(second[name]) for name in first)
 
 
 @pytest.mark.integration

@@ -11,6 +11,12 @@ The flow, identical in :func:`resample_frame` (one process) and
 4. apply the sampler to each group (stratum value x part), rows sorted by key so the
    result does not depend on block order, with a seed derived from the group name;
 5. write the rows, and a :class:`SamplingReport` of counts before and after.
+
+On Ray, a train split of at most :data:`IN_MEMORY_MAX_BYTES` (uncompressed Parquet
+size) is read whole on the driver and split into groups there, with no shuffle:
+each group's Arrow table is put in the object store once, one Ray task per group
+resamples it and writes its own Parquet part. Larger splits stream through Ray Data
+(read, tag, ``groupby(group).map_groups``, write), which costs a sort shuffle.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
@@ -48,7 +55,13 @@ from longtail.schema import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["resample_frame", "resample_train_split", "resampled_dir", "train_split_path"]
+__all__ = [
+    "IN_MEMORY_MAX_BYTES",
+    "resample_frame",
+    "resample_train_split",
+    "resampled_dir",
+    "train_split_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +69,13 @@ GROUP_COLUMN: Final = "__group"
 SYNTHETIC_COLUMN: Final = "__synthetic"
 # Salt so the group-splitting hash and the subsampling hash are independent.
 _PART_SALT: Final = 0x5EED
+#: Largest train split (uncompressed Parquet bytes, from the file's metadata) that
+#: :func:`resample_train_split` reads whole on the driver instead of shuffling it
+#: with Ray Data. The driver then holds the split about twice (the frame and the
+#: object-store copies of its groups); 1M rows x 20 features is about 0.2 GB.
+IN_MEMORY_MAX_BYTES: Final = 4 * 2**30
+_MAX_WARM_TASKS: Final = 64
+_MARKS: Final = (STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN)
 
 
 def train_split_path(layout: Layout) -> Path:
@@ -217,11 +237,13 @@ def resample_frame(
 
 
 def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) -> SamplingReport:
-    """Resample ``DATA_DIR/training/train.parquet`` on Ray Data and write the result.
+    """Resample ``DATA_DIR/training/train.parquet`` on Ray and write the result.
 
     Writes ``DATA_DIR/resampled/<strategy>/train/`` (Parquet parts, swapped in whole)
     and ``DATA_DIR/resampled/<strategy>/sampling_report.json``. Uses the running Ray
-    (or lets Ray Data start a local one).
+    (or starts a local one). A split of at most :data:`IN_MEMORY_MAX_BYTES` is split
+    into groups on the driver and resampled by one Ray task per group; a larger one
+    streams through a Ray Data shuffle. Both give the rows of :func:`resample_frame`.
 
     Parameters
     ----------
@@ -244,14 +266,130 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
     StageError
         The train split is missing or holds validation/test rows.
     """
-    import ray.data
-    from ray.data.context import ShuffleStrategy
-
     base = _base_seed(cfg, seed)
     source = train_split_path(layout)
     if not source.is_file():
         msg = f"train split not found: {source}. Build the training set first."
         raise StageError(msg)
+    target = resampled_dir(layout, cfg.strategy)
+    if _uncompressed_bytes(source) <= IN_MEMORY_MAX_BYTES:
+        warming = _warm_workers()
+        report = _resample_in_memory(source, target, cfg, seed=base)
+        _wait(warming)
+    else:
+        report = _resample_streaming(source, target, cfg, seed=base)
+    report.to_json(target / "sampling_report.json")
+    log.info(
+        "resampled %s with %r: %s -> %s rows",
+        source,
+        cfg.strategy,
+        report.overall.before,
+        report.overall.after,
+    )
+    return report
+
+
+def _ready() -> bool:
+    """A no-op task: running it makes a worker import this module and the samplers."""
+    return True
+
+
+def _warm_workers() -> list[Any]:
+    """Start one no-op task per CPU, so workers import imblearn while the driver plans.
+
+    A fresh Ray worker needs seconds to import scikit-learn and imbalanced-learn
+    (5-6 s each on a loaded 2-core machine); that overlaps the driver's read, plan
+    and split instead of following it.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init()
+    cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+    n = min(_MAX_WARM_TASKS, max(1, int(cpus)))
+    task: Any = ray.remote(_ready).options(num_cpus=1)
+    return [task.remote() for _ in range(n)]
+
+
+def _wait(refs: list[Any]) -> None:
+    import ray
+
+    ray.get(refs)
+
+
+def _uncompressed_bytes(source: Path) -> int:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(source)
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+
+def _resample_part(
+    table: pa.Table, path: str, strategy: str, params: dict[str, Any], seed: int
+) -> list[tuple[Any, Any, Any, Any]]:
+    """Resample one group's rows, write them to ``path``; return the report's counts.
+
+    Runs as a Ray task with one CPU; the BLAS/OpenMP pools of numpy and scikit-learn
+    are held to one thread (Ray already sets ``OMP_NUM_THREADS=1`` for such a task;
+    the limit keeps it so if that changes), since the other tasks use the other cores.
+    """
+    frame = pl.from_arrow(table)
+    if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a table gives a frame
+        msg = f"expected an Arrow table for {path}. Got {type(table).__name__} instead."
+        raise StageError(msg)
+    with threadpool_limits(limits=1):
+        out = resample_group(frame, strategy=strategy, params=params, seed=seed)
+    out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN).write_parquet(path, statistics=True)
+    return out.group_by(list(_MARKS)).len().rows()
+
+
+def _resample_in_memory(
+    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int
+) -> SamplingReport:
+    """Read the split on the driver, one Ray task per group; no shuffle."""
+    import ray
+
+    frame = pl.read_parquet(source)
+    plan = _Plan(frame.select(_key_columns(frame.columns, cfg)), cfg, seed=seed)
+    tagged = plan.tag(frame)
+    del frame
+    groups = tagged.partition_by(GROUP_COLUMN, as_dict=True, include_key=True)
+    names = sorted(groups, key=lambda key: str(key[0]))
+    sizes = [groups[name].height for name in names]
+    task: Any = ray.remote(_resample_part).options(num_cpus=1)
+    after_rows: list[tuple[Any, Any, Any, Any]] = []
+    with atomic_dir(target / "train") as tmp:
+        if not names:
+            empty = tagged.drop(STRATUM_COLUMN, GROUP_COLUMN)
+            empty.write_parquet(tmp / "part-00000.parquet", statistics=True)
+        # Largest groups first, so the last tasks to finish are short ones; the
+        # part number is the group's rank by name, so the files do not depend on it.
+        order = sorted(range(len(names)), key=lambda i: (-sizes[i], i))
+        pending = [
+            task.remote(
+                ray.put(groups[names[i]].to_arrow()),
+                str(tmp / f"part-{i:05d}.parquet"),
+                cfg.strategy,
+                dict(cfg.params),
+                seed,
+            )
+            for i in order
+        ]
+        del groups, tagged
+        for rows in ray.get(pending):
+            after_rows += rows
+        report = _report(cfg, seed=seed, before=plan.before, after_rows=after_rows)
+    return report
+
+
+def _resample_streaming(
+    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int
+) -> SamplingReport:
+    """Ray Data: read, tag per block, shuffle by group, resample per group, write."""
+    import ray.data
+    from ray.data.context import ShuffleStrategy
+
+    base = seed
     columns = pl.read_parquet_schema(source)
     keys = pl.read_parquet(source, columns=_key_columns(list(columns), cfg))
     plan = _Plan(keys, cfg, seed=base)
@@ -282,21 +420,12 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         )
     finally:
         context.shuffle_strategy = previous
-    marks = [STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN]
+    marks = list(_MARKS)
     after_rows: list[tuple[Any, Any, Any, Any]] = []
     for batch in out.select_columns(marks).iter_batches(batch_format="pyarrow"):
         frame = pl.from_arrow(batch)
         after_rows += frame.group_by(marks).len().rows()  # type: ignore[union-attr]
     report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
-    target = resampled_dir(layout, cfg.strategy)
     with atomic_dir(target / "train") as tmp:
         out.drop_columns([STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN]).write_parquet(str(tmp))
-    report.to_json(target / "sampling_report.json")
-    log.info(
-        "resampled %s with %r: %s -> %s rows",
-        source,
-        cfg.strategy,
-        report.overall.before,
-        report.overall.after,
-    )
     return report
