@@ -56,8 +56,10 @@ def _ingest(ctx: RunContext) -> dict[str, Any]:
 
 
 def _snapshot_until(ctx: RunContext) -> dt.date:
-    # Run date D uses every event of D: the last snapshot is D+1 00:00 UTC.
-    return ctx.date + dt.timedelta(days=1)
+    # Run date D uses every event of D: the same cut as scoring (D+1 00:00 UTC).
+    from longtail.scoring.pipeline import scoring_time
+
+    return scoring_time(ctx.date).date()
 
 
 def _features(ctx: RunContext) -> dict[str, Any]:
@@ -235,22 +237,10 @@ def _load_records(manifest: Path) -> dict[str, StepRecord]:
 
 
 def last_data_date(layout: Layout) -> dt.date:
-    """The date of the last canonical event (the default run date).
+    """The date of the last canonical event (the default run date)."""
+    from longtail.ingest.pipeline import last_event_date
 
-    Raises
-    ------
-    StageError
-        There are no canonical events yet.
-    """
-    path = layout.table("events")
-    if not path.is_file():
-        msg = f"no canonical events at {path}: run the ingest step first"
-        raise StageError(msg)
-    last = pl.scan_parquet(path).select(pl.col(S.EVENT_TIME).max()).collect().item()
-    if last is None:
-        msg = f"{path} holds no events"
-        raise StageError(msg)
-    return last.date()  # type: ignore[no-any-return]
+    return last_event_date(layout)
 
 
 def run_daily(

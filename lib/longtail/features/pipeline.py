@@ -6,12 +6,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import polars as pl
-
-from longtail import schema as S
 from longtail.config import Config
-from longtail.errors import StageError
 from longtail.features.write import write_features
+from longtail.ingest.pipeline import last_event_date
 from longtail.paths import Layout
 from longtail.store import apply_definitions, feature_store, materialize
 from longtail.training_set import TrainingSetSummary, build_training_set
@@ -39,15 +36,7 @@ def default_until(cfg: Config) -> dt.date:
     StageError
         There are no canonical events.
     """
-    path = Layout(cfg.data_dir).table("events")
-    if not path.is_file():
-        msg = f"no canonical events at {path}: run jobs/ingest.py first"
-        raise StageError(msg)
-    last = pl.scan_parquet(path).select(pl.col(S.EVENT_TIME).max()).collect().item()
-    if not isinstance(last, dt.datetime):
-        msg = f"{path} holds no events"
-        raise StageError(msg)
-    return last.date() + dt.timedelta(days=1)
+    return last_event_date(Layout(cfg.data_dir)) + dt.timedelta(days=1)
 
 
 def run_features(cfg: Config, *, until: dt.date) -> FeaturesRun:

@@ -12,6 +12,7 @@ import polars as pl
 
 from longtail import schema as S
 from longtail.config import Config, GenericSource, RetailRocketSource, SyntheticSource
+from longtail.errors import StageError
 from longtail.ingest.generic import ingest_generic
 from longtail.ingest.quarantine import TableAccount
 from longtail.ingest.result import IngestResult
@@ -20,7 +21,7 @@ from longtail.ingest.synthetic import generate
 from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
 
-__all__ = ["IngestSummary", "read_source", "run_ingest"]
+__all__ = ["IngestSummary", "last_event_date", "load_tables", "read_source", "run_ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,6 @@ def run_ingest(cfg: Config, *, now: dt.datetime | None = None) -> IngestSummary:
 
 def load_tables(layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Read the canonical events, items and categories written by :func:`run_ingest`."""
-    from longtail.errors import StageError
-
     missing = [n for n in ("events", "items", "categories") if not layout.table(n).is_file()]
     if missing:
         msg = f"no canonical table(s) {missing} under {layout.canonical}: run jobs/ingest.py first"
@@ -162,3 +161,22 @@ def load_tables(layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFram
         pl.read_parquet(layout.table("items")),
         pl.read_parquet(layout.table("categories")),
     )
+
+
+def last_event_date(layout: Layout) -> dt.date:
+    """The date of the last canonical event (the default run date of the jobs).
+
+    Raises
+    ------
+    StageError
+        There are no canonical events yet.
+    """
+    path = layout.table("events")
+    if not path.is_file():
+        msg = f"no canonical events at {path}: run jobs/ingest.py first"
+        raise StageError(msg)
+    last = pl.scan_parquet(path).select(pl.col(S.EVENT_TIME).max()).collect().item()
+    if not isinstance(last, dt.datetime):
+        msg = f"{path} holds no events"
+        raise StageError(msg)
+    return last.date()
