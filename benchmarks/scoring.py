@@ -13,8 +13,8 @@ The Feast join (``features_for``) is NOT included. Top-K is ``scoring.topk.top_k
 
   ray      read_parquet -> map_batches(callable class) -> write_parquet -> Polars, as
            ``run_scoring`` does (same batch size, concurrency and CPUs per actor)
-  inproc   the same kernel over the in-memory frame, 65,536-row batches, no Ray
-  naive    one user at a time: predict 200 rows, argsort, take K (a sample of users,
+  inproc   the same kernel over the in-memory frame (4,096-row forward passes), no Ray
+  naive    one user at a time: encode, forward, calibrate 200 rows, argsort, take K (a sample,
            extrapolated)
 
 Also: FLOPs per pair (counted with torch's FlopCounterMode) -> achieved GFLOP/s of
@@ -43,7 +43,7 @@ import torch
 from longtail import schema as S
 from longtail.config import TrainConfig, config_from_dict
 from longtail.models import Calibration, ConversionModel, encode, fit_feature_spec, load_model
-from longtail.models.saved import LoadedModel, save_model, to_tensors
+from longtail.models.saved import FORWARD_ROWS, LoadedModel, save_model, to_tensors
 from longtail.scoring.topk import top_k
 from longtail.train.driver import build_model_config
 from longtail.train.synthetic import make_training_rows
@@ -147,8 +147,10 @@ def run_naive(
     with torch.inference_mode():
         for u in range(sample):
             rows = pairs.slice(u * candidates, candidates)
-            pred = model.predict(rows)
-            order = np.argsort(-pred.logits, kind="stable")[:k]
+            # Unpadded: predict() would pad each user's 200 rows to a 4,096-row pass.
+            logits = model.module(to_tensors(encode(rows, model.spec))).double().numpy()
+            model.calibration.apply(logits, rows.get_column(S.POPULARITY_BUCKET))
+            order = np.argsort(-logits, kind="stable")[:k]
             kept += len(rows[S.ITEM_ID].to_numpy()[order])
     return {"score_s": time.perf_counter() - t0, "topk_s": 0.0, "pairs": sample * candidates}
 
@@ -166,11 +168,11 @@ def flops_per_pair(model: LoadedModel, pairs: pl.DataFrame) -> float:
 
 
 def forward_time(model: LoadedModel, pairs: pl.DataFrame, *, rows: int) -> tuple[float, float]:
-    """Seconds of (encode, forward) alone for ``rows`` rows in 65,536-row batches."""
+    """Seconds of (encode, forward) alone for ``rows`` rows in predict's forward-pass size."""
     enc = fwd = 0.0
     with torch.inference_mode():
-        for start in range(0, rows, 65_536):
-            part = pairs.slice(start, 65_536)
+        for start in range(0, rows, FORWARD_ROWS):
+            part = pairs.slice(start, FORWARD_ROWS)
             t0 = time.perf_counter()
             x = to_tensors(encode(part, model.spec))
             t1 = time.perf_counter()

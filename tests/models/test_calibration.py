@@ -88,6 +88,8 @@ def test_unknown_bucket_falls_back_to_star_offset() -> None:
     assert offsets["*"] == pytest.approx(2.0)
     cal = Calibration(offset_by=by, offsets=offsets)
     assert cal.row_offsets(np.array(["head", "new", None]), 3).tolist() == [1.0, 2.0, 2.0]
+    series = pl.Series(["tail", None, "head", "new"])
+    assert cal.row_offsets(series, 4).tolist() == [3.0, 2.0, 1.0, 2.0]
 
 
 def test_report_without_bucket_uses_one_offset() -> None:

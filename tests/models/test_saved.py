@@ -90,3 +90,34 @@ def test_load_model_rejects_missing_and_foreign_formats(tmp_path: Path) -> None:
     manifest.write_text(json.dumps({**raw, "format_version": 99}))
     with pytest.raises(StageError, match="format_version"):
         load_model(models / "v1")
+
+
+def test_predict_scores_do_not_depend_on_the_rows_batched_with_them(tmp_path: Path) -> None:
+    # Reruns batch rows differently (Ray Data bundles blocks as they arrive); a
+    # row's logit must be bit-identical whatever shares its batch, or near-tied
+    # items swap places between reruns.
+    rows = make_training_rows(n_rows=5_000, seed=3)
+    spec = fit_feature_spec(rows, hash_buckets_user=512, hash_buckets_item=512, sequence_length=4)
+    torch.manual_seed(1)
+    model = ConversionModel(
+        ModelConfig(
+            n_dense=len(spec.dense_columns),
+            category_vocab_size=spec.category_vocab_size,
+            hash_buckets_user=512,
+            hash_buckets_item=512,
+            embedding_dim=16,
+            sequence_length=4,
+        )
+    )
+    save_model(
+        tmp_path / "models", version="v1", model=model, spec=spec,
+        calibration=Calibration(), extra={},
+    )  # fmt: skip
+    loaded = load_model(tmp_path / "models")
+    whole = loaded.predict(rows).logits
+    for size in (123, 1_000, 4_097):
+        parts = [loaded.predict(rows.slice(s, size)).logits for s in range(0, rows.height, size)]
+        assert np.array_equal(np.concatenate(parts), whole), size
+    order = np.random.default_rng(0).permutation(rows.height)
+    shuffled = loaded.predict(rows[order]).logits
+    assert np.array_equal(shuffled, whole[order])

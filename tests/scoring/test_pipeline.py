@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TINY = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "tiny.toml"
 DATE = dt.date(2024, 1, 20)
-NEAR_TIE = 1e-6  # logits and probabilities: far above float32 rounding at |x| < 10
 
 
 @dataclass(frozen=True)
@@ -137,22 +136,15 @@ def test_lists_are_readable_from_the_online_store(shop: Shop) -> None:
         assert got["rec_model_version"][i] == "v-score-test"
 
 
-def test_rerun_writes_the_same_lists_up_to_float32_near_ties(shop: Shop) -> None:
-    # Known issue (docs/scoring.md): a rerun can score a pair one float32 ulp apart
-    # (~1e-7), which may swap two items whose scores tie to that precision. Every
-    # other row must be identical.
+def test_rerun_writes_the_same_lists(shop: Shop) -> None:
+    # Bit-identical, scores included: every forward pass has one shape
+    # (LoadedModel.predict), so Ray Data's arrival-order batching cannot move a
+    # score by an ulp and swap two near-tied items.
     before = _lists(shop.first.path)
     again = run_scoring(shop.cfg, date=DATE)
     after = _lists(again.path)
     assert again.path == shop.first.path
-    assert after.select(S.USER_ID, "rank").equals(before.select(S.USER_ID, "rank"))
-    both = before.join(after, on=[S.USER_ID, "rank"], suffix="_b")
-    same = pl.col(S.ITEM_ID) == pl.col(f"{S.ITEM_ID}_b")
-    near_tie = (pl.col("score") - pl.col("score_b")).abs() <= NEAR_TIE
-    assert both.filter(~same & ~near_tie).height == 0
-    assert both.filter(~same).height <= 2 * shop.users.len() // 100  # rare, not routine
-    pairs = before.join(after, on=[S.USER_ID, S.ITEM_ID], suffix="_b")
-    assert (pairs["probability"] - pairs["probability_b"]).abs().max() <= NEAR_TIE  # type: ignore[operator]
+    assert after.drop("generated_at").equals(before.drop("generated_at"))
 
 
 def test_crash_before_the_swap_leaves_the_previous_partition_byte_identical(shop: Shop) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import polars as pl
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 
@@ -24,6 +25,8 @@ from longtail.errors import StageError
 __all__ = ["Calibration", "fit_calibration", "offsets_from_report", "sigmoid"]
 
 Method = Literal["none", "temperature", "platt", "isotonic"]
+#: The rows' ``offset_by`` values: numpy array, Polars Series, or None for the fallback.
+Groups = np.ndarray | pl.Series | None
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -58,21 +61,25 @@ class Calibration:
     isotonic_x: tuple[float, ...] = ()
     isotonic_y: tuple[float, ...] = ()
 
-    def row_offsets(self, groups: np.ndarray | None, n: int) -> np.ndarray:
+    def row_offsets(self, groups: Groups, n: int) -> np.ndarray:
         """Per-row sampling offset, from the rows' ``offset_by`` values (strings or None)."""
         fallback = self.offsets.get("*", 0.0)
         if self.offset_by is None or groups is None:
             return np.full(n, fallback, dtype=np.float64)
-        values = [self.offsets.get(str(g), fallback) for g in groups]
-        return np.asarray(values, dtype=np.float64)
+        # Vectorized lookup: a Python dict lookup per row costs ~2 s per 10M rows.
+        raw = groups if isinstance(groups, pl.Series) else pl.Series(np.asarray(groups))
+        keys = raw.cast(pl.String, strict=False)
+        known = {k: float(v) for k, v in self.offsets.items()}
+        looked = keys.replace_strict(known, default=fallback, return_dtype=pl.Float64)
+        return looked.fill_null(fallback).to_numpy().astype(np.float64, copy=False)
 
-    def corrected_logits(self, logits: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    def corrected_logits(self, logits: np.ndarray, groups: Groups) -> np.ndarray:
         """Logits with the sampling prior and the loss shift removed."""
         z = np.asarray(logits, dtype=np.float64)
         out: np.ndarray = z - self.row_offsets(groups, z.size) - self.loss_shift
         return out
 
-    def apply(self, logits: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    def apply(self, logits: np.ndarray, groups: Groups = None) -> np.ndarray:
         """Return calibrated probabilities for raw model logits.
 
         Parameters
@@ -80,8 +87,9 @@ class Calibration:
         logits
             Raw logits, shape ``B``.
         groups
-            The rows' values of ``offset_by`` (e.g. popularity buckets); None uses
-            the fallback offset for every row.
+            The rows' values of ``offset_by`` (e.g. popularity buckets), a numpy
+            array or a Polars Series (faster: no Python strings); None uses the
+            fallback offset for every row.
         """
         z = self.corrected_logits(logits, groups)
         if self.method == "temperature":
