@@ -207,3 +207,41 @@ def test_output_is_independent_of_input_row_order(train_frame: pl.DataFrame) -> 
     assert _canonical(one).equals(_canonical(two))
     assert set(TRAINING_KEYS) <= set(one.columns)
     assert np.isfinite(one.select(dense_feature_columns(one)).fill_null(0).to_numpy()).all()
+
+
+def _nearer_parent_holds(x: np.ndarray, y: np.ndarray, new: np.ndarray, donors: np.ndarray) -> bool:
+    """Each new row lies on a segment from its donor towards another real row, nearer the donor."""
+    for row, d in zip(new, donors, strict=True):
+        others = x[(np.arange(len(x)) != d)]
+        span = others - x[d]
+        step = row - x[d]
+        # t with step = t * span, for the one row whose segment carries the point
+        t = (span @ step) / np.maximum((span * span).sum(axis=1), 1e-300)
+        on_line = np.abs(span * t[:, None] - step).max(axis=1) < 1e-9
+        if not (on_line & (t >= -1e-12) & (t <= 0.5 + 1e-12)).any() and np.abs(step).max() > 1e-12:
+            return False
+    return True
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("kind", ["smote", "borderline-1", "borderline-2"])
+def test_smote_family_donor_is_the_nearer_real_parent(kind: str) -> None:
+    from imblearn.over_sampling import SMOTE, BorderlineSMOTE
+
+    from longtail.resampling.strategies import _ParentLog
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 4))
+    y = (np.arange(400) < 40).astype(np.int64)
+    x[y == 1] += 0.8  # overlapping classes, so Borderline-SMOTE finds danger rows
+    sampler = (
+        SMOTE(random_state=0) if kind == "smote" else BorderlineSMOTE(random_state=0, kind=kind)
+    )
+    log = _ParentLog(sampler)
+    x_res, _ = sampler.fit_resample(x, y)
+    donors = log.donors(x, y)
+    assert donors is not None
+    new = x_res[len(x) :]
+    assert donors.shape == (len(new),)
+    assert (y[donors] == 1).all()  # a real row of the synthetic row's class
+    assert _nearer_parent_holds(x, y, new, donors)

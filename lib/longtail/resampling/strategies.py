@@ -272,6 +272,7 @@ class FrameSampler:
     ) -> pl.DataFrame:
         matrix = _feature_matrix(frame, columns)
         x = matrix.values
+        n = x.shape[0]
         if self.strategy == "smote_tomek":
             # SMOTE then Tomek links, as imblearn's SMOTETomek does, but in two steps
             # so the rows Tomek keeps can be traced back to input or synthetic rows.
@@ -280,18 +281,29 @@ class FrameSampler:
                 sampling_strategy=combo.sampling_strategy, random_state=combo.random_state
             )
             tomek = combo.tomek or TomekLinks(sampling_strategy="all", n_jobs=combo.n_jobs)
+            parents = _ParentLog(smote)
             x_s, y_s = smote.fit_resample(x, y)
             tomek.fit_resample(x_s, y_s)
             keep = np.asarray(tomek.sample_indices_)
             x_res, y_res = x_s[keep], y_s[keep]
-        else:
-            sampler = self._sampler(seed)
-            x_res, y_res = sampler.fit_resample(x, y)
-            indices = getattr(sampler, "sample_indices_", None)
-            if indices is not None:
-                return frame[np.asarray(indices)]
-        source, synthetic = _trace(x, y, np.asarray(x_res), np.asarray(y_res))
-        return self._assemble(frame, columns, matrix, source, synthetic, x_res, y_res)
+            source = keep[keep < n].astype(np.int64)
+            synthetic = np.flatnonzero(keep >= n).astype(np.int64)
+            donors = parents.donors(x, y)
+            kept_donors = None if donors is None else donors[keep[keep >= n] - n]
+            return self._assemble(
+                frame, columns, matrix, source, synthetic, x_res, y_res, kept_donors
+            )
+        sampler = self._sampler(seed)
+        parents = _ParentLog(sampler)
+        x_res, y_res = sampler.fit_resample(x, y)
+        indices = getattr(sampler, "sample_indices_", None)
+        if indices is not None:
+            return frame[np.asarray(indices)]
+        x_res, y_res = np.asarray(x_res), np.asarray(y_res)
+        source, synthetic = _trace(x, y, x_res, y_res)
+        appended = synthetic.size == 0 or np.array_equal(synthetic, np.arange(n, x_res.shape[0]))
+        donors = parents.donors(x, y) if appended else None
+        return self._assemble(frame, columns, matrix, source, synthetic, x_res, y_res, donors)
 
     def _assemble(
         self,
@@ -302,23 +314,20 @@ class FrameSampler:
         synthetic: NDArray[np.int64],
         x_res: NDArray[np.float64],
         y_res: NDArray[np.int64],
+        known_donors: NDArray[np.int64] | None = None,
     ) -> pl.DataFrame:
         originals = frame[source]
         if synthetic.size == 0:
             return originals
         x_new = x_res[synthetic]
         y_new = y_res[synthetic]
-        donors = np.empty(synthetic.size, dtype=np.int64)
         y_all = frame.get_column(LABEL).cast(pl.Int64).to_numpy()
         for cls in (0, 1):
-            rows = np.flatnonzero(y_new == cls)
-            self.n_synthetic_[cls] = int(rows.size)
-            if rows.size == 0:
-                continue
-            real = np.flatnonzero(y_all == cls)
-            nn = NearestNeighbors(n_neighbors=1).fit(matrix.values[real])
-            _, nearest = nn.kneighbors(x_new[rows])
-            donors[rows] = real[nearest[:, 0]]
+            self.n_synthetic_[cls] = int(np.count_nonzero(y_new == cls))
+        if known_donors is not None and known_donors.size == synthetic.size:
+            donors = known_donors
+        else:
+            donors = _nearest_real_rows(matrix.values, y_all, x_new, y_new)
         values = x_new * matrix.scale + matrix.mean
         donor_rows = frame[donors]
         replaced = []
@@ -365,3 +374,84 @@ def _trace(
         else:
             synthetic.append(pos)
     return np.asarray(source, dtype=np.int64), np.asarray(synthetic, dtype=np.int64)
+
+
+def _nearest_real_rows(
+    values: NDArray[np.float64],
+    y: NDArray[np.int64],
+    x_new: NDArray[np.float64],
+    y_new: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """For each synthetic row, the index of the nearest input row of its class (exact search)."""
+    donors = np.empty(x_new.shape[0], dtype=np.int64)
+    for cls in (0, 1):
+        rows = np.flatnonzero(y_new == cls)
+        if rows.size == 0:
+            continue
+        real = np.flatnonzero(y == cls)
+        nn = NearestNeighbors(n_neighbors=1).fit(values[real])
+        _, nearest = nn.kneighbors(x_new[rows])
+        donors[rows] = real[nearest[:, 0]]
+    return donors
+
+
+class _ParentLog:
+    """Records the two real rows each synthetic row of a SMOTE-family sampler lies between.
+
+    SMOTE and Borderline-SMOTE make every new row in ``_generate_samples`` as
+    ``base + step * (neighbour - base)``; wrapping that method on the instance
+    records ``base``, ``neighbour`` and ``step``, so the donor (the nearer parent)
+    is known without searching. Samplers that do not go through it (ADASYN,
+    ClusterCentroids) record nothing and :meth:`donors` returns None.
+    """
+
+    def __init__(self, sampler: Any) -> None:
+        self.calls: list[tuple[Any, Any, NDArray[np.int64], NDArray[np.int64], NDArray[Any], Any]]
+        self.calls = []
+        original = getattr(sampler, "_generate_samples", None)
+        if original is None or isinstance(sampler, ADASYN):
+            return
+
+        def recording(
+            x: Any, nn_data: Any, nn_num: Any, rows: Any, cols: Any, steps: Any,
+            *args: Any, **kwargs: Any,
+        ) -> Any:  # fmt: skip
+            y_type = args[0] if args else kwargs.get("y_type")
+            self.calls.append((x, nn_data, nn_num[rows, cols], rows, np.ravel(steps), y_type))
+            return original(x, nn_data, nn_num, rows, cols, steps, *args, **kwargs)
+
+        sampler._generate_samples = recording
+
+    def donors(self, x: NDArray[np.float64], y: NDArray[np.int64]) -> NDArray[np.int64] | None:
+        """Per synthetic row in output order, the input row index of its nearer parent.
+
+        The neighbour is taken when the step is at least 0.5 and it is a real row
+        of the base's class (Borderline-SMOTE-2 also steps towards other classes,
+        by less than half); else the base. Returns None if nothing was recorded or
+        a parent cannot be matched to an input row.
+        """
+        if not self.calls:
+            return None
+        out = []
+        for base_rows, nn_data, neighbours, rows, steps, y_type in self.calls:
+            real = np.flatnonzero(y == y_type)
+            base = _locate(np.asarray(base_rows), x, real)[rows]
+            if (base < 0).any():
+                return None
+            other = _locate(np.asarray(nn_data), x, real)[neighbours]
+            out.append(np.where((steps >= 0.5) & (other >= 0), other, base))
+        return np.concatenate(out)
+
+
+def _locate(
+    rows: NDArray[np.float64], x: NDArray[np.float64], real: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Index in ``x`` of each of ``rows`` among the rows ``real`` (one class), else -1.
+
+    The samplers pass the class's rows as they are (SMOTE) or a subset of them
+    (Borderline-SMOTE's danger rows), so the first check usually answers.
+    """
+    if rows.shape[0] == real.size and np.array_equal(rows, x[real]):
+        return real
+    index = {x[i].tobytes(): int(i) for i in real[::-1]}  # first occurrence wins
+    return np.fromiter((index.get(r.tobytes(), -1) for r in rows), dtype=np.int64, count=len(rows))
