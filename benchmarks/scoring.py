@@ -11,8 +11,9 @@ The kernel is what ``BatchScorer`` does after the feature-store join:
 ``LoadedModel.predict`` (encode, forward, calibration) on pre-joined feature rows.
 The Feast join (``features_for``) is NOT included. Top-K is ``scoring.topk.top_k``.
 
-  ray      read_parquet -> map_batches(callable class) -> write_parquet -> Polars, as
-           ``run_scoring`` does (same batch size, concurrency and CPUs per actor)
+  ray      as ``run_scoring`` does: user-hash blocks -> ``from_arrow`` -> ``map_batches``
+           (callable class, one actor per CPU, whole blocks; each keeps its users' top K)
+           -> ``iter_batches`` -> Polars -> the final top-K
   inproc   the same kernel over the in-memory frame (4,096-row forward passes), no Ray
   naive    one user at a time: encode, forward, calibrate 200 rows, argsort, take K (a sample,
            extrapolated)
@@ -44,6 +45,7 @@ from longtail import schema as S
 from longtail.config import TrainConfig, config_from_dict
 from longtail.models import Calibration, ConversionModel, encode, fit_feature_spec, load_model
 from longtail.models.saved import FORWARD_ROWS, LoadedModel, save_model, to_tensors
+from longtail.scoring.pipeline import block_count, candidate_blocks, reduce_batch
 from longtail.scoring.topk import top_k
 from longtail.train.driver import build_model_config
 from longtail.train.synthetic import make_training_rows
@@ -93,39 +95,44 @@ def kernel(model: LoadedModel, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 class Scorer:
-    """Ray Data callable: load the model once, score batches of pre-joined rows."""
+    """Ray Data callable: load the model once, score blocks, keep each user's top K."""
 
-    def __init__(self, *, model_path: str) -> None:
+    def __init__(self, *, model_path: str, k: int) -> None:
         self.model = load_model(model_path)
+        self.k = k
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        return kernel(self.model, frame).to_arrow()
+        return reduce_batch(kernel(self.model, frame), k=self.k, tail_min_share=0.0).to_arrow()
 
 
-def run_ray(pairs_dir: Path, work: Path, model_path: Path, *, k: int) -> dict[str, float]:
-    """The ``run_scoring`` path from the candidate Parquet parts to the ranked lists."""
+def run_ray(pairs: pl.DataFrame, model_path: Path, *, k: int) -> dict[str, float]:
+    """The ``run_scoring`` path from the candidate frame to the ranked lists."""
     import ray
 
     cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
-    out = work / "scored"
-    shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    ds = ray.data.read_parquet(str(pairs_dir))
-    ds.map_batches(
+    blocks = candidate_blocks(pairs, parts=block_count(pairs.height, actors=cpus))
+    out = ray.data.from_arrow(blocks).map_batches(
         Scorer,
-        fn_constructor_kwargs={"model_path": str(model_path)},
+        fn_constructor_kwargs={"model_path": str(model_path), "k": k},
         batch_format="pyarrow",
-        batch_size=65_536,
-        concurrency=max(1, cpus - 1),
+        batch_size=None,
+        compute=ray.data.ActorPoolStrategy(size=cpus),
         num_cpus=1,
-    ).write_parquet(str(out))
-    scored = pl.read_parquet(out / "*.parquet")
+    )
+    tables = list(out.iter_batches(batch_format="pyarrow", batch_size=None))
+    kept = pl.concat(pl.DataFrame(pl.from_arrow(t)) for t in tables if t.num_rows)
     t1 = time.perf_counter()
-    ranked = top_k(scored, k=k)
+    ranked = top_k(kept.drop("_pairs"), k=k)
     t2 = time.perf_counter()
-    return {"score_s": t1 - t0, "topk_s": t2 - t1, "pairs": scored.height, "lists": ranked.height}
+    return {
+        "score_s": t1 - t0,
+        "topk_s": t2 - t1,
+        "pairs": int(kept.get_column("_pairs").sum()),
+        "lists": ranked.height,
+    }
 
 
 def run_inproc(model: LoadedModel, pairs: pl.DataFrame, *, k: int) -> dict[str, float]:
@@ -265,12 +272,6 @@ def main() -> None:
         pool = make_training_rows(n_rows=100_000, n_users=5_000, n_items=20_000, seed=1)
         model = build_model(work / "models", pool)
         pairs = make_pairs(pool, users=args.users, candidates=args.candidates, seed=2)
-        pairs_dir = work / "pairs"
-        pairs_dir.mkdir()
-        n_parts = 2 * args.threads
-        per = -(-args.users // n_parts) * args.candidates
-        for i in range(n_parts):
-            pairs.slice(i * per, per).write_parquet(pairs_dir / f"part-{i:04d}.parquet")
         print(f"setup: {n_pairs:,} pairs, {pairs.width} columns in {time.perf_counter() - t0:.1f}s")
 
         results: dict[str, dict[str, float]] = {}
@@ -284,7 +285,7 @@ def main() -> None:
             from longtail.ray_runtime import ensure_ray
 
             ensure_ray(num_cpus=args.threads)
-            results["ray"] = run_ray(pairs_dir, work, model.path, k=args.k)
+            results["ray"] = run_ray(pairs, model.path, k=args.k)
 
         fpp = flops_per_pair(model, pairs)
         rows = min(n_pairs, 2_000_000)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from longtail import schema as S
 from longtail.scoring.topk import top_k
@@ -56,3 +60,35 @@ def test_users_with_fewer_candidates_get_shorter_lists() -> None:
 def test_bad_k_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"k must be >= 1\. Got 0 instead\."):
         top_k(_scored(), k=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(1, 12),
+    share=st.sampled_from([0.0, 0.1, 0.3, 0.5, 1.0]),
+    n_batches=st.integers(1, 5),
+    ties=st.booleans(),
+)
+def test_top_k_of_per_batch_top_k_is_the_top_k(
+    seed: int, k: int, share: float, n_batches: int, ties: bool
+) -> None:
+    # BatchScorer keeps each user's top K per batch; a user's pairs can be split
+    # over batches (rows are cut anywhere here), and the lists must not change.
+    from longtail.scoring.pipeline import reduce_batch
+
+    rng = np.random.default_rng(seed)
+    scored = _scored(n_users=8, n_items=30, seed=seed)
+    if ties:  # coarse scores: many exact ties, broken by item id
+        scored = scored.with_columns((pl.col("score") * 4).round())
+    scored = scored.sample(fraction=1.0, shuffle=True, seed=seed)
+    cuts = np.sort(rng.choice(np.arange(1, scored.height), size=n_batches - 1, replace=False))
+    bounds = [0, *cuts.tolist(), scored.height]
+    kept = pl.concat(
+        reduce_batch(scored.slice(a, b - a), k=k, tail_min_share=share)
+        for a, b in itertools.pairwise(bounds)
+    )
+    assert kept.get_column("_pairs").sum() == scored.height
+    whole = top_k(scored, k=k, tail_min_share=share).sort(S.USER_ID, "rank")
+    merged = top_k(kept.drop("_pairs"), k=k, tail_min_share=share).sort(S.USER_ID, "rank")
+    assert merged.select(whole.columns).equals(whole)

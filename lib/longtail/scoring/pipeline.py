@@ -4,22 +4,23 @@ The order of a Ray job (CONVENTIONS.md): the datasets, the per-worker callable,
 the driver.
 
 * Candidates are built on the driver in Polars (they need the whole event log)
-  and written as Parquet parts, one per user hash bucket.
+  and handed to Ray Data as Arrow tables (``from_arrow``), one block per user
+  hash bucket, so no read task competes with the scoring actors for CPUs.
 * :class:`BatchScorer` is applied with ``map_batches``: it opens the feature store
   and loads the model once per worker in ``__init__`` (on the GPU when the
   worker has one), and its ``__call__`` fetches features through the *same*
   feature service as training, only with the scoring time as the timestamp,
-  then returns raw and calibrated scores under ``torch.inference_mode()``.
-* Top-K (with the optional tail re-rank) runs on the scored pairs, the lists
-  are checked and written atomically, pushed to the online store, and reported.
+  scores under ``torch.inference_mode()``, and keeps each user's top K of the
+  batch (the top K of per-batch top Ks is the top K, tail re-rank included), so
+  a tenth of the scored pairs comes back to the driver.
+* The final top-K runs on the driver, the lists are checked and written
+  atomically, pushed to the online store, and reported.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,23 @@ from longtail.scoring.output import write_partition
 from longtail.scoring.report import scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
 
-__all__ = ["BatchScorer", "ScoreResult", "expected_users", "run_scoring", "scoring_time"]
+__all__ = [
+    "PAIRS_PER_BLOCK",
+    "BatchScorer",
+    "ScoreResult",
+    "block_count",
+    "candidate_blocks",
+    "expected_users",
+    "reduce_batch",
+    "run_scoring",
+    "scoring_time",
+]
 
 log = logging.getLogger(__name__)
+
+PAIRS = "_pairs"
+#: Largest candidate block (one ``map_batches`` call): bounds an actor's feature frame.
+PAIRS_PER_BLOCK = 262_144
 
 
 @dataclass(frozen=True)
@@ -78,9 +93,16 @@ class BatchScorer:
         The saved model's folder.
     as_of
         Scoring time (ISO 8601, UTC).
+    reduce_to_top_k
+        Return only each user's top K of the batch (``score.k`` and
+        ``score.tail_min_share`` of the config) with a ``_pairs`` column (the
+        user's scored pairs in this batch on its first row, 0 on the others);
+        False returns every scored pair.
     """
 
-    def __init__(self, *, config_json: str, model_path: str, as_of: str) -> None:
+    def __init__(
+        self, *, config_json: str, model_path: str, as_of: str, reduce_to_top_k: bool = True
+    ) -> None:
         import torch
 
         from longtail.models import load_model
@@ -92,6 +114,7 @@ class BatchScorer:
         self.model = load_model(model_path, device=device)
         self.service = self.cfg.feature_store.feature_service
         self.as_of = dt.datetime.fromisoformat(as_of)
+        self.reduce = reduce_to_top_k
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Score one batch of (user, item) candidates."""
@@ -112,18 +135,53 @@ class BatchScorer:
             if S.POPULARITY_BUCKET in feats.columns
             else pl.Series(S.POPULARITY_BUCKET, ["tail"] * feats.height)
         )
-        return cands.with_columns(
+        scored = cands.with_columns(
             pl.Series("score", np.asarray(pred.logits, dtype=np.float64)),
             pl.Series("probability", np.asarray(pred.probabilities, dtype=np.float64)),
             bucket.alias(S.POPULARITY_BUCKET),
+        )
+        if not self.reduce:
+            return scored.to_arrow()
+        return reduce_batch(
+            scored, k=self.cfg.score.k, tail_min_share=self.cfg.score.tail_min_share
         ).to_arrow()
 
 
-def _write_candidates(cands: pl.DataFrame, folder: Path, *, parts: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def reduce_batch(scored: pl.DataFrame, *, k: int, tail_min_share: float) -> pl.DataFrame:
+    """Keep each user's top K of one batch, and count the pairs scored.
+
+    Exact: every item of a user's final list (:func:`top_k` over all the user's
+    pairs) is in the top K of the batch it was scored in, including the tail
+    items the re-rank guarantees, so :func:`top_k` over the concatenated batch
+    results gives the same lists (``tests/scoring/test_topk.py``).
+
+    Returns
+    -------
+    pl.DataFrame
+        The kept rows (no ``rank``) with ``_pairs``: the user's scored pairs in
+        this batch on the user's first kept row, 0 on the others.
+    """
+    kept = top_k(scored, k=k, tail_min_share=tail_min_share).drop("rank")
+    pairs = scored.group_by(S.USER_ID).len(PAIRS)
+    first = pl.col("rank_in_batch") == 0
+    return (
+        kept.with_columns(pl.int_range(pl.len()).over(S.USER_ID).alias("rank_in_batch"))
+        .join(pairs, on=S.USER_ID, how="left")
+        .with_columns(pl.when(first).then(pl.col(PAIRS)).otherwise(0).cast(pl.Int64).alias(PAIRS))
+        .drop("rank_in_batch")
+    )
+
+
+def block_count(pairs: int, *, actors: int) -> int:
+    """Blocks for ``pairs`` candidates: a few per actor, none above :data:`PAIRS_PER_BLOCK`."""
+    return max(2 * actors, -(-pairs // PAIRS_PER_BLOCK))
+
+
+def candidate_blocks(cands: pl.DataFrame, *, parts: int) -> list[pa.Table]:
+    """Split candidates into ``parts`` Arrow tables by a hash of the user (a user in one block)."""
     bucketed = cands.with_columns((pl.col(S.USER_ID).hash(seed=0) % parts).alias("_part"))
-    for (part,), frame in bucketed.group_by("_part", maintain_order=True):
-        frame.drop("_part").write_parquet(folder / f"part-{part:04d}.parquet")
+    groups = bucketed.partition_by("_part", as_dict=True, include_key=False)
+    return [groups[key].to_arrow() for key in sorted(groups)]
 
 
 def run_scoring(
@@ -189,34 +247,35 @@ def run_scoring(
     )  # fmt: skip
     log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
     ray = ensure_ray()
-    work = Path(tempfile.mkdtemp(prefix=".score-", dir=layout.root))
-    try:
-        cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
-        gpus = int(ray.available_resources().get("GPU", 0))
-        _write_candidates(cands, work / "candidates", parts=max(cpus * 2, 1))
-        ds = ray.data.read_parquet(str(work / "candidates"))
-        scored_ds = ds.map_batches(
-            BatchScorer,
-            fn_constructor_kwargs={
-                "config_json": cfg.model_dump_json(),
-                "model_path": str(model.path),
-                "as_of": as_of.isoformat(),
-            },
-            batch_format="pyarrow",
-            batch_size=65_536,
-            # Leave a CPU to the read tasks that feed the actors, or a small
-            # cluster deadlocks with every CPU held by an idle scorer.
-            concurrency=max(gpus, 1, cpus - 1),
-            num_cpus=1,
-            num_gpus=1 if gpus else 0,
-        )
-        scored_ds.write_parquet(str(work / "scored"))
-        scored = pl.read_parquet(work / "scored" / "*.parquet")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    if scored.height != cands.height:
-        msg = f"scored {scored.height} pairs for {cands.height} candidates"
+    cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
+    gpus = int(ray.available_resources().get("GPU", 0))
+    actors = gpus or cpus
+    if cands.height == 0:
+        msg = f"no candidates for any of {users.len()} users: is the catalog empty?"
         raise StageError(msg)
+    parts = block_count(cands.height, actors=actors)
+    ds = ray.data.from_arrow(candidate_blocks(cands, parts=parts))
+    scored_ds = ds.map_batches(
+        BatchScorer,
+        fn_constructor_kwargs={
+            "config_json": cfg.model_dump_json(),
+            "model_path": str(model.path),
+            "as_of": as_of.isoformat(),
+        },
+        batch_format="pyarrow",
+        batch_size=None,  # a whole block: every pair of a user in one call
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,
+        num_gpus=1 if gpus else 0,
+    )
+    tables = list(scored_ds.iter_batches(batch_format="pyarrow", batch_size=None))
+    frames = [pl.from_arrow(t) for t in tables if t.num_rows]
+    scored = pl.concat([f for f in frames if isinstance(f, pl.DataFrame)])
+    n_scored = int(scored.get_column(PAIRS).sum())
+    if n_scored != cands.height:
+        msg = f"scored {n_scored} pairs for {cands.height} candidates"
+        raise StageError(msg)
+    scored = scored.drop(PAIRS)
     ranked = top_k(scored, k=sc.k, tail_min_share=sc.tail_min_share)
     generated_at = dt.datetime.now(dt.UTC)
     recs = ranked.select(
