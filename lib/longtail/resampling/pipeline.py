@@ -14,14 +14,17 @@ The flow, identical in :func:`resample_frame` (one process) and
 
 On Ray, a train split of at most :data:`IN_MEMORY_MAX_BYTES` (uncompressed Parquet
 size) is read whole on the driver and split into groups there, with no shuffle:
-each group's Arrow table is put in the object store once, one Ray task per group
-resamples it and writes its own Parquet part. Larger splits stream through Ray Data
+a group's Arrow table is put in the object store when a started Ray worker is free,
+and a Ray task resamples it and writes its own Parquet part; while no worker is free
+(fresh workers spend seconds importing the samplers) the driver resamples the
+smallest group left itself. Larger splits stream through Ray Data
 (read, tag, ``groupby(group).map_groups``, write), which costs a sort shuffle.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -242,8 +245,9 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
     Writes ``DATA_DIR/resampled/<strategy>/train/`` (Parquet parts, swapped in whole)
     and ``DATA_DIR/resampled/<strategy>/sampling_report.json``. Uses the running Ray
     (or starts a local one). A split of at most :data:`IN_MEMORY_MAX_BYTES` is split
-    into groups on the driver and resampled by one Ray task per group; a larger one
-    streams through a Ray Data shuffle. Both give the rows of :func:`resample_frame`.
+    into groups on the driver and resampled by Ray tasks (the driver takes groups while
+    no worker is free); a larger one streams through a Ray Data shuffle. Both give the
+    rows of :func:`resample_frame`.
 
     Parameters
     ----------
@@ -273,9 +277,7 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         raise StageError(msg)
     target = resampled_dir(layout, cfg.strategy)
     if _uncompressed_bytes(source) <= IN_MEMORY_MAX_BYTES:
-        warming = _warm_workers()
-        report = _resample_in_memory(source, target, cfg, seed=base)
-        _wait(warming)
+        report = _resample_in_memory(source, target, cfg, seed=base, warming=_warm_workers())
     else:
         report = _resample_streaming(source, target, cfg, seed=base)
     report.to_json(target / "sampling_report.json")
@@ -311,12 +313,6 @@ def _warm_workers() -> list[Any]:
     return [task.remote() for _ in range(n)]
 
 
-def _wait(refs: list[Any]) -> None:
-    import ray
-
-    ray.get(refs)
-
-
 def _uncompressed_bytes(source: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -344,42 +340,74 @@ def _resample_part(
 
 
 def _resample_in_memory(
-    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int
+    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int, warming: list[Any]
 ) -> SamplingReport:
-    """Read the split on the driver, one Ray task per group; no shuffle."""
-    import ray
-
+    """Read the split on the driver, resample each group in a Ray task; no shuffle."""
     frame = pl.read_parquet(source)
     plan = _Plan(frame.select(_key_columns(frame.columns, cfg)), cfg, seed=seed)
     tagged = plan.tag(frame)
     del frame
     groups = tagged.partition_by(GROUP_COLUMN, as_dict=True, include_key=True)
     names = sorted(groups, key=lambda key: str(key[0]))
-    sizes = [groups[name].height for name in names]
-    task: Any = ray.remote(_resample_part).options(num_cpus=1)
+    frames = [groups.pop(name) for name in names]
     after_rows: list[tuple[Any, Any, Any, Any]] = []
     with atomic_dir(target / "train") as tmp:
-        if not names:
+        if not frames:
             empty = tagged.drop(STRATUM_COLUMN, GROUP_COLUMN)
             empty.write_parquet(tmp / "part-00000.parquet", statistics=True)
-        # Largest groups first, so the last tasks to finish are short ones; the
-        # part number is the group's rank by name, so the files do not depend on it.
-        order = sorted(range(len(names)), key=lambda i: (-sizes[i], i))
-        pending = [
-            task.remote(
-                ray.put(groups[names[i]].to_arrow()),
-                str(tmp / f"part-{i:05d}.parquet"),
-                cfg.strategy,
-                dict(cfg.params),
-                seed,
-            )
-            for i in order
-        ]
-        del groups, tagged
-        for rows in ray.get(pending):
-            after_rows += rows
+        del tagged
+        # The part number is the group's rank by name, so the files do not depend
+        # on which process resampled which group.
+        paths = [str(tmp / f"part-{i:05d}.parquet") for i in range(len(frames))]
+        after_rows = _run_groups(frames, paths, cfg, seed=seed, warming=warming)
         report = _report(cfg, seed=seed, before=plan.before, after_rows=after_rows)
     return report
+
+
+def _run_groups(
+    frames: list[pl.DataFrame],
+    paths: list[str],
+    cfg: ResamplingConfig,
+    *,
+    seed: int,
+    warming: list[Any],
+) -> list[tuple[Any, Any, Any, Any]]:
+    """Resample every group: Ray tasks take the largest, the driver the smallest.
+
+    A group goes to a Ray task only when a started worker is free (the warm-up
+    tasks say when workers have started and imported the samplers); otherwise
+    the driver, which has everything imported already, resamples the smallest
+    group left itself instead of waiting. Fresh workers need seconds to import
+    scikit-learn and imbalanced-learn, about as long as SMOTE takes on 1M rows.
+    """
+    import ray
+
+    task: Any = ray.remote(_resample_part).options(num_cpus=1)
+    params = dict(cfg.params)
+    # Largest first from the front, smallest from the back.
+    queue = deque(sorted(range(len(frames)), key=lambda i: (-frames[i].height, i)))
+    starting: list[Any] = list(warming)
+    running: list[Any] = []
+    ready = 0
+    rows: list[tuple[Any, Any, Any, Any]] = []
+    while queue:
+        if starting:
+            started, starting = ray.wait(starting, num_returns=len(starting), timeout=0)
+            ready += len(started)
+        if running:
+            finished, running = ray.wait(running, num_returns=len(running), timeout=0)
+            rows += [r for part in ray.get(finished) for r in part]
+        while queue and len(running) < ready:
+            i = queue.popleft()
+            table = ray.put(frames[i].to_arrow())
+            running.append(task.remote(table, paths[i], cfg.strategy, params, seed))
+            frames[i] = frames[i].clear()  # the object store holds it now
+        if queue:
+            i = queue.pop()
+            rows += _resample_part(frames[i].to_arrow(), paths[i], cfg.strategy, params, seed)
+    rows += [r for part in ray.get(running) for r in part]
+    ray.get(starting)
+    return rows
 
 
 def _resample_streaming(
