@@ -133,6 +133,19 @@ grid_or_not = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
+# Minute steps: 30 s is before the second snapshot, 61 s after it.
+@example(
+    entity=[(1, 0, 30), (1, 0, 61), (1, 1, 61)],
+    features=[(1, 0, 0, None, 10), (1, 0, 60, None, 20), (1, 1, 120, None, 30)],
+    ttl=None,
+    two_keys=True,
+    key_kind="int64",
+    feature_unit="ns",
+    order="as_is",
+    grouped=False,
+    narrow=True,
+    with_created=False,
+)
 @given(
     entity=st.lists(
         st.tuples(st.one_of(st.none(), st.integers(0, 2)), st.integers(0, 1), st.integers(0, 900)),
@@ -155,6 +168,7 @@ grid_or_not = st.one_of(
     feature_unit=st.sampled_from(["us", "ns"]),
     order=st.sampled_from(["as_is", "time", "key_time"]),
     grouped=st.booleans(),
+    narrow=st.booleans(),
     with_created=st.booleans(),
 )
 def test_packed_and_grouped_joins_match_the_oracle_on_sorted_and_unsorted_sources(
@@ -166,10 +180,12 @@ def test_packed_and_grouped_joins_match_the_oracle_on_sorted_and_unsorted_source
     feature_unit: str,
     order: str,
     grouped: bool,
+    narrow: bool,
     with_created: bool,
 ) -> None:
     """Both join paths, on sources already in the order each sorts by (the sort is
-    skipped) and not; integer keys of several widths and signs, one or two keys."""
+    skipped) and not; integer keys of several widths and signs, one or two keys;
+    packed times in microseconds or in steps of their gcd."""
     if not with_created:
         features = [(k, k2, t, None, v) for k, k2, t, _, v in features]
     if order == "time":  # sorted by time: the grouped join skips its sort
@@ -215,7 +231,9 @@ def test_packed_and_grouped_joins_match_the_oracle_on_sorted_and_unsorted_source
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pit, "_match_by_key", spy)
         if grouped:
-            mp.setattr(pit, "_INT64_MAX", -1)  # nothing fits: the grouped as-of join
+            mp.setattr(pit, "_PACKED_MAX", -1)  # nothing fits: the grouped as-of join
+        elif narrow:
+            mp.setattr(pit, "_PACKED_MAX", 10**6)  # raw times do not fit, gcd steps do
         got = point_in_time_join(
             left,
             right,

@@ -38,6 +38,8 @@ _TS_RIGHT = "__lt_ts_right"
 # Key dtypes the packed sort key holds; others (strings, floats) take the slower path.
 _INT_KEYS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 _INT64_MAX = 2**63 - 1
+# The largest packed value (tests lower it to take the other paths).
+_PACKED_MAX = _INT64_MAX
 
 
 def as_polars(frame: Any) -> pl.DataFrame:
@@ -153,10 +155,11 @@ def _pack(
 
     An as-of join on one integer column is several times faster than one grouped by
     the keys. Keys become offsets from the source's smallest key; times become slots
-    counted from the source's first time ``lo`` in steps of the greatest common divisor
-    of the source's time offsets (a day for daily snapshots). That is exact: a source
-    time ``lo + a * step`` is at or before ``t`` iff ``a <= floor((t - lo) / step)``.
-    Each key has ``width`` slots; slot 0 holds entity times before ``lo``.
+    counted from the source's first time ``lo``: one per time unit when that fits, else
+    one per greatest common divisor of the source's time offsets (a day for daily
+    snapshots). That is exact: a source time ``lo + a * step`` is at or before ``t``
+    iff ``a <= floor((t - lo) / step)``. Each key has ``width`` slots; slot 0 holds
+    entity times before ``lo``.
 
     Parameters
     ----------
@@ -179,19 +182,25 @@ def _pack(
     lo, hi = times.min(), times.max()
     if not isinstance(lo, int) or not isinstance(hi, int) or hi - lo >= _INT64_MAX:
         return None
-    step = int(np.gcd.reduce((times - lo).to_numpy())) or 1
-    width = (hi - lo) // step + 2
     bounds = []
-    total = width
+    keys_span = 1
     for k in key_names:
         dtype = right.schema[k]
         low, high = right[k].min(), right[k].max()
         if dtype not in _INT_KEYS or not isinstance(low, int) or not isinstance(high, int):
             return None
         bounds.append((k, dtype, low, high))
-        total *= high - low + 1
-    if total > _INT64_MAX:
+        keys_span *= high - low + 1
+    step = 1  # no division when the raw times fit
+    if keys_span * (hi - lo + 2) > _PACKED_MAX:
+        step = int(np.gcd.reduce((times - lo).to_numpy())) or 1
+    width = (hi - lo) // step + 2
+    if keys_span * width > _PACKED_MAX:
         return None
+
+    def steps(offset: pl.Expr) -> pl.Expr:
+        return offset if step == 1 else offset // step
+
     t = pl.col(_TS).to_physical()
     left_id: pl.Expr = pl.lit(0, pl.Int64)
     right_id: pl.Expr = pl.lit(0, pl.Int64)
@@ -205,10 +214,10 @@ def _pack(
     if ttl is not None:
         # The oldest slot inside the TTL: ceil((t - ttl - lo) / step) + 1, kept in
         # [1, width] so that the floor stays inside the key's slots.
-        first = (-((lo + ttl - t) // step) + 1).clip(1, width).cast(pl.Int64)
-    slot = ((t.clip(lo - 1, hi) - lo) // step + 1).cast(pl.Int64)
+        first = (-steps(lo + ttl - t) + 1).clip(1, width).cast(pl.Int64)
+    slot = (steps(t.clip(lo - 1, hi) - lo) + 1).cast(pl.Int64)
     packed = left.select((left_id + slot).alias(_C), (left_id + first).alias(_FLOOR))
-    right_c = right.select((right_id + ((t - lo) // step + 1).cast(pl.Int64)).alias(_C))
+    right_c = right.select((right_id + (steps(t - lo) + 1).cast(pl.Int64)).alias(_C))
     return packed, right_c.to_series()
 
 
