@@ -122,10 +122,9 @@ def _nulls(n: int, dtype: pl.DataType) -> pl.Series:
 def _sort(frame: pl.DataFrame, on: str, *, created: bool) -> pl.DataFrame:
     """Stably sort ``frame`` by ``on``, then ``_CREATED`` (null lowest), unless it is already.
 
-    Sources are often written in order (of time, or of key and time), so an O(n)
-    check often saves the sort.
     Among equal ``on`` values the as-of join takes the last row: the latest created,
-    then the last in source order.
+    then the last in source order. Sources are often written in order (of time, or of
+    key and time), so an O(n) check often saves the sort.
     """
     if not frame[on].is_sorted():
         frame = frame.sort(on, maintain_order=True)
@@ -186,8 +185,10 @@ def _pack(
     keys_span = 1
     for k in key_names:
         dtype = right.schema[k]
+        if dtype not in _INT_KEYS:
+            return None
         low, high = right[k].min(), right[k].max()
-        if dtype not in _INT_KEYS or not isinstance(low, int) or not isinstance(high, int):
+        if not isinstance(low, int) or not isinstance(high, int):
             return None
         bounds.append((k, dtype, low, high))
         keys_span *= high - low + 1
