@@ -105,6 +105,27 @@ def test_pandas_arrow_and_polars_entity_frames_give_the_same_features(
     assert got["item_price"].to_list() == want["item_price"].to_list()
 
 
+def test_the_source_key_filter_does_not_change_the_features(
+    store: Any, tiny_cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from longtail.store import offline
+
+    entity = _entity(tiny_cfg)
+    refs = ["user_features:user_views_7d", "item_features:item_price"]
+
+    def run(ratio: int) -> pl.DataFrame:
+        monkeypatch.setattr(offline, "_KEY_FILTER_RATIO", ratio)
+        out = pl.from_arrow(
+            store.get_historical_features(entity_df=entity, features=refs).to_arrow()
+        )
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    filtered, unfiltered = run(10**9), run(0)  # always filter by key; never
+    assert filtered.equals(unfiltered)
+    assert filtered["user_views_7d"].null_count() < filtered.height
+
+
 def test_full_feature_names_prefix_the_view_name(store: Any, tiny_cfg: Config) -> None:
     entity = _entity(tiny_cfg).head(20)
     out = store.get_historical_features(

@@ -11,6 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from longtail.errors import StageError
+from longtail.store import pit
 from longtail.store.pit import as_polars, point_in_time_join
 
 pytestmark = pytest.mark.unit
@@ -117,6 +118,140 @@ def test_join_matches_the_brute_force_oracle(
     )
     assert got.columns == ["user_x"]
     assert got["user_x"].to_list() == _oracle(entity, features, ttl)
+
+
+KEY_KINDS = {
+    # dtype, how an oracle key (0..2) is stored; strings take the grouped as-of join
+    "int64": (pl.Int64, lambda k: k),
+    "negative": (pl.Int16, lambda k: k - 30_000),
+    "uint64_high": (pl.UInt64, lambda k: k + 2**64 - 3),
+    "string": (pl.String, lambda k: f"u{k}"),
+}
+grid_or_not = st.one_of(
+    st.none(), st.integers(0, 12).map(lambda m: m * 60), st.integers(0, 720)
+)  # seconds: on a minute grid (packed in minute steps) or anywhere
+
+
+@settings(max_examples=300, deadline=None)
+# Minute steps: 30 s is before the second snapshot, 61 s after it.
+@example(
+    entity=[(1, 0, 30), (1, 0, 61), (1, 1, 61)],
+    features=[(1, 0, 0, None, 10), (1, 0, 60, None, 20), (1, 1, 120, None, 30)],
+    ttl=None,
+    two_keys=True,
+    key_kind="int64",
+    feature_unit="ns",
+    order="as_is",
+    grouped=False,
+    narrow=True,
+    with_created=False,
+)
+@given(
+    entity=st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(0, 2)), st.integers(0, 1), st.integers(0, 900)),
+        min_size=1,
+        max_size=25,
+    ),
+    features=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 2)),
+            st.integers(0, 1),
+            grid_or_not,
+            st.one_of(st.none(), st.integers(0, 3)),
+            st.integers(-1000, 1000),
+        ),
+        max_size=30,
+    ),
+    ttl=st.one_of(st.none(), st.integers(0, 400)),
+    two_keys=st.booleans(),
+    key_kind=st.sampled_from(sorted(KEY_KINDS)),
+    feature_unit=st.sampled_from(["us", "ns"]),
+    order=st.sampled_from(["as_is", "time", "key_time"]),
+    grouped=st.booleans(),
+    narrow=st.booleans(),
+    with_created=st.booleans(),
+)
+def test_packed_and_grouped_joins_match_the_oracle_on_sorted_and_unsorted_sources(
+    entity: list[tuple[int | None, int, int]],
+    features: list[tuple[int | None, int, int | None, int | None, int]],
+    ttl: int | None,
+    two_keys: bool,
+    key_kind: str,
+    feature_unit: str,
+    order: str,
+    grouped: bool,
+    narrow: bool,
+    with_created: bool,
+) -> None:
+    """Both join paths, on sources already in the order each sorts by (the sort is
+    skipped) and not; integer keys of several widths and signs, one or two keys;
+    packed times in microseconds or in steps of their gcd."""
+    if not with_created:
+        features = [(k, k2, t, None, v) for k, k2, t, _, v in features]
+    if order == "time":  # sorted by time: the grouped join skips its sort
+        features = sorted(features, key=lambda f: (f[2] is not None, f[2] or 0))
+    elif order == "key_time":  # sorted by key and time: the packed join skips its sort
+        features = sorted(
+            features, key=lambda f: (f[0] is not None, f[0] or 0, f[1], f[2] is not None, f[2] or 0)
+        )
+
+    def key(k: int | None, k2: int) -> Any:
+        return None if k is None else ((k, k2) if two_keys else k)
+
+    dtype, store = KEY_KINDS[key_kind]
+    start = dt.datetime(2024, 3, 30, 23, 59, 59, 999_999)
+
+    def times(seconds: list[int | None], unit: str) -> pl.Series:
+        values = [None if t is None else start + dt.timedelta(seconds=t) for t in seconds]
+        return pl.Series(values, dtype=pl.Datetime("us")).cast(pl.Datetime(unit))  # type: ignore[arg-type]
+
+    left = pl.DataFrame(
+        {
+            "k": pl.Series([None if k is None else store(k) for k, _, _ in entity], dtype=dtype),
+            "k2": pl.Series([k2 for _, k2, _ in entity], dtype=pl.Int64),
+            "ts": times([t for _, _, t in entity], "us"),
+        }
+    )
+    right = pl.DataFrame(
+        {
+            "k": pl.Series([None if f[0] is None else store(f[0]) for f in features], dtype=dtype),
+            "k2": pl.Series([f[1] for f in features], dtype=pl.Int64),
+            "event_timestamp": times([f[2] for f in features], feature_unit),
+            "created": pl.Series([f[3] for f in features], dtype=pl.Int64),
+            "x": pl.Series([f[4] for f in features], dtype=pl.Int64),
+        }
+    )
+    calls = []
+    by_key = pit._match_by_key
+
+    def spy(*args: Any, **kwargs: Any) -> pl.Series:
+        calls.append(1)
+        return by_key(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pit, "_match_by_key", spy)
+        if grouped:
+            mp.setattr(pit, "_PACKED_MAX", -1)  # nothing fits: the grouped as-of join
+        elif narrow:
+            mp.setattr(pit, "_PACKED_MAX", 10**6)  # raw times do not fit, gcd steps do
+        got = point_in_time_join(
+            left,
+            right,
+            keys=[("k", "k"), ("k2", "k2")] if two_keys else [("k", "k")],
+            entity_timestamp="ts",
+            feature_timestamp="event_timestamp",
+            created_timestamp="created" if with_created else None,
+            columns={"x": "x"},
+            ttl=None if ttl is None else dt.timedelta(seconds=ttl),
+        )
+    expected = _oracle(
+        [(key(k, k2), t) for k, k2, t in entity],
+        [(key(k, k2), t, c, v) for k, k2, t, c, v in features],
+        ttl,
+    )
+    assert got["x"].to_list() == expected
+    if any(f[0] is not None and f[2] is not None for f in features):
+        assert bool(calls) == (grouped or key_kind == "string")
 
 
 def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -194,6 +194,10 @@ def _utc(value: dt.datetime) -> dt.datetime:
 # --------------------------------------------------------------------------- the store
 
 
+# Filter the source by the entity keys only when it has this many times more rows.
+_KEY_FILTER_RATIO = 8
+
+
 def _entity_timestamp_column(entity: pl.DataFrame) -> str:
     if DEFAULT_ENTITY_DF_EVENT_TIMESTAMP_COL in entity.columns:
         return DEFAULT_ENTITY_DF_EVENT_TIMESTAMP_COL
@@ -249,8 +253,11 @@ def _view_join(
         bounds_start,
         _utc(hi) if isinstance(hi, dt.datetime) else None,
     )
-    # Read only the keys asked for: a small entity frame then sorts a small slice.
-    for left, right in keys:
+    # Read only the keys asked for: a small entity frame then packs and sorts a small
+    # slice. A large one asks for much of the source anyway, and the lookup per source
+    # row would cost more than it saves (the row count is Parquet metadata).
+    small = entity.height * _KEY_FILTER_RATIO < scan.select(pl.len()).collect().item()
+    for left, right in keys if small else []:
         if left in entity.columns and entity.schema[left] != pl.Null:
             wanted_keys = entity[left].drop_nulls().unique().cast(schema[right], strict=False)
             frame = frame.filter(pl.col(right).is_in(wanted_keys.drop_nulls().implode()))
