@@ -297,7 +297,7 @@ def _ready() -> bool:
 
 
 def _warm_workers() -> list[Any]:
-    """Start one no-op task per CPU, so workers import imblearn while the driver plans.
+    """Start one no-op task per CPU but one, so workers import imblearn while the driver plans.
 
     A fresh Ray worker needs seconds to import scikit-learn and imbalanced-learn
     (5-6 s each on a loaded 2-core machine); that overlaps the driver's read, plan
@@ -308,7 +308,10 @@ def _warm_workers() -> list[Any]:
     if not ray.is_initialized():
         ray.init()
     cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
-    n = min(_MAX_WARM_TASKS, max(1, int(cpus)))
+    # One CPU is left to the driver, which resamples groups too (see _run_groups):
+    # on 2 cores, driver + 1 worker beat driver + 2 workers importing at once
+    # (SMOTE on 1M rows 4.3 s against 4.6-5.3 s, benchmarks/resampling.py).
+    n = min(_MAX_WARM_TASKS, max(1, int(cpus) - 1))
     task: Any = ray.remote(_ready).options(num_cpus=1)
     return [task.remote() for _ in range(n)]
 
