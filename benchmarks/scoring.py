@@ -50,8 +50,6 @@ from longtail.models import Calibration, ConversionModel, encode, fit_feature_sp
 from longtail.models.saved import FORWARD_ROWS, LoadedModel, save_model, to_tensors
 from longtail.scoring.pipeline import block_count, candidate_blocks, reduce_batch
 from longtail.scoring.topk import top_k
-from longtail.train.driver import build_model_config
-from longtail.train.synthetic import make_training_rows
 
 OFFSETS = {"head": 1.2, "torso": 0.9, "tail": 0.5, "*": 0.9}
 
@@ -63,6 +61,11 @@ def build_model(folder: Path, pool: pl.DataFrame) -> LoadedModel:
         pool, hash_buckets_user=tc.hash_buckets_user, hash_buckets_item=tc.hash_buckets_item
     )
     torch.manual_seed(0)
+    # Imported here: the Ray actors unpickle this module's Scorer, and the training
+    # stack (Ray Train) would add seconds to their start-up that run_scoring's
+    # BatchScorer does not pay.
+    from longtail.train.driver import build_model_config
+
     model = ConversionModel(build_model_config(tc, spec))
     calibration = Calibration(
         offset_by=S.POPULARITY_BUCKET, offsets=OFFSETS, method="platt", platt_a=0.9, platt_b=-0.2
@@ -134,6 +137,11 @@ def run_ray(paths: list[str], model_path: Path, *, k: int) -> dict[str, float]:
     )
     tables = list(out.iter_batches(batch_format="pyarrow", batch_size=None))
     kept = pl.concat(pl.DataFrame(pl.from_arrow(t)) for t in tables if t.num_rows)
+    return finish(kept, k=k, t0=t0)
+
+
+def finish(kept: pl.DataFrame, *, k: int, t0: float) -> dict[str, float]:
+    """The final top-K over the per-block top Ks, and the path's timings."""
     t1 = time.perf_counter()
     ranked = top_k(kept.drop("_pairs"), k=k)
     t2 = time.perf_counter()
@@ -148,16 +156,7 @@ def run_ray(paths: list[str], model_path: Path, *, k: int) -> dict[str, float]:
 def run_parts(model: LoadedModel, paths: list[str], *, k: int) -> dict[str, float]:
     """The Ray path's work in one process: every block in turn, then the same top-K."""
     t0 = time.perf_counter()
-    kept = pl.concat(score_part(model, p, k=k) for p in paths)
-    t1 = time.perf_counter()
-    ranked = top_k(kept.drop("_pairs"), k=k)
-    t2 = time.perf_counter()
-    return {
-        "score_s": t1 - t0,
-        "topk_s": t2 - t1,
-        "pairs": int(kept.get_column("_pairs").sum()),
-        "lists": ranked.height,
-    }
+    return finish(pl.concat(score_part(model, p, k=k) for p in paths), k=k, t0=t0)
 
 
 def run_inproc(model: LoadedModel, pairs: pl.DataFrame, *, k: int) -> dict[str, float]:
@@ -295,6 +294,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     try:
         t0 = time.perf_counter()
+        from longtail.train.synthetic import make_training_rows
+
         pool = make_training_rows(n_rows=100_000, n_users=5_000, n_items=20_000, seed=1)
         model = build_model(work / "models", pool)
         pairs = make_pairs(pool, users=args.users, candidates=args.candidates, seed=2)

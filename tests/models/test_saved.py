@@ -13,6 +13,7 @@ from longtail.errors import StageError
 from longtail.models import (
     Calibration,
     ConversionModel,
+    FeatureSpec,
     ModelConfig,
     fit_feature_spec,
     load_model,
@@ -23,20 +24,24 @@ from longtail.train.synthetic import make_training_rows
 pytestmark = pytest.mark.unit
 
 
-def _saved(tmp_path: Path) -> tuple[Path, ConversionModel, pl.DataFrame]:
-    rows = make_training_rows(n_rows=300, seed=2)
-    spec = fit_feature_spec(rows, hash_buckets_user=64, hash_buckets_item=64, sequence_length=3)
-    torch.manual_seed(0)
-    model = ConversionModel(
+def _model(spec: FeatureSpec, *, buckets: int, dim: int, seq: int, seed: int) -> ConversionModel:
+    torch.manual_seed(seed)
+    return ConversionModel(
         ModelConfig(
             n_dense=len(spec.dense_columns),
             category_vocab_size=spec.category_vocab_size,
-            hash_buckets_user=64,
-            hash_buckets_item=64,
-            embedding_dim=8,
-            sequence_length=3,
+            hash_buckets_user=buckets,
+            hash_buckets_item=buckets,
+            embedding_dim=dim,
+            sequence_length=seq,
         )
     )
+
+
+def _saved(tmp_path: Path) -> tuple[Path, ConversionModel, pl.DataFrame]:
+    rows = make_training_rows(n_rows=300, seed=2)
+    spec = fit_feature_spec(rows, hash_buckets_user=64, hash_buckets_item=64, sequence_length=3)
+    model = _model(spec, buckets=64, dim=8, seq=3, seed=0)
     cal = Calibration(offset_by="item_popularity_bucket", offsets={"head": 1.0, "*": 0.5})
     save_model(
         tmp_path / "models",
@@ -98,17 +103,7 @@ def test_predict_scores_do_not_depend_on_the_rows_batched_with_them(tmp_path: Pa
     # items swap places between reruns.
     rows = make_training_rows(n_rows=5_000, seed=3)
     spec = fit_feature_spec(rows, hash_buckets_user=512, hash_buckets_item=512, sequence_length=4)
-    torch.manual_seed(1)
-    model = ConversionModel(
-        ModelConfig(
-            n_dense=len(spec.dense_columns),
-            category_vocab_size=spec.category_vocab_size,
-            hash_buckets_user=512,
-            hash_buckets_item=512,
-            embedding_dim=16,
-            sequence_length=4,
-        )
-    )
+    model = _model(spec, buckets=512, dim=16, seq=4, seed=1)
     save_model(
         tmp_path / "models", version="v1", model=model, spec=spec,
         calibration=Calibration(), extra={},

@@ -17,8 +17,6 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from scipy.optimize import minimize, minimize_scalar
-from sklearn.isotonic import IsotonicRegression
 
 from longtail.errors import StageError
 
@@ -179,6 +177,8 @@ def _fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         r = sigmoid(ab[0] * z + ab[1]) - y
         return np.array([np.mean(r * z), np.mean(r)])
 
+    from scipy.optimize import minimize  # fitting only: scoring workers skip the import
+
     res = minimize(
         nll, np.array([1.0, 0.0]), jac=grad, method="L-BFGS-B",
         bounds=[(1e-3, 100.0), (-50.0, 50.0)],
@@ -235,6 +235,11 @@ def fit_calibration(
     if y.size == 0 or y.min() == y.max():
         msg = f"calibration {method!r} needs both classes in the validation rows"
         raise StageError(msg)
+    # Imported here, not at the top: a scoring worker only applies a calibration,
+    # and scipy.optimize plus scikit-learn cost it seconds of start-up.
+    from scipy.optimize import minimize_scalar
+    from sklearn.isotonic import IsotonicRegression
+
     z = base.corrected_logits(z_raw, groups)
     if method == "temperature":
         res = minimize_scalar(
