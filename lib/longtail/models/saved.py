@@ -146,14 +146,16 @@ class LoadedModel:
         self.module.eval()
         device = next(self.module.parameters()).device
         chunks = []
+        # Encoding is row-wise, so the whole frame is encoded at once (per 4,096-row
+        # slice it cost as much as the forward) and sliced into passes after.
+        arrays = encode(frame, self.spec)
         with torch.inference_mode():
             for start in range(0, frame.height, batch_size):
-                part = frame.slice(start, batch_size)
-                n = part.height
+                part = {k: v[start : start + batch_size] for k, v in arrays.items()}
+                n = len(part["user"])
                 if n < batch_size:
-                    pad = part[np.zeros(batch_size - n, dtype=np.int64)]
-                    part = pl.concat([part, pad], how="vertical")
-                out = self.module(to_tensors(encode(part, self.spec), device=device))
+                    part = {k: _pad(v, batch_size) for k, v in part.items()}
+                out = self.module(to_tensors(part, device=device))
                 chunks.append(out[:n].float().cpu().numpy().astype(np.float64))
         logits = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float64)
         by = self.calibration.offset_by
@@ -164,6 +166,11 @@ class LoadedModel:
         """Move the module to ``device`` (e.g. "cuda") and return self."""
         self.module.to(device)
         return self
+
+
+def _pad(values: np.ndarray, rows: int) -> np.ndarray:
+    """``values`` followed by copies of its first row, ``rows`` rows in all."""
+    return np.concatenate([values, np.repeat(values[:1], rows - len(values), axis=0)])
 
 
 def _resolve(path: Path) -> Path:
