@@ -146,17 +146,19 @@ class LoadedModel:
         self.module.eval()
         device = next(self.module.parameters()).device
         chunks = []
-        # Encoding is row-wise, so the whole frame is encoded at once (per 4,096-row
-        # slice it cost as much as the forward) and sliced into passes after.
-        arrays = encode(frame, self.spec)
+        # Encoding is row-wise, so it runs on spans of 16 passes (per pass it cost as
+        # much as the forward; the whole of a large frame at once thrashes memory).
+        span = batch_size * 16
         with torch.inference_mode():
-            for start in range(0, frame.height, batch_size):
-                part = {k: v[start : start + batch_size] for k, v in arrays.items()}
-                n = len(part["user"])
-                if n < batch_size:
-                    part = {k: _pad(v, batch_size) for k, v in part.items()}
-                out = self.module(to_tensors(part, device=device))
-                chunks.append(out[:n].float().cpu().numpy().astype(np.float64))
+            for first in range(0, frame.height, span):
+                arrays = encode(frame.slice(first, span), self.spec)
+                for start in range(0, len(arrays["user"]), batch_size):
+                    part = {k: v[start : start + batch_size] for k, v in arrays.items()}
+                    n = len(part["user"])
+                    if n < batch_size:
+                        part = {k: _pad(v, batch_size) for k, v in part.items()}
+                    out = self.module(to_tensors(part, device=device))
+                    chunks.append(out[:n].float().cpu().numpy().astype(np.float64))
         logits = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float64)
         by = self.calibration.offset_by
         groups = frame.get_column(by) if by is not None and by in frame.columns else None
