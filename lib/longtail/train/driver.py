@@ -264,19 +264,16 @@ def fit(
     )
     storage = layout.models / "_ray_runs"
     ray_cfgs = build_ray_configs(tc, resources, storage_path=storage, name=version)
-    worker = WorkerConfig(
+    worker = WorkerConfig.from_train(
+        tc,
         model=model_cfg.to_json(),
         loss=tc.loss,
         loss_params=dict(tc.loss_params),
         n_negative=n_neg,
         n_positive=n_pos,
         epochs=tc.epochs,
-        batch_size=tc.batch_size,
         learning_rate=tc.learning_rate,
         seed=cfg.seed,
-        optimizer=tc.optimizer,
-        early_stopping_metric=tc.early_stopping_metric,
-        early_stopping_patience=tc.early_stopping_patience,
         mixed_precision=resources.mixed_precision,
         shuffle_buffer_rows=tc.shuffle_buffer_rows,
         simulate_failure_at_epoch=simulate_failure_at_epoch,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from longtail.config import TrainConfig
 from longtail.errors import ConfigError
 from longtail.losses import make_loss
 from longtail.models.arch import ConversionModel, ModelConfig
@@ -60,6 +61,21 @@ class WorkerConfig:
     # process exits once (the marker file records it), to simulate a crash.
     simulate_failure_at_epoch: int | None = None
     failure_marker: str | None = None
+
+    @classmethod
+    def from_train(cls, tc: TrainConfig, **fields: Any) -> WorkerConfig:
+        """Build with the ``[train]`` settings every run shares; ``fields`` give the rest.
+
+        The training job and each tune trial take batch size, optimizer and early
+        stopping from ``[train]``, and differ in the model, loss, epochs and rate.
+        """
+        return cls(
+            batch_size=tc.batch_size,
+            optimizer=tc.optimizer,
+            early_stopping_metric=tc.early_stopping_metric,
+            early_stopping_patience=tc.early_stopping_patience,
+            **fields,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the plain dict passed to the trainer as ``train_loop_config``."""

@@ -391,19 +391,16 @@ def train_trial(
     torch.manual_seed(cfg.seed)
     model = ConversionModel(build_model_config(tc, fspec))
     optimizers = build_optimizers(model, kind=tc.optimizer, learning_rate=spec.learning_rate)
-    wc = WorkerConfig(
+    wc = WorkerConfig.from_train(
+        tc,
         model=model.cfg.to_json(),
         loss=spec.loss,
         loss_params=dict(spec.loss_params),
         n_negative=n_neg,
         n_positive=n_pos,
         epochs=setup.epochs,
-        batch_size=tc.batch_size,
         learning_rate=spec.learning_rate,
         seed=cfg.seed,
-        optimizer=tc.optimizer,
-        early_stopping_metric=tc.early_stopping_metric,
-        early_stopping_patience=tc.early_stopping_patience,
     )
     validation = pl.read_parquet(setup.validation)
     test = pl.read_parquet(setup.test)
