@@ -44,10 +44,24 @@ def test_model_returns_one_logit_per_row_and_is_seeded() -> None:
 
 
 def test_interaction_arch_emits_dense_vector_then_pairwise_dots() -> None:
-    v = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]]])  # B=1, F=3, D=2
-    out = InteractionArch(3)(v)
+    v = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]]), torch.tensor([[0.0, 1.0]])]
+    out = InteractionArch(3)(v)  # B=1, F=3, D=2
     # [v0, <v0,v1>, <v0,v2>, <v1,v2>]
     assert_close(out, torch.tensor([[1.0, 2.0, 11.0, 2.0, 4.0]]))
+
+
+def test_interaction_arch_matches_the_batched_gram_matrix() -> None:
+    torch.manual_seed(1)
+    stacked = torch.randn(64, 5, 8)
+    rows, cols = torch.triu_indices(5, 5, offset=1)
+    gram = torch.bmm(stacked, stacked.transpose(1, 2))[:, rows, cols]
+    out = InteractionArch(5)(list(stacked.unbind(1)))
+    assert_close(out, torch.cat([stacked[:, 0], gram], dim=1))
+
+
+def test_interaction_arch_rejects_the_wrong_number_of_vectors() -> None:
+    with pytest.raises(ValueError, match=r"expected 4 feature vectors\. Got 3 instead\."):
+        InteractionArch(4)([torch.zeros(2, 3)] * 3)
 
 
 def test_sequence_arch_gives_zero_for_users_without_history() -> None:

@@ -67,6 +67,18 @@ def test_encode_maps_nulls_and_unknowns_to_zero() -> None:
     assert out["recent_items"][0][0] == out["item"][1]
 
 
+def test_encode_maps_nan_and_infinite_dense_values_to_zero() -> None:
+    spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=50)
+    odd = _rows().with_columns(
+        pl.Series("user_views_7d", [float("nan"), float("inf"), -float("inf")]),
+        pl.Series("item_price", [1e300, 4.0, 6.0]),  # finite, but not in float32
+    )
+    dense = encode(odd, spec)["dense"]
+    assert np.isfinite(dense).all()
+    np.testing.assert_array_equal(dense[:, 0], [0.0, 0.0, 0.0])
+    assert dense[0, 1] == 0.0 and dense[2, 1] > 0.0
+
+
 def test_spec_round_trips_through_json() -> None:
     spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=60)
     assert FeatureSpec.from_json(spec.to_json()) == spec

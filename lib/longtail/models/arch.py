@@ -50,7 +50,7 @@ class ModelConfig:
 
 
 class SparseArch(nn.Module):
-    """Hashed user and item id embeddings and the category embedding: ``B -> B x 3 x D``.
+    """Hashed user and item id embeddings and the category embedding: ``B -> 3 x (B x D)``.
 
     Index 0 of each table is padding / unknown. The id tables may emit sparse
     gradients (``sparse=True``) for SparseAdam; the small category table is dense.
@@ -67,9 +67,9 @@ class SparseArch(nn.Module):
 
     def forward(
         self, user: torch.Tensor, item: torch.Tensor, category: torch.Tensor
-    ) -> torch.Tensor:
-        """Return the stacked embeddings, ``B x 3 x D``."""
-        return torch.stack([self.user(user), self.item(item), self.category(category)], dim=1)
+    ) -> list[torch.Tensor]:
+        """Return the user, item and category embeddings, three ``B x D`` tensors."""
+        return [self.user(user), self.item(item), self.category(category)]
 
 
 class DenseArch(nn.Module):
@@ -129,25 +129,26 @@ class SequenceArch(nn.Module):
 
 
 class InteractionArch(nn.Module):
-    """Pairwise dot products of the feature vectors (DLRM): ``B x F x D -> B x (D + F(F-1)/2)``.
+    """Pairwise dot products of the feature vectors (DLRM): ``F x (B x D) -> B x (D + F(F-1)/2)``.
 
     The first vector (the dense one) is passed through beside the dot products.
+    With F = 4 or 5 the F(F-1)/2 row-wise products are cheaper one by one than a
+    batched ``B x F x F`` matmul plus a gather of its upper triangle (2.3x on a
+    4,096-row pass, one thread: ``docs/scoring.md``), and the vectors need no stacking.
     """
 
     def __init__(self, n_vectors: int) -> None:
         super().__init__()
-        rows, cols = torch.triu_indices(n_vectors, n_vectors, offset=1)
-        self.rows: torch.Tensor
-        self.cols: torch.Tensor
-        self.register_buffer("rows", rows, persistent=False)
-        self.register_buffer("cols", cols, persistent=False)
         self.n_vectors = n_vectors
+        self.pairs = [(i, j) for i in range(n_vectors) for j in range(i + 1, n_vectors)]
 
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Return ``[vectors[:, 0], <v_i, v_j> for i < j]``."""
-        dots = torch.bmm(vectors, vectors.transpose(1, 2))
-        pairs = dots[:, self.rows, self.cols]
-        return torch.cat([vectors[:, 0], pairs], dim=1)
+    def forward(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        """Return ``[vectors[0], <v_i, v_j> for i < j]``."""
+        if len(vectors) != self.n_vectors:
+            msg = f"expected {self.n_vectors} feature vectors. Got {len(vectors)} instead."
+            raise ValueError(msg)
+        dots = [(vectors[i] * vectors[j]).sum(dim=1, keepdim=True) for i, j in self.pairs]
+        return torch.cat([vectors[0], *dots], dim=1)
 
     def out_features(self, d: int) -> int:
         """Width of the output for embedding size ``d``."""
@@ -190,11 +191,11 @@ class ConversionModel(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Map a batch from :func:`longtail.models.features.encode` (as tensors) to logits ``B``."""
-        vectors = [self.dense_arch(batch["dense"]).unsqueeze(1)]
-        vectors.append(self.sparse_arch(batch["user"], batch["item"], batch["category"]))
+        vectors = [self.dense_arch(batch["dense"])]
+        vectors += self.sparse_arch(batch["user"], batch["item"], batch["category"])
         if self.sequence_arch is not None:
-            vectors.append(self.sequence_arch(batch["recent_items"]).unsqueeze(1))
-        logits: torch.Tensor = self.over_arch(self.interaction_arch(torch.cat(vectors, dim=1)))
+            vectors.append(self.sequence_arch(batch["recent_items"]))
+        logits: torch.Tensor = self.over_arch(self.interaction_arch(vectors))
         return logits
 
     def sparse_parameters(self) -> list[torch.Tensor]:

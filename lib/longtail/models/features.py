@@ -193,8 +193,14 @@ def encode(frame: pl.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
         mean = np.asarray(spec.dense_mean)
         std = np.asarray(spec.dense_std)
         raw = frame.select(pl.col(c).cast(pl.Float64) for c in spec.dense_columns).to_numpy()
-        dense = (raw - mean) / std
-        out["dense"] = np.nan_to_num(dense, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        dense = ((raw - mean) / std).astype(np.float32)
+        # Nulls arrive as NaN; NaN and +-inf become 0 (the training mean). One check on
+        # float32 instead of nan_to_num's three passes on float64 (a third of the
+        # encode's time on clean data).
+        bad = ~np.isfinite(dense)
+        if bad.any():
+            dense[bad] = 0.0
+        out["dense"] = dense
     else:
         out["dense"] = np.zeros((frame.height, 0), dtype=np.float32)
     if spec.sequence_length > 0:

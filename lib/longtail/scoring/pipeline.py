@@ -161,14 +161,13 @@ def reduce_batch(scored: pl.DataFrame, *, k: int, tail_min_share: float) -> pl.D
         The kept rows (no ``rank``) with ``_pairs``: the user's scored pairs in
         this batch on the user's first kept row, 0 on the others.
     """
-    kept = top_k(scored, k=k, tail_min_share=tail_min_share).drop("rank")
+    kept = top_k(scored, k=k, tail_min_share=tail_min_share)
     pairs = scored.group_by(S.USER_ID).len(PAIRS)
-    first = pl.col("rank_in_batch") == 0
+    first = pl.col("rank") == 1
     return (
-        kept.with_columns(pl.int_range(pl.len()).over(S.USER_ID).alias("rank_in_batch"))
-        .join(pairs, on=S.USER_ID, how="left")
+        kept.join(pairs, on=S.USER_ID, how="left")
         .with_columns(pl.when(first).then(pl.col(PAIRS)).otherwise(0).cast(pl.Int64).alias(PAIRS))
-        .drop("rank_in_batch")
+        .drop("rank")
     )
 
 
