@@ -108,3 +108,23 @@ def test_bad_params_fail_before_reading_data(tmp_path: Path) -> None:
 def test_missing_train_split_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StageError, match="train split not found"):
         resample_train_split(Layout(tmp_path), ResamplingConfig(strategy="none"), seed=0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("strata", [["head#0"], ["head#0", "tail#1"]])
+def test_part_counts_match_a_group_by(strata: list[str]) -> None:
+    from longtail.resampling.pipeline import _MARKS, SYNTHETIC_COLUMN, _part_counts
+    from longtail.resampling.stratify import STRATUM_COLUMN
+    from longtail.schema import LABEL
+
+    n = 60
+    out = pl.DataFrame(
+        {
+            STRATUM_COLUMN: [strata[i % len(strata)] for i in range(n)],
+            LABEL: [int(i % 7 == 0) for i in range(n)],
+            SYNTHETIC_COLUMN: [i >= 45 for i in range(n)],
+        }
+    )
+    expected = out.group_by(list(_MARKS)).len().rows()
+    assert sorted(_part_counts(out)) == sorted(expected)
+    assert _part_counts(out.clear()) == []

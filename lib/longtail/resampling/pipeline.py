@@ -79,6 +79,10 @@ _PART_SALT: Final = 0x5EED
 IN_MEMORY_MAX_BYTES: Final = 4 * 2**30
 _MAX_WARM_TASKS: Final = 64
 _MARKS: Final = (STRATUM_COLUMN, LABEL, SYNTHETIC_COLUMN)
+# Parts are read once, by training. Dense features barely compress (random-looking
+# floats: zstd 9.8 MB, lz4 10.5 MB for 90k rows x 27 columns), and lz4 writes in 60%
+# of zstd's time (28 against 46 ms) and reads in half: writing was a third of a group's cost.
+PART_COMPRESSION: Final = "lz4"
 
 
 def train_split_path(layout: Layout) -> Path:
@@ -338,8 +342,29 @@ def _resample_part(
         raise StageError(msg)
     with threadpool_limits(limits=1):
         out = resample_group(frame, strategy=strategy, params=params, seed=seed)
-    out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN).write_parquet(path, statistics=True)
-    return out.group_by(list(_MARKS)).len().rows()
+    out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN).write_parquet(
+        path, compression=PART_COMPRESSION, statistics=True
+    )
+    return _part_counts(out)
+
+
+def _part_counts(out: pl.DataFrame) -> list[tuple[Any, Any, Any, Any]]:
+    """Rows per (stratum, label, synthetic) of one resampled group, for the report.
+
+    A group is one stratum (its name is the stratum and a part number), so the
+    label and mark are counted with numpy; a frame with more strata is grouped.
+    """
+    if out.height == 0:
+        return []
+    strata = out.get_column(STRATUM_COLUMN)
+    if strata.n_unique() > 1:
+        return out.group_by(list(_MARKS)).len().rows()
+    cell = out.get_column(LABEL).cast(pl.Int64).to_numpy() * 2 + out.get_column(
+        SYNTHETIC_COLUMN
+    ).to_numpy().astype(np.int64)
+    counts = np.bincount(cell, minlength=4)
+    stratum = strata[0]
+    return [(stratum, c // 2, bool(c % 2), int(counts[c])) for c in range(4) if counts[c]]
 
 
 def _resample_in_memory(
@@ -357,7 +382,9 @@ def _resample_in_memory(
     with atomic_dir(target / "train") as tmp:
         if not frames:
             empty = tagged.drop(STRATUM_COLUMN, GROUP_COLUMN)
-            empty.write_parquet(tmp / "part-00000.parquet", statistics=True)
+            empty.write_parquet(
+                tmp / "part-00000.parquet", compression=PART_COMPRESSION, statistics=True
+            )
         del tagged
         # The part number is the group's rank by name, so the files do not depend
         # on which process resampled which group.
@@ -458,5 +485,7 @@ def _resample_streaming(
         after_rows += frame.group_by(marks).len().rows()  # type: ignore[union-attr]
     report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
     with atomic_dir(target / "train") as tmp:
-        out.drop_columns([STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN]).write_parquet(str(tmp))
+        out.drop_columns([STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN]).write_parquet(
+            str(tmp), compression=PART_COMPRESSION
+        )
     return report
