@@ -217,7 +217,7 @@ def run_scoring(
     """
     from longtail.ingest import load_tables
     from longtail.models import load_model
-    from longtail.ray_runtime import ensure_ray
+    from longtail.ray_runtime import ensure_ray, warm_ray_data
 
     t0 = time.perf_counter()
     layout = Layout(cfg.data_dir)
@@ -230,6 +230,8 @@ def run_scoring(
         raise StageError(msg)
     model = load_model(model_dir)
     manifest = model.manifest
+    # Ray Data's helper actors start while the driver builds the candidates.
+    warming = warm_ray_data()
     events, items, _ = load_tables(layout)
     users = expected_users(events, cfg, as_of=as_of)
     if users.len() == 0:
@@ -245,6 +247,7 @@ def run_scoring(
         head_share=cfg.features.head_share, torso_share=cfg.features.torso_share,
     )  # fmt: skip
     log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
+    warming.join()
     ray = ensure_ray()
     cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
     gpus = int(ray.available_resources().get("GPU", 0))
