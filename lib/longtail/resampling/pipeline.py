@@ -349,10 +349,11 @@ def _resample_part(
 
 
 def _part_counts(out: pl.DataFrame) -> list[tuple[Any, Any, Any, Any]]:
-    """Rows per (stratum, label, synthetic) of one resampled group, for the report.
+    """Rows per (stratum, label, synthetic) of resampled rows, for the report.
 
     A group is one stratum (its name is the stratum and a part number), so the
-    label and mark are counted with numpy; a frame with more strata is grouped.
+    label and mark are counted with numpy; a frame with more strata (a streamed
+    batch may hold several groups) is grouped.
     """
     if out.height == 0:
         return []
@@ -478,11 +479,9 @@ def _resample_streaming(
         )
     finally:
         context.shuffle_strategy = previous
-    marks = list(_MARKS)
     after_rows: list[tuple[Any, Any, Any, Any]] = []
-    for batch in out.select_columns(marks).iter_batches(batch_format="pyarrow"):
-        frame = pl.from_arrow(batch)
-        after_rows += frame.group_by(marks).len().rows()  # type: ignore[union-attr]
+    for batch in out.select_columns(list(_MARKS)).iter_batches(batch_format="pyarrow"):
+        after_rows += _part_counts(pl.DataFrame(pl.from_arrow(batch)))
     report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
     with atomic_dir(target / "train") as tmp:
         out.drop_columns([STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN]).write_parquet(
