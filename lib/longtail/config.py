@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from longtail.errors import ConfigError
 
 __all__ = [
+    "BacktestConfig",
     "Config",
     "DailyConfig",
     "FeatureStoreConfig",
@@ -417,12 +418,25 @@ class ScoreConfig(_Section):
     active_days: int = Field(30, ge=1)
 
 
+class BacktestConfig(_Section):
+    """The offline judge: rebuild the chain H days back, compare its lists with what users did."""
+
+    holdout_days: int = Field(3, ge=1)
+    # Paired bootstrap rounds over users for model minus each baseline.
+    bootstrap_rounds: int = Field(1000, ge=100)
+    # Views in this many days before the cutoff define "popular" (and ARP, novelty).
+    popular_window_days: int = Field(30, ge=1)
+    top_categories: int = Field(3, ge=1)
+
+
 class DailyConfig(_Section):
     """The daily chain."""
 
     retrain: Literal["always", "schedule", "never"] = "schedule"
     # When the daily job trains with tune/best.json instead of [resampling] and [train].
     use_tuned: Literal["beyond_noise", "always", "never"] = "beyond_noise"
+    # Run the backtest after scoring and link it from the run report.
+    backtest: bool = False
 
 
 class Config(_Section):
@@ -442,6 +456,7 @@ class Config(_Section):
     tune: TuneConfig = TuneConfig()
     score: ScoreConfig = ScoreConfig()
     daily: DailyConfig = DailyConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:

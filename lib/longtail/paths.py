@@ -69,6 +69,10 @@ class Layout:
         """Path of a canonical table's Parquet file."""
         return self.canonical / f"{name}.parquet"
 
+    def backtest(self, date: dt.date) -> Path:
+        """The backtest of one date: its metrics, report and lists (and its chain in ``work/``)."""
+        return self.root / "backtest" / f"date={date.isoformat()}"
+
     def recommendations(self, date: dt.date) -> Path:
         """The partition of recommendations for one date."""
         return self.root / "recommendations" / f"date={date.isoformat()}"

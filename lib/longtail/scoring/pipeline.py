@@ -66,6 +66,8 @@ class ScoreResult:
     path: Path
     manifest: dict[str, Any]
     summary: dict[str, Any]
+    #: Every scored (user, item, source) candidate: the backtest's candidate recall.
+    candidates: pl.DataFrame | None = None
 
 
 def scoring_time(date: dt.date) -> dt.datetime:
@@ -316,4 +318,6 @@ def run_scoring(
         "wrote %d lists (%d rows, %d short) to %s",
         written["users_written"], written["rows"], written["short_lists"], target,
     )  # fmt: skip
-    return ScoreResult(date=date, path=target, manifest=written, summary=summary)
+    return ScoreResult(
+        date=date, path=target, manifest=written, summary=summary, candidates=cands
+    )

@@ -1,0 +1,284 @@
+"""The backtest: rebuild the chain as of a cutoff, serve its lists, compare with what users did.
+
+For run date D and ``H`` holdout days the cutoff is C = (D + 1 day - H days) 00:00 UTC.
+Everything the daily job builds (features, the training set, the resampled split,
+a model trained with the configured strategy and loss, candidates and lists) is
+rebuilt in ``DATA_DIR/backtest/date=D/work/`` from the canonical events strictly
+before C, so nothing there can see the holdout, and the live outputs are never
+touched (the work folder has its own Feast registry and SQLite online store,
+whatever the live store is). The lists are then compared with the target events in
+``[C, D + 1 day)`` beside baselines built from the same events before C, for the
+same users: those who were served a list and have at least one truth item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from longtail import schema as S
+from longtail.backtest.baselines import BaselineInputs, build_baselines
+from longtail.backtest.evaluate import (
+    MODEL,
+    EvaluationInputs,
+    candidate_recall,
+    evaluate_systems,
+    holdout_truth,
+    verdict,
+)
+from longtail.config import Config
+from longtail.errors import StageError
+from longtail.io import write_json, write_parquet
+from longtail.paths import Layout
+
+__all__ = ["BacktestResult", "backtest_cutoff", "run_backtest"]
+
+log = logging.getLogger(__name__)
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Where a backtest wrote, and its metrics (the content of ``metrics.json``)."""
+
+    date: dt.date
+    cutoff: dt.datetime
+    path: Path
+    metrics: dict[str, Any]
+
+    @property
+    def report(self) -> Path:
+        """The HTML report."""
+        return self.path / "report.html"
+
+
+def backtest_cutoff(date: dt.date, *, holdout_days: int) -> dt.datetime:
+    """C = (date + 1 day - holdout_days) 00:00 UTC: the holdout is the last H days up to D."""
+    if holdout_days < 1:
+        msg = f"holdout_days must be >= 1. Got {holdout_days!r} instead."
+        raise StageError(msg)
+    day = date + DAY - dt.timedelta(days=holdout_days)
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _canonical(cfg: Config, work_cfg: Config) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The live canonical tables, or a fresh ingest into the work folder when there are none."""
+    from longtail.ingest import load_tables, run_ingest
+
+    live = Layout(cfg.data_dir)
+    if all(live.table(n).is_file() for n in ("events", "items", "categories")):
+        return load_tables(live)
+    log.info("backtest: no canonical tables in %s; ingesting into the work folder", live.root)
+    run_ingest(work_cfg)
+    return load_tables(Layout(work_cfg.data_dir))
+
+
+def _write_cut(layout: Layout, tables: tuple[pl.DataFrame, ...], cutoff: dt.datetime) -> None:
+    events, items, categories = tables
+    layout.canonical.mkdir(parents=True, exist_ok=True)
+    write_parquet(events.filter(pl.col(S.EVENT_TIME) < cutoff), layout.table("events"))
+    write_parquet(items.filter(pl.col(S.VALID_FROM) < cutoff), layout.table("items"))
+    write_parquet(categories, layout.table("categories"))
+
+
+def _work_config(cfg: Config, work: Path) -> Config:
+    # The work chain never writes to a shared online store (Redis): its own SQLite.
+    store = cfg.feature_store.model_copy(update={"online_store": "sqlite"})
+    return cfg.model_copy(update={"data_dir": work, "feature_store": store})
+
+
+def _buckets_at(layout: Layout, cutoff: dt.datetime) -> pl.DataFrame:
+    from longtail.features.write import feature_paths
+
+    _, item_path = feature_paths(layout)
+    snap = pl.read_parquet(item_path, columns=[S.ITEM_ID, S.SNAPSHOT_TIME, S.POPULARITY_BUCKET])
+    latest = snap.filter(pl.col(S.SNAPSHOT_TIME) <= cutoff)
+    return (
+        latest.sort(S.SNAPSHOT_TIME)
+        .group_by(S.ITEM_ID)
+        .agg(pl.col(S.POPULARITY_BUCKET).last())
+        .sort(S.ITEM_ID)
+    )
+
+
+def _chain(work_cfg: Config, cutoff: dt.datetime, timings: dict[str, float]) -> Any:
+    """Features, resample, train and score in the work folder; returns the ScoreResult."""
+    from longtail.features.pipeline import run_features
+    from longtail.ray_runtime import ensure_ray
+    from longtail.resampling import resample_train_split
+    from longtail.scoring.pipeline import run_scoring
+    from longtail.train import fit
+
+    layout = Layout(work_cfg.data_dir)
+    t = time.perf_counter()
+    run = run_features(work_cfg, until=cutoff.date())
+    for line in run.training.lines():
+        log.info("backtest training set %s", line)
+    timings["features"] = time.perf_counter() - t
+    strategy = work_cfg.resampling.strategy
+    ensure_ray()
+    if strategy != "none":
+        t = time.perf_counter()
+        resample_train_split(layout, work_cfg.resampling, seed=work_cfg.seed)
+        timings["resample"] = time.perf_counter() - t
+    t = time.perf_counter()
+    version = f"backtest-{cutoff.date().isoformat()}-{strategy}-{work_cfg.train.loss}"
+    trained = fit(layout, work_cfg, strategy=strategy, version=version)
+    timings["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    # Lists "for the day before C" are computed from events strictly before C.
+    scored = run_scoring(work_cfg, date=cutoff.date() - DAY, model_path=trained.path)
+    timings["score"] = time.perf_counter() - t
+    return scored
+
+
+def run_backtest(
+    cfg: Config, *, date: dt.date | None = None, holdout_days: int | None = None
+) -> BacktestResult:
+    """Backtest the served lists for run date ``date`` (default: the last day of data).
+
+    Writes ``DATA_DIR/backtest/date=D/``: ``metrics.json`` (last, so its presence
+    means a complete run), ``report.html``, ``lists.parquet`` (every system's
+    lists), ``per_user.parquet`` and the rebuilt chain in ``work/``.
+
+    Raises
+    ------
+    StageError
+        No data, a cutoff before the data starts, or no user with a target event
+        in the holdout.
+    """
+    from longtail.backtest.report import write_backtest_report
+    from longtail.scoring.pipeline import expected_users
+
+    t0 = time.perf_counter()
+    layout = Layout(cfg.data_dir)
+    bt = cfg.backtest
+    h = holdout_days or bt.holdout_days
+    probe = layout.backtest(date or dt.date.min)
+    scratch = probe.parent / "_ingest"
+    tables = _canonical(cfg, _work_config(cfg, scratch))
+    events, items, _ = tables
+    if events.is_empty():
+        msg = "no canonical events to backtest"
+        raise StageError(msg)
+    last = events[S.EVENT_TIME].max()
+    first = events[S.EVENT_TIME].min()
+    assert isinstance(last, dt.datetime) and isinstance(first, dt.datetime)
+    day = date or last.date()
+    cutoff = backtest_cutoff(day, holdout_days=h)
+    end = dt.datetime.combine(day + DAY, dt.time(), tzinfo=dt.UTC)
+    if cutoff <= first:
+        msg = (
+            f"backtest cutoff {cutoff.isoformat()} is not after the first event "
+            f"{first.isoformat()}: fewer holdout days or a later date"
+        )
+        raise StageError(msg)
+    folder = layout.backtest(day)
+    work = folder / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    work_cfg = _work_config(cfg, work)
+    _write_cut(Layout(work), tables, cutoff)
+    log.info("backtest %s: cutoff %s, holdout until %s, work in %s", day, cutoff, end, work)
+
+    timings: dict[str, float] = {}
+    scored = _chain(work_cfg, cutoff, timings)
+    t = time.perf_counter()
+    sc = cfg.score
+    served_users = expected_users(events, cfg, as_of=cutoff)
+    truth = holdout_truth(
+        events,
+        cutoff=cutoff,
+        end=end,
+        target_event=cfg.labels.target_event,
+        exclude_purchased=sc.exclude_purchased,
+    )
+    truth_users = truth[S.USER_ID].unique()
+    users = truth_users.filter(truth_users.is_in(served_users.implode())).sort()
+    if users.len() == 0:
+        msg = (
+            f"no served user has a {cfg.labels.target_event!r} event in the holdout "
+            f"[{cutoff.date()}, {day}]: more holdout days or a later date"
+        )
+        raise StageError(msg)
+    inp_b = BaselineInputs.build(
+        events,
+        items,
+        as_of=cutoff,
+        window_days=bt.popular_window_days,
+        exclude_purchased=sc.exclude_purchased,
+    )
+    model_lists = pl.read_parquet(scored.path / "*.parquet").select(
+        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), "rank"
+    )
+    systems = {
+        MODEL: model_lists,
+        **build_baselines(
+            inp_b, served_users, k=sc.k, seed=cfg.seed, top_categories=bt.top_categories
+        ),
+    }
+    popularity = inp_b.views.group_by(S.ITEM_ID).len("popularity")
+    item_users = inp_b.past.group_by(S.ITEM_ID).agg(pl.col(S.USER_ID).n_unique().alias("users"))
+    inputs = EvaluationInputs(
+        truth=truth,
+        users=users,
+        k=sc.k,
+        buckets=_buckets_at(Layout(work), cutoff),
+        catalog=inp_b.available,
+        popularity=popularity,
+        item_users=item_users,
+        n_users=max(inp_b.past[S.USER_ID].n_unique(), 1),
+        rounds=bt.bootstrap_rounds,
+        seed=cfg.seed,
+    )
+    evaluation = evaluate_systems(systems, inputs)
+    evaluated_truth = truth.join(pl.DataFrame({S.USER_ID: users}), on=S.USER_ID, how="semi")
+    cand_recall = (
+        candidate_recall(evaluated_truth, scored.candidates)
+        if scored.candidates is not None
+        else {}
+    )
+    timings["evaluate"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    metrics: dict[str, Any] = {
+        "date": day.isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "holdout_end": end.isoformat(),
+        "holdout_days": h,
+        "k": sc.k,
+        "target_event": cfg.labels.target_event,
+        "exclude_purchased": sc.exclude_purchased,
+        "users_served": served_users.len(),
+        "users_with_truth": truth_users.len(),
+        "users_without_list": truth_users.len() - users.len(),
+        "users_evaluated": users.len(),
+        "target_pairs": evaluated_truth.height,
+        "tail_target_pairs": int(
+            inputs.bucket_of(evaluated_truth).filter(pl.col(S.POPULARITY_BUCKET) == "tail").height
+        ),
+        "catalog_size": inputs.catalog.len(),
+        "model_version": str(scored.manifest.get("model_version", "")),
+        "strategy": cfg.resampling.strategy,
+        "loss": cfg.train.loss,
+        "bootstrap_rounds": bt.bootstrap_rounds,
+        "candidate_recall": cand_recall,
+        "verdict": verdict(evaluation.vs_baseline, k=sc.k),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        **evaluation.to_json(),
+    }
+    lists = pl.concat(
+        [f.with_columns(pl.lit(n).alias("system")) for n, f in systems.items()]
+    ).select("system", S.USER_ID, "rank", S.ITEM_ID)
+    write_parquet(lists, folder / "lists.parquet")
+    write_parquet(evaluation.per_user, folder / "per_user.parquet")
+    write_backtest_report(metrics, folder / "report.html")
+    write_json(metrics, folder / "metrics.json")
+    log.info("backtest %s: %s", day, metrics["verdict"])
+    return BacktestResult(date=day, cutoff=cutoff, path=folder, metrics=metrics)
