@@ -272,6 +272,15 @@ def build_item_features(
     listed = items.filter(pl.col(S.VALID_FROM) < cutoff).select(
         S.ITEM_ID, pl.col(S.VALID_FROM).dt.truncate("1d").alias(_DAY)
     )
+    # A listing older than the longest window before the first event says nothing a
+    # window can see: such items count from the first event that names them.
+    # RetailRocket lists 229k items at the epoch, 6.5k of them seen; a grid of every
+    # listed item from the epoch held billions of rows. Whether an item has a snapshot
+    # at T still depends only on data before T.
+    start = ev[_DAY].min()
+    if isinstance(start, dt.datetime):
+        horizon = dt.timedelta(days=max(cfg.item_windows_days))
+        listed = listed.filter(pl.col(_DAY) >= start - horizon)
     first = (
         pl.concat([daily.select(S.ITEM_ID, _DAY), listed])
         .group_by(S.ITEM_ID)
