@@ -64,6 +64,14 @@ class SyntheticSource(_Section):
     cart_rate: float = Field(0.06, gt=0, lt=1)
     price_change_share: float = Field(0.3, ge=0, le=1)
     unavailable_share: float = Field(0.05, ge=0, le=1)
+    # Real shops: many purchases come on a later visit, days after the cart, right
+    # after a return view of the item (consideration); items are viewed again in later
+    # sessions; niche items convert better once viewed (so many purchases are tail).
+    consideration_share: float = Field(0.5, ge=0, le=1)
+    consideration_days: float = Field(2.0, gt=0)
+    repeat_view_share: float = Field(0.2, ge=0, le=1)
+    repeat_view_days: float = Field(1.5, gt=0)
+    popularity_conversion: float = -0.3
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticSource:
@@ -207,10 +215,25 @@ class FeaturesConfig(_Section):
 
 
 class LabelsConfig(_Section):
-    """A view of item i by user u at t is positive if u does ``target_event`` on i soon after."""
+    """Which (user, item, time) rows are labelled; positive if u then does ``target_event`` on i.
+
+    ``population = "candidates"`` (default) labels the candidate sets the scoring job
+    would have generated at past snapshot times (00:00 UTC every
+    ``snapshot_every_days``, for up to ``users_per_snapshot`` served users each, or
+    ``eval_users_per_snapshot`` in validation and test), with
+    pair features: the population the ranker scores. ``"views"`` labels every view at
+    its time (the earlier design; kept for comparison by backtest). In the train split
+    only, negatives of candidate rows are kept at ``train_negative_rate``.
+    """
 
     target_event: Literal["purchase", "cart"] = "purchase"
     horizon_hours: float = Field(72.0, gt=0)
+    population: Literal["candidates", "views"] = "candidates"
+    snapshot_every_days: int = Field(1, ge=1)
+    users_per_snapshot: int = Field(600, ge=1)
+    # Validation and test keep every row of fewer users (the true distribution, smaller).
+    eval_users_per_snapshot: int = Field(300, ge=1)
+    train_negative_rate: float = Field(0.03, gt=0, le=1)
 
 
 class SplitConfig(_Section):

@@ -115,7 +115,8 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], *, table: str) 
 
 # --------------------------------------------------------------------------- training rows
 # One row per (user, item, view time): the label and the point-in-time features.
-# Feature columns are prefixed ``user_`` / ``item_``; every numeric one that is not
+# Feature columns are prefixed ``user_`` / ``item_`` (Feast views) or ``pair_`` (computed
+# with the candidates, see ``candidates.PAIR_FEATURES``); every numeric one that is not
 # a key, label or categorical is a dense model input.
 LABEL: Final = "label"
 SPLIT: Final = "split"
@@ -136,7 +137,7 @@ def dense_feature_columns(frame: pl.DataFrame) -> list[str]:
         name
         for name, dtype in frame.schema.items()
         if name not in CATEGORICAL_COLUMNS
-        and name.startswith(("user_", "item_"))
+        and name.startswith(("user_", "item_", "pair_"))
         and (dtype.is_numeric() or dtype == pl.Boolean)
     ]
 

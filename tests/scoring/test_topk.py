@@ -81,6 +81,7 @@ def test_top_k_of_per_batch_top_k_is_the_top_k(
     scored = _scored(n_users=8, n_items=30, seed=seed)
     if ties:  # coarse scores: many exact ties, broken by item id
         scored = scored.with_columns((pl.col("score") * 4).round())
+    scored = scored.with_columns(pl.col("score").alias("probability"))
     scored = scored.sample(fraction=1.0, shuffle=True, seed=seed)
     cuts = np.sort(rng.choice(np.arange(1, scored.height), size=n_batches - 1, replace=False))
     bounds = [0, *cuts.tolist(), scored.height]
@@ -89,8 +90,10 @@ def test_top_k_of_per_batch_top_k_is_the_top_k(
         for a, b in itertools.pairwise(bounds)
     )
     assert kept.get_column("_pairs").sum() == scored.height
-    whole = top_k(scored, k=k, tail_min_share=share).sort(S.USER_ID, "rank")
-    merged = top_k(kept.drop("_pairs"), k=k, tail_min_share=share).sort(S.USER_ID, "rank")
+    whole = top_k(scored, k=k, tail_min_share=share, score="probability").sort(S.USER_ID, "rank")
+    merged = top_k(kept.drop("_pairs"), k=k, tail_min_share=share, score="probability").sort(
+        S.USER_ID, "rank"
+    )
     assert merged.select(whole.columns).equals(whole)
 
 
@@ -129,3 +132,23 @@ def test_top_k_matches_a_per_user_oracle(
     scored = scored.sample(fraction=1.0, shuffle=True, seed=seed)
     got = top_k(scored, k=k, tail_min_share=share).sort(S.USER_ID, "rank")
     assert got.select(S.USER_ID, "rank", S.ITEM_ID).rows() == _oracle(scored, k, share)
+
+
+def test_lists_rank_by_the_written_probability_not_the_logit() -> None:
+    # Per-bucket prior offsets (resampling by label x bucket) make the calibrated
+    # probability order differ from the raw logit's: the tail items' logits are the
+    # highest here, their corrected probabilities the lowest.
+    from longtail.scoring.pipeline import reduce_batch
+
+    scored = _scored(n_users=3, n_items=30)
+    offset = pl.when(pl.col(S.POPULARITY_BUCKET) == "tail").then(-5.0).otherwise(0.0)
+    scored = scored.with_columns(
+        pl.when(pl.col(S.POPULARITY_BUCKET) == "tail")
+        .then(pl.col("score") + 3.0)
+        .otherwise(pl.col("score"))
+        .alias("score")
+    ).with_columns((1 / (1 + (-(pl.col("score") + offset)).exp())).alias("probability"))
+    kept = reduce_batch(scored, k=5, tail_min_share=0.0)
+    assert (kept[S.POPULARITY_BUCKET] != "tail").all()
+    by_logit = top_k(scored, k=5)
+    assert (by_logit[S.POPULARITY_BUCKET] == "tail").all()

@@ -1,7 +1,19 @@
-"""Candidate generation for batch scoring."""
+"""Candidate generation for batch scoring and for the training rows that mirror it."""
 
 from __future__ import annotations
 
-from longtail.candidates.generate import SOURCES, CandidateConfig, generate_candidates
+from longtail.candidates.generate import (
+    PAIR_FEATURES,
+    SOURCES,
+    CandidateConfig,
+    candidate_config,
+    generate_candidates,
+)
 
-__all__ = ["SOURCES", "CandidateConfig", "generate_candidates"]
+__all__ = [
+    "PAIR_FEATURES",
+    "SOURCES",
+    "CandidateConfig",
+    "candidate_config",
+    "generate_candidates",
+]

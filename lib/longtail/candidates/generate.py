@@ -1,34 +1,60 @@
 """Candidate items per user, from events strictly before the scoring time.
 
-Four sources, merged in priority order and deduplicated:
+Five sources, merged in priority order and deduplicated:
 
-1. ``coview``: items co-viewed (same user, same day) with the user's most recent
+1. ``history``: the user's own viewed and carted items not yet bought, by a
+   recency-weighted count (a cart counts ``cart_weight`` views; half-life
+   ``history_half_life_days``): on real shops most purchases follow earlier
+   views of the same item;
+2. ``coview``: items co-viewed (same user, same day) with the user's most recent
    items, by co-occurrence count (item-item co-occurrence in Polars);
-2. ``category``: the most viewed items of the user's top categories;
-3. ``popular``: globally most viewed items;
-4. ``tail``: a configured share of random tail items (exploration), seeded by
-   the run seed and date so reruns give the same lists.
+3. ``category``: the most viewed items of the user's top categories;
+4. ``popular``: globally most viewed items;
+5. ``tail``: a configured share of random tail items (exploration), seeded by
+   the run seed and date so reruns give the same lists. The pool is every item
+   seen before the scoring time outside head and torso, so items with no view in
+   the window are reachable too.
 
 Items the user already bought are excluded when configured. Each user gets at
 most ``max_candidates``. Users without history (``cold_start``) get the popular
 and tail sources only; this is their stated fallback.
+
+Every candidate carries its *pair* features (:data:`PAIR_FEATURES`): what the
+user did with this very item before the scoring time and which source offered
+it. They are computed here, from the same events, for serving and for training
+rows alike, so the ranker learns the value of a user's own history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import polars as pl
 
 from longtail import schema as S
 
-__all__ = ["SOURCES", "CandidateConfig", "generate_candidates"]
+if TYPE_CHECKING:
+    from longtail.config import ScoreConfig
 
-SOURCES: Final = ("coview", "category", "popular", "tail")
+__all__ = [
+    "PAIR_FEATURES",
+    "SOURCES",
+    "CandidateConfig",
+    "candidate_config",
+    "generate_candidates",
+]
+
+SOURCES: Final = ("history", "coview", "category", "popular", "tail")
 _PRIORITY: Final = {name: i for i, name in enumerate(SOURCES)}
+PAIR_VIEWS: Final = "pair_views"
+PAIR_CARTS: Final = "pair_carts"
+PAIR_HOURS_SINCE: Final = "pair_hours_since_last"
+PAIR_SOURCE: Final = tuple(f"pair_from_{name}" for name in SOURCES)
+#: Dense features of a (user, candidate item) pair, as of the scoring time.
+PAIR_FEATURES: Final = (PAIR_VIEWS, PAIR_CARTS, PAIR_HOURS_SINCE, *PAIR_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -38,12 +64,24 @@ class CandidateConfig:
     max_candidates: int = 200
     tail_share: float = 0.1
     exclude_purchased: bool = True
+    history: int = 50
+    history_half_life_days: float = 3.0
+    cart_weight: float = 3.0
     recent_items: int = 5
     coview_per_item: int = 20
     top_categories: int = 3
     per_category: int = 50
     popular: int = 100
     window_days: int = 30
+
+
+def candidate_config(score: ScoreConfig) -> CandidateConfig:
+    """The candidate sizes of a run: the same for serving, training rows and the backtest."""
+    return CandidateConfig(
+        max_candidates=score.max_candidates,
+        tail_share=score.tail_exploration_share,
+        exclude_purchased=score.exclude_purchased,
+    )
 
 
 def _item_buckets(views: pl.DataFrame, *, head_share: float, torso_share: float) -> pl.DataFrame:
@@ -115,7 +153,25 @@ def generate_candidates(
     buckets = _item_buckets(views, head_share=head_share, torso_share=torso_share)
 
     parts: list[pl.DataFrame] = []
-    # 1. co-view: pairs of distinct items seen by a user on the same day.
+    # 1. history: the user's own viewed and carted items, recency-weighted.
+    touched = past.filter(
+        (pl.col(S.EVENT_TYPE) != "purchase") & (pl.col(S.EVENT_TIME) >= start)
+    ).join(user_frame, on=S.USER_ID, how="semi")
+    age_days = (pl.lit(as_of) - pl.col(S.EVENT_TIME)).dt.total_seconds() / 86_400.0
+    weight = pl.when(pl.col(S.EVENT_TYPE) == "cart").then(cfg.cart_weight).otherwise(1.0)
+    parts.append(
+        touched.group_by(S.USER_ID, S.ITEM_ID)
+        .agg(
+            (weight * (-age_days * np.log(2) / cfg.history_half_life_days).exp())
+            .sum()
+            .alias("strength")
+        )
+        .sort([S.USER_ID, "strength", S.ITEM_ID], descending=[True, True, False])
+        .group_by(S.USER_ID, maintain_order=True)
+        .head(cfg.history)
+        .with_columns(pl.lit("history").alias("source"))
+    )
+    # 2. co-view: pairs of distinct items seen by a user on the same day.
     daily = views.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.date().alias("d")).unique()
     pairs = (
         daily.join(daily, on=[S.USER_ID, "d"], suffix="_b")
@@ -140,7 +196,7 @@ def generate_candidates(
         .agg(pl.col("co").sum().cast(pl.Float64).alias("strength"))
         .with_columns(pl.lit("coview").alias("source"))
     )
-    # 2. the user's top categories -> their most viewed items.
+    # 3. the user's top categories -> their most viewed items.
     cat_views = views.join(item_cat, on=S.ITEM_ID, how="inner")
     top_cats = (
         cat_views.group_by(S.USER_ID, S.CATEGORY_ID)
@@ -166,7 +222,7 @@ def generate_candidates(
             pl.lit("category").alias("source"),
         )
     )
-    # 3. global popular.
+    # 4. global popular.
     popular = buckets.head(cfg.popular).select(
         S.ITEM_ID, pl.col("n").cast(pl.Float64).alias("strength")
     )
@@ -185,8 +241,11 @@ def generate_candidates(
     n_tail = round(cfg.max_candidates * cfg.tail_share)
     merged = merged.group_by(S.USER_ID, maintain_order=True).head(cfg.max_candidates - n_tail)
 
-    # 4. tail exploration: n_tail random tail items per user, seeded by (seed, date).
-    tail_pool = buckets.filter(pl.col("bucket") == "tail")[S.ITEM_ID].sort().to_numpy()
+    # 5. tail exploration: n_tail random tail items per user, seeded by (seed, date),
+    # from every item seen before as_of outside head and torso of the window.
+    seen_items = past.select(S.ITEM_ID).unique()
+    not_tail = buckets.filter(pl.col("bucket") != "tail").select(S.ITEM_ID)
+    tail_pool = seen_items.join(not_tail, on=S.ITEM_ID, how="anti")[S.ITEM_ID].sort().to_numpy()
     if n_tail > 0 and tail_pool.size > 0:
         rng = np.random.default_rng([seed, as_of.toordinal()])
         # Draw twice what is needed (with replacement, vectorized) so that after
@@ -217,4 +276,37 @@ def generate_candidates(
         .head(cfg.max_candidates)
         .select(S.USER_ID, S.ITEM_ID, "source")
     )
-    return candidates, user_types
+    return _with_pair_features(candidates, past, as_of=as_of, start=start), user_types
+
+
+def _with_pair_features(
+    candidates: pl.DataFrame, past: pl.DataFrame, *, as_of: dt.datetime, start: dt.datetime
+) -> pl.DataFrame:
+    """Add :data:`PAIR_FEATURES` to ``candidates``.
+
+    The user's views and carts of the item in the window, hours since the last of
+    them (the window's length when none), and a 0/1 column per source.
+    """
+    window_hours = (as_of - start).total_seconds() / 3600.0
+    stats = (
+        past.filter((pl.col(S.EVENT_TIME) >= start) & (pl.col(S.EVENT_TYPE) != "purchase"))
+        .join(candidates.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="semi")
+        .group_by(S.USER_ID, S.ITEM_ID)
+        .agg(
+            (pl.col(S.EVENT_TYPE) == "view").sum().cast(pl.Float64).alias(PAIR_VIEWS),
+            (pl.col(S.EVENT_TYPE) == "cart").sum().cast(pl.Float64).alias(PAIR_CARTS),
+            ((pl.lit(as_of) - pl.col(S.EVENT_TIME).max()).dt.total_seconds() / 3600.0).alias(
+                PAIR_HOURS_SINCE
+            ),
+        )
+    )
+    return candidates.join(
+        stats, on=[S.USER_ID, S.ITEM_ID], how="left", maintain_order="left"
+    ).with_columns(
+        pl.col(PAIR_VIEWS, PAIR_CARTS).fill_null(0.0),
+        pl.col(PAIR_HOURS_SINCE).fill_null(window_hours),
+        *(
+            (pl.col("source") == name).cast(pl.Float64).alias(col)
+            for name, col in zip(SOURCES, PAIR_SOURCE, strict=True)
+        ),
+    )

@@ -12,9 +12,15 @@ The generative story:
 * sessions start at random times (busier in the evening); each session stays in
   one top category and views items in it by popularity, with some exploration;
 * a view leads to a cart with a probability that grows with the user's taste
-  for the category, the item's quality, a lower price than the leaf's norm and,
-  slightly, popularity; a cart leads to a purchase some minutes later. Intercepts
-  are solved so the cart and purchase rates hit the configured values;
+  for the category, the item's quality and a lower price than the leaf's norm,
+  and moves with popularity by ``popularity_conversion`` (negative by default:
+  niche items convert better once viewed, so many purchases are tail items); a
+  cart leads to a purchase some minutes later, or, for ``consideration_share`` of
+  purchases, on a later visit days after the cart (mean ``consideration_days``)
+  that starts with a return view of the item. Intercepts are solved so the cart
+  and purchase rates hit the configured values;
+* ``repeat_view_share`` of views are followed by a repeat view of the same item
+  in a later session (mean ``repeat_view_days`` later);
 * prices change for a share of items at a random date, and some items are
   unavailable for a window (no purchase then). Items carry titles built from
   category vocabularies.
@@ -204,7 +210,7 @@ def generate(source: SyntheticSource, *, seed: int) -> CanonicalTables:
         1.2 * np.log(taste_v * n_top + 0.05)
         + 1.0 * quality[v_item]
         - 1.5 * price_sens[v_user] * rel_price
-        + 0.25 * pop_z
+        + cfg.popularity_conversion * pop_z
         + propensity[v_user]
     )
     avail = ~(unavailable[v_item] & (v_time >= off_at[v_item]) & (v_time < on_at[v_item]))
@@ -220,23 +226,39 @@ def generate(source: SyntheticSource, *, seed: int) -> CanonicalTables:
     bought = carted & (rng.random(v_time.size) < _sigmoid(c_buy + 0.5 * signal))
     cart_time = v_time + rng.exponential(120e6, v_time.size).astype(np.int64) + 1_000_000
     buy_time = cart_time + rng.exponential(1_800e6, v_time.size).astype(np.int64) + 1_000_000
+    # Consideration: some purchases come on a later visit, after a return view.
+    later = rng.random(v_time.size) < cfg.consideration_share
+    delay = rng.exponential(cfg.consideration_days * _US_PER_DAY, v_time.size).astype(np.int64)
+    buy_time = np.where(later, buy_time + delay, buy_time)
+    return_view = buy_time - rng.integers(30_000_000, 600_000_000, v_time.size)
 
     c_idx = np.flatnonzero(carted & (cart_time < end_us))
     b_idx = np.flatnonzero(bought & (buy_time < end_us) & (cart_time < end_us))
+    r_idx = b_idx[later[b_idx] & (return_view[b_idx] > cart_time[b_idx])]
+    repeat = np.flatnonzero(rng.random(v_time.size) < cfg.repeat_view_share)
+    repeat_time = v_time[repeat] + rng.exponential(
+        cfg.repeat_view_days * _US_PER_DAY, repeat.size
+    ).astype(np.int64)
+    repeat = repeat[repeat_time < end_us]
+    repeat_time = repeat_time[repeat_time < end_us]
     ids_user = np.arange(1, n_users + 1, dtype=np.int64)
     ids_item = np.arange(1, n_items + 1, dtype=np.int64)
-    times = np.concatenate([v_time, cart_time[c_idx], buy_time[b_idx]])
-    users = ids_user[np.concatenate([v_user, v_user[c_idx], v_user[b_idx]])]
-    items = ids_item[np.concatenate([v_item, v_item[c_idx], v_item[b_idx]])]
+    view_src = np.concatenate([np.arange(v_time.size), r_idx, repeat])
+    n_views = view_src.size
+    times = np.concatenate(
+        [v_time, return_view[r_idx], repeat_time, cart_time[c_idx], buy_time[b_idx]]
+    )
+    users = ids_user[np.concatenate([v_user[view_src], v_user[c_idx], v_user[b_idx]])]
+    items = ids_item[np.concatenate([v_item[view_src], v_item[c_idx], v_item[b_idx]])]
     kinds = np.concatenate(
         [
-            np.zeros(v_time.size, np.int8),
+            np.zeros(n_views, np.int8),
             np.ones(c_idx.size, np.int8),
             np.full(b_idx.size, 2, np.int8),
         ]
     )
     txn = np.full(times.size, -1, dtype=np.int64)
-    txn[v_time.size + c_idx.size :] = np.arange(1, b_idx.size + 1)
+    txn[n_views + c_idx.size :] = np.arange(1, b_idx.size + 1)
     events = (
         pl.DataFrame(
             {

@@ -31,7 +31,7 @@ import polars as pl
 import pyarrow as pa
 
 from longtail import schema as S
-from longtail.candidates import CandidateConfig, generate_candidates
+from longtail.candidates import candidate_config, generate_candidates
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.paths import Layout
@@ -54,6 +54,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAIRS = "_pairs"
+#: Lists are ranked by the calibrated probability that is written, not the raw logit:
+#: per-bucket prior offsets (resampling by label x bucket) reorder the two.
+RANK_BY = "probability"
 #: Largest candidate block (one ``map_batches`` call): bounds an actor's feature frame.
 PAIRS_PER_BLOCK = 262_144
 
@@ -130,6 +133,9 @@ class BatchScorer:
             pl.lit(self.as_of).dt.cast_time_unit("us").alias(S.EVENT_TIME)
         )
         feats = features_for(self.store, rows, service=self.service)
+        # Pair features come with the candidates (computed from the same events).
+        pair = [c for c in cands.columns if c.startswith("pair_")]
+        feats = feats.hstack(cands.select(pair)) if pair else feats
         with torch.inference_mode():
             pred = self.model.predict(feats)
         bucket = (
@@ -146,7 +152,7 @@ class BatchScorer:
             return scored.to_arrow()
         return reduce_batch(
             scored, k=self.cfg.score.k, tail_min_share=self.cfg.score.tail_min_share
-        ).to_arrow()
+        ).to_arrow()  # ranked by RANK_BY
 
 
 def reduce_batch(scored: pl.DataFrame, *, k: int, tail_min_share: float) -> pl.DataFrame:
@@ -163,7 +169,7 @@ def reduce_batch(scored: pl.DataFrame, *, k: int, tail_min_share: float) -> pl.D
         The kept rows (no ``rank``) with ``_pairs``: the user's scored pairs in
         this batch on the user's first kept row, 0 on the others.
     """
-    kept = top_k(scored, k=k, tail_min_share=tail_min_share)
+    kept = top_k(scored, k=k, tail_min_share=tail_min_share, score=RANK_BY)
     pairs = scored.group_by(S.USER_ID).len(PAIRS)
     first = pl.col("rank") == 1
     return (
@@ -241,11 +247,7 @@ def run_scoring(
         raise StageError(msg)
     sc = cfg.score
     cands, user_types = generate_candidates(
-        events, items, users, as_of=as_of, seed=cfg.seed,
-        cfg=CandidateConfig(
-            max_candidates=sc.max_candidates, tail_share=sc.tail_exploration_share,
-            exclude_purchased=sc.exclude_purchased,
-        ),
+        events, items, users, as_of=as_of, seed=cfg.seed, cfg=candidate_config(sc),
         head_share=cfg.features.head_share, torso_share=cfg.features.torso_share,
     )  # fmt: skip
     log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
@@ -280,7 +282,7 @@ def run_scoring(
         msg = f"scored {n_scored} pairs for {cands.height} candidates"
         raise StageError(msg)
     scored = scored.drop(PAIRS)
-    ranked = top_k(scored, k=sc.k, tail_min_share=sc.tail_min_share)
+    ranked = top_k(scored, k=sc.k, tail_min_share=sc.tail_min_share, score=RANK_BY)
     generated_at = dt.datetime.now(dt.UTC)
     recs = ranked.select(
         S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
@@ -318,6 +320,4 @@ def run_scoring(
         "wrote %d lists (%d rows, %d short) to %s",
         written["users_written"], written["rows"], written["short_lists"], target,
     )  # fmt: skip
-    return ScoreResult(
-        date=date, path=target, manifest=written, summary=summary, candidates=cands
-    )
+    return ScoreResult(date=date, path=target, manifest=written, summary=summary, candidates=cands)

@@ -15,6 +15,7 @@ from longtail.errors import StageError
 from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
 from longtail.store.pit import as_polars
+from longtail.training_set.candidate_rows import candidate_rows
 from longtail.training_set.labels import label_views
 from longtail.training_set.split import assign_splits
 
@@ -137,18 +138,33 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     from longtail.ingest import load_tables
 
     layout = Layout(cfg.data_dir)
-    events, _, _ = load_tables(layout)
+    events, items, _ = load_tables(layout)
     cutoff = dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
-    labelled = label_views(
-        events,
-        target_event=cfg.labels.target_event,
-        horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
-        cutoff=cutoff,
-    )
-    labelled = assign_splits(labelled, cfg.split)
+    population: dict[str, Any] = {"population": cfg.labels.population}
+    if cfg.labels.population == "candidates":
+        built = candidate_rows(events, items, cfg, cutoff=cutoff)
+        labelled = built.rows
+        population.update(
+            snapshots=built.snapshots,
+            generated=built.generated,
+            kept=built.kept,
+            train_negative_rate=built.train_negative_rate,
+        )
+    else:
+        labelled = label_views(
+            events,
+            target_event=cfg.labels.target_event,
+            horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
+            cutoff=cutoff,
+        )
+        labelled = assign_splits(labelled, cfg.split)
     feats = features_for(store, labelled, service=cfg.feature_store.feature_service)
     rows = feats.select(*S.TRAINING_KEYS).hstack(labelled.select(S.LABEL, S.SPLIT))
     rows = rows.hstack(feats.drop(*S.TRAINING_KEYS))
+    # Candidate rows carry their source and pair features (computed with the candidates).
+    extra = [c for c in labelled.columns if c not in (*S.TRAINING_KEYS, S.LABEL, S.SPLIT)]
+    if extra:
+        rows = rows.hstack(labelled.select(extra))
     stats: dict[str, SplitStats] = {}
     paths: dict[str, str] = {}
     with atomic_dir(layout.training) as tmp:
@@ -170,6 +186,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
         {
             "until": until.isoformat(),
             "labels": cfg.labels.model_dump(),
+            "population": population,
             "splits": {k: vars(v) for k, v in stats.items()},
         },
         layout.reports / "training_set_summary.json",

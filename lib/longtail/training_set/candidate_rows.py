@@ -1,0 +1,179 @@
+"""Training rows from the population the ranker scores: candidate sets at past snapshot times.
+
+The scoring job ranks, at time T = D + 1 00:00 UTC, the candidates of every
+served user (their own history, co-views, categories, popular, tail) for what
+they will do next. Rows drawn from past *views* are another population (the
+user already looked at the item, minutes before buying it), so a ranker fitted
+on them and calibrated on them scores items the user never viewed by guesswork.
+Here every snapshot time T (00:00 UTC, every ``snapshot_every_days``) replays
+candidate generation exactly as scoring would, from events strictly before T,
+for up to ``users_per_snapshot`` served users (``eval_users_per_snapshot`` in validation
+and test; a seeded draw per T), and labels a
+(user, item, T) row positive when the user does the target event on the item in
+``[T, T + horizon)``. The label window must end by the cutoff.
+
+Rows are split by T *before* anything is sampled, and only in the train split
+are negatives thinned (kept with probability ``train_negative_rate``, by a hash
+of the row, so reruns keep the same rows): validation and test keep the true
+distribution that calibration and evaluation need. The thinning shifts the
+train prior by a known factor; calibration on validation corrects it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from longtail import schema as S
+from longtail.candidates import candidate_config, generate_candidates
+from longtail.config import Config
+from longtail.errors import StageError
+from longtail.training_set.split import assign_splits
+
+__all__ = ["CandidateRows", "candidate_rows", "snapshot_times"]
+
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CandidateRows:
+    """Labelled candidate rows (with ``split``) and what building them kept."""
+
+    rows: pl.DataFrame
+    snapshots: int
+    generated: dict[str, int]
+    kept: dict[str, int]
+    train_negative_rate: float
+
+
+def snapshot_times(
+    first: dt.datetime, cutoff: dt.datetime, *, horizon: dt.timedelta, every_days: int
+) -> list[dt.datetime]:
+    """00:00 UTC times after the first event day whose label window ends by ``cutoff``.
+
+    Counted back from the last possible one, so the newest usable time is always in.
+    """
+    last = cutoff - horizon
+    last = dt.datetime.combine(last.date(), dt.time(), tzinfo=dt.UTC)
+    start = dt.datetime.combine(first.date() + DAY, dt.time(), tzinfo=dt.UTC)
+    out = []
+    t = last
+    while t >= start:
+        out.append(t)
+        t -= dt.timedelta(days=every_days)
+    return sorted(out)
+
+
+def _keep_fraction(keys: pl.DataFrame, *, seed: int, share: float) -> pl.Series:
+    """A reproducible uniform draw per row (hash of the keys and the seed) below ``share``."""
+    h = keys.select(pl.struct(pl.all()).hash(seed=seed % (2**63)).alias("h"))["h"]
+    return (h.cast(pl.Float64) / float(2**64)) < share
+
+
+def candidate_rows(
+    events: pl.DataFrame, items: pl.DataFrame, cfg: Config, *, cutoff: dt.datetime
+) -> CandidateRows:
+    """Build the labelled candidate rows of every snapshot time before ``cutoff``.
+
+    Returns
+    -------
+    CandidateRows
+        ``user_id, item_id, event_time`` (= T), ``label``, ``split``, the candidate
+        ``source`` and the pair features.
+
+    Raises
+    ------
+    StageError
+        No snapshot time fits before the cutoff, or no row could be labelled.
+    """
+    lab = cfg.labels
+    horizon = dt.timedelta(hours=lab.horizon_hours)
+    seen = events.filter(pl.col(S.EVENT_TIME) < cutoff)
+    if seen.is_empty():
+        msg = "no events before the cutoff to build candidate rows from"
+        raise StageError(msg)
+    first = seen[S.EVENT_TIME].min()
+    assert isinstance(first, dt.datetime)
+    times = snapshot_times(first, cutoff, horizon=horizon, every_days=lab.snapshot_every_days)
+    if not times:
+        msg = (
+            f"no snapshot time has its {lab.horizon_hours:g} h label window before "
+            f"{cutoff.isoformat()}: the data needs more days"
+        )
+        raise StageError(msg)
+    # Each T's split is decided on the times alone, before any row is sampled.
+    split_of = dict(
+        assign_splits(pl.DataFrame({S.EVENT_TIME: times}, schema={S.EVENT_TIME: S.TIME}), cfg.split)
+        .select(S.EVENT_TIME, S.SPLIT)
+        .iter_rows()
+    )
+    targets = seen.filter(pl.col(S.EVENT_TYPE) == lab.target_event).select(
+        S.USER_ID, S.ITEM_ID, S.EVENT_TIME
+    )
+    cand_cfg = candidate_config(cfg.score)
+    parts: list[pl.DataFrame] = []
+    generated = dict.fromkeys(S.SPLITS, 0)
+    kept = dict.fromkeys(S.SPLITS, 0)
+    for t in times:
+        split = split_of[t]
+        served = seen.filter(pl.col(S.EVENT_TIME) < t)[S.USER_ID].unique().sort()
+        n_users = lab.users_per_snapshot if split == "train" else lab.eval_users_per_snapshot
+        if served.len() > n_users:
+            rng = np.random.default_rng([cfg.seed, t.toordinal()])
+            pick = np.sort(rng.choice(served.len(), n_users, replace=False))
+            served = served.gather(pick)
+        cands, _ = generate_candidates(
+            seen,
+            items,
+            served,
+            as_of=t,
+            cfg=cand_cfg,
+            seed=cfg.seed,
+            head_share=cfg.features.head_share,
+            torso_share=cfg.features.torso_share,
+        )
+        window = (
+            targets.filter((pl.col(S.EVENT_TIME) >= t) & (pl.col(S.EVENT_TIME) < t + horizon))
+            .select(S.USER_ID, S.ITEM_ID)
+            .unique()
+        )
+        rows = cands.join(
+            window.with_columns(pl.lit(1, pl.Int8).alias(S.LABEL)),
+            on=[S.USER_ID, S.ITEM_ID],
+            how="left",
+        ).with_columns(
+            pl.col(S.LABEL).fill_null(0),
+            pl.lit(t).dt.cast_time_unit("us").alias(S.EVENT_TIME),
+            pl.lit(split).alias(S.SPLIT),
+        )
+        generated[split] += rows.height
+        if split == "train" and lab.train_negative_rate < 1:
+            keep = _keep_fraction(
+                rows.select(S.USER_ID, S.ITEM_ID, S.EVENT_TIME),
+                seed=cfg.seed,
+                share=lab.train_negative_rate,
+            )
+            rows = rows.filter((pl.col(S.LABEL) == 1) | keep)
+        kept[split] += rows.height
+        parts.append(rows)
+    out = pl.concat(parts).select(
+        S.USER_ID,
+        S.ITEM_ID,
+        S.EVENT_TIME,
+        S.LABEL,
+        S.SPLIT,
+        pl.exclude(S.USER_ID, S.ITEM_ID, S.EVENT_TIME, S.LABEL, S.SPLIT),
+    )
+    if out.is_empty():
+        msg = "candidate generation gave no rows at any snapshot time"
+        raise StageError(msg)
+    return CandidateRows(
+        rows=out.sort(S.EVENT_TIME, S.USER_ID, S.ITEM_ID),
+        snapshots=len(times),
+        generated=generated,
+        kept=kept,
+        train_negative_rate=lab.train_negative_rate,
+    )
