@@ -272,6 +272,10 @@ class ValidationConfig(_Section):
     # Label rate bounds: target events / views for canonical events, mean label per split.
     label_rate_min: float = Field(0.002, ge=0, le=1)
     label_rate_max: float = Field(0.2, ge=0, le=1)
+    # The same per training row: candidate rows hold a few positives per user among
+    # ~200 candidates (about 1e-4 on the demo), view rows a few percent.
+    training_label_rate_min: float = Field(1e-5, ge=0, le=1)
+    training_label_rate_max: float = Field(0.2, ge=0, le=1)
     # Row counts may move by this fraction of the previous passing run.
     row_count_tolerance: float = Field(0.5, ge=0)
     # Relative change of the label rate, and absolute change of the item Gini.

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
+from longtail.candidates import PAIR_FEATURES
 from longtail.config import Config
 from longtail.paths import Layout
 
@@ -90,7 +91,8 @@ def test_features_for_scoring_rows_match_the_training_rows(
     rows = pl.read_parquet(Layout(tiny_cfg.data_dir).training / "validation.parquet").head(200)
     naive = rows.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.replace_time_zone(None))
     got = features_for(store, naive.to_pandas(), service="ranking_v1")
-    assert got.equals(rows.drop(S.LABEL, S.SPLIT))
+    # Candidate rows also carry their source and pair features (not from Feast).
+    assert got.equals(rows.drop(S.LABEL, S.SPLIT, "source", *PAIR_FEATURES))
 
 
 def test_a_rerun_for_the_same_date_writes_the_same_files(

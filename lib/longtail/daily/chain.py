@@ -152,6 +152,21 @@ def _score(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def _backtest(ctx: RunContext) -> dict[str, Any]:
+    from longtail.backtest import run_backtest
+
+    result = run_backtest(effective_config(ctx.cfg, ctx.layout), date=ctx.date)
+    m = result.metrics
+    model = m["systems"]["model"]
+    return {
+        "users_evaluated": m["users_evaluated"],
+        "recall_at_k": round(float(model["recall_at_k"]), 4),
+        "ndcg_at_k": round(float(model["ndcg_at_k"]), 4),
+        "tail_recall_at_k": round(float(model["tail_recall_at_k"]), 4),
+        "verdict": m["verdict"],
+    }
+
+
 def effective_config(cfg: Config, layout: Layout) -> Config:
     """The config the daily job trains with: the tuned best configuration, when allowed.
 
@@ -177,7 +192,7 @@ def _tune_best(ctx: RunContext) -> Path:
 
 
 def build_steps(cfg: Config) -> list[Step]:
-    """The chain, in order: ingest, gate, features, gates, resample, train, score."""
+    """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest."""
     from longtail.validation import gate_step
 
     return [
@@ -225,6 +240,22 @@ def build_steps(cfg: Config) -> list[Step]:
             ],
             outputs=lambda c: [c.layout.recommendations(c.date)],
             config=("score", "feature_store"),
+        ),
+        Step(
+            name="backtest",
+            run=_backtest,
+            inputs=lambda c: [c.layout.canonical, _tune_best(c)],
+            outputs=lambda c: [c.layout.backtest(c.date) / "metrics.json"],
+            config=(
+                "backtest",
+                "labels",
+                "split",
+                "features",
+                "resampling",
+                "train",
+                "score",
+            ),
+            when=lambda c: c.cfg.daily.backtest,
         ),
     ]
 

@@ -44,6 +44,7 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
         ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
         ("Scoring report", layout.recommendations(date) / "scoring_report.html"),
         ("Recommendations manifest", layout.recommendations(date) / "_manifest.json"),
+        ("Backtest: the lists against what users did next", layout.backtest(date) / "report.html"),
     ]
     return [(label, path) for label, path in candidates if path.exists()]
 

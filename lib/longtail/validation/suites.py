@@ -450,8 +450,8 @@ def training_suite(
             "label_rate",
             ExpectColumnMeanToBeBetween,
             column=S.LABEL,
-            min_value=cfg.label_rate_min,
-            max_value=cfg.label_rate_max,
+            min_value=cfg.training_label_rate_min,
+            max_value=cfg.training_label_rate_max,
         )
     if S.SPLIT in present:
         b.add("split_values", ExpectColumnValuesToBeInSet, column=S.SPLIT, value_set=[split])
@@ -483,12 +483,13 @@ def metrics_suite(
     b = _Builder(METRICS_SUITE, cfg)
     for name in metrics:
         if name.endswith("_label_rate"):
+            training = name.startswith("training")
             b.add(
                 "label_rate",
                 ExpectColumnValuesToBeBetween,
                 column=name,
-                min_value=cfg.label_rate_min,
-                max_value=cfg.label_rate_max,
+                min_value=cfg.training_label_rate_min if training else cfg.label_rate_min,
+                max_value=cfg.training_label_rate_max if training else cfg.label_rate_max,
             )
         elif name.endswith("_label_rate_drift"):
             b.add(
