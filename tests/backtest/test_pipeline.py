@@ -13,6 +13,7 @@ import pytest
 
 from longtail import schema as S
 from longtail.backtest import backtest_cutoff
+from longtail.config import load_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def test_backtest_never_reads_events_after_the_cutoff(backtest: Path) -> None:
     assert events[S.EVENT_TIME].max() < CUTOFF
     items = pl.read_parquet(work / "features" / "item_features.parquet")
     assert items[S.SNAPSHOT_TIME].max() <= CUTOFF
-    horizon = dt.timedelta(hours=72)
+    horizon = dt.timedelta(hours=load_config(TINY).labels.horizon_hours)
     for split in S.SPLITS:
         rows = pl.read_parquet(work / "training" / f"{split}.parquet")
         assert (rows[S.EVENT_TIME].max() + horizon) <= CUTOFF
