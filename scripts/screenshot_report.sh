@@ -24,9 +24,11 @@ mkdir -p "$out"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 # name -> page; one line per report (add new reports here).
+# The scoring report, wherever inside recommendations/ its date's report lives.
+scoring=$(find "$data_dir/recommendations" -name scoring_report.html -path "*$date*" 2>/dev/null | head -1 || true)
 pages=(
   "run_report=$data_dir/runs/date=$date/report.html"
-  "scoring_report=$(ls "$data_dir"/recommendations/*"$date"*/scoring_report.html "$data_dir"/recommendations/*"$date"*scoring_report.html 2>/dev/null | head -1)"
+  "scoring_report=$scoring"
   "tune_report=$data_dir/tune/latest/report.html"
   "backtest_report=$data_dir/backtest/date=$date/report.html"
 )

@@ -128,11 +128,11 @@ def _html_files(pages: Pages) -> list[Path]:
 
 
 _LOCAL_ASSET = re.compile(
-    r"""<(?:link|script)\b[^>]*\b(?:href|src)\s*=\s*["']([^"'#?]+)""", re.IGNORECASE
+    r"""<(?:link|script|img)\b[^>]*\b(?:href|src)\s*=\s*["']([^"'#?]+)""", re.IGNORECASE
 )
 
 
-def test_every_page_of_a_run_loads_its_stylesheets_and_scripts_locally(pages: Pages) -> None:
+def test_every_page_of_a_run_loads_its_stylesheets_scripts_and_images_locally(pages: Pages) -> None:
     files = _html_files(pages)
     # The run's own reports and Great Expectations' pages (an index, suites, results).
     assert len(files) >= 20, files

@@ -13,13 +13,16 @@ PAGE = f"""<html><head>
       href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>
 <script src="{JQUERY}"></script>
 <script src="{POPPER}" integrity="sha384-abc" crossorigin="anonymous"></script>
-</head><body><a href="https://greatexpectations.io">GX</a></body></html>"""
+</head><body><a href="https://greatexpectations.io">GX</a>
+<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1Z">
+</body></html>"""
 
 
-def test_remote_assets_finds_link_and_script_urls_but_not_plain_links() -> None:
+def test_remote_assets_finds_what_a_page_loads_but_not_plain_links() -> None:
     found = remote_assets(PAGE)
-    assert JQUERY in found and POPPER in found and len(found) == 3
-    assert remote_assets('<a href="https://x.org">x</a><img src="https://x.org/a.png">') == []
+    assert JQUERY in found and POPPER in found and len(found) == 4
+    assert remote_assets('<a href="https://x.org">x</a>') == []
+    assert remote_assets('<img alt="x" src="https://x.org/a.png">') == ["https://x.org/a.png"]
 
 
 def test_every_vendored_asset_is_there_with_a_licence() -> None:
@@ -42,6 +45,7 @@ def test_site_pages_link_the_vendored_copies_relatively(tmp_path: Path) -> None:
     # A file:// page refuses a script that carries integrity/crossorigin attributes.
     assert "integrity" not in index and "crossorigin" not in index
     assert "https://greatexpectations.io" in index  # a plain link stays
+    assert 'src="static/images/logo-long.png"' in index  # GX ships its logo in static/
     text = deep.read_text()
     assert 'src="../../../static/vendor/jquery-3.7.1/jquery.min.js"' in text
     assert (deep.parent / "../../../static/vendor/jquery-3.7.1/jquery.min.js").resolve().is_file()

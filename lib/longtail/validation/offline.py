@@ -1,5 +1,7 @@
 """Make HTML pages render without network: CDN assets of the Data Docs become local files.
 
+(Images too: GX's header logo comes from its asset bucket, with a query string per page.)
+
 Great Expectations' Data Docs load Bootstrap, bootstrap-table, jQuery, Vega and Font
 Awesome from public CDNs, and build the validation-results table of the index with
 those scripts: offline, the index shows a header and no result. :func:`make_site_offline`
@@ -18,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-__all__ = ["CDN_ASSETS", "VENDOR_DIR", "make_site_offline", "remote_assets"]
+__all__ = ["CDN_ASSETS", "GX_IMAGES", "VENDOR_DIR", "make_site_offline", "remote_assets"]
 
 VENDOR_DIR: Final = Path(__file__).resolve().parent / "vendor"
 
@@ -68,22 +70,37 @@ CDN_ASSETS: Final[dict[str, str]] = {
     "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed-6.29.0/vega-embed.min.js",
 }
 
-_TAG: Final = re.compile(r"<(?:link|script)\b[^>]*>", re.IGNORECASE)
+# GX's header logo is fetched from its asset bucket (with a per-page query string);
+# the same image ships in the site's own static/images/.
+GX_IMAGES: Final[dict[str, str]] = {
+    "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png": (
+        "images/logo-long.png"
+    ),
+}
+
+_TAG: Final = re.compile(r"<(?:link|script|img)\b[^>]*>", re.IGNORECASE)
 _URL_ATTR: Final = re.compile(r"""\b(?:href|src)\s*=\s*["']?(https?://[^"'\s>]+)""", re.IGNORECASE)
 # Subresource-integrity and CORS attributes make a browser refuse a file:// script.
 _SRI_ATTRS: Final = re.compile(r"""\s+(?:integrity|crossorigin)\s*=\s*(?:"[^"]*"|'[^']*'|\S+)""")
 
 
 def remote_assets(html_text: str) -> list[str]:
-    """Return the http(s) URLs that ``<link>`` and ``<script>`` tags of a page load.
+    """Return the http(s) URLs that ``<link>``, ``<script>`` and ``<img>`` tags of a page load.
 
-    An empty list means the page's stylesheets and scripts are all local (plain
-    ``<a href>`` links to websites do not count: they load nothing).
+    An empty list means the page's stylesheets, scripts and images are all local
+    (plain ``<a href>`` links to websites do not count: they load nothing).
     """
     return [m.group(1) for tag in _TAG.findall(html_text) for m in _URL_ATTR.finditer(tag)]
 
 
-def _rewrite(html_text: str, *, vendor_href: str) -> tuple[str, set[str]]:
+def _local(url: str) -> str | None:
+    """The file under the site's ``static/`` that replaces ``url``, if there is one."""
+    if url in CDN_ASSETS:
+        return f"vendor/{CDN_ASSETS[url]}"
+    return GX_IMAGES.get(url.split("?", 1)[0])
+
+
+def _rewrite(html_text: str, *, static_href: str) -> tuple[str, set[str]]:
     unknown: set[str] = set()
 
     def local(match: re.Match[str]) -> str:
@@ -92,11 +109,11 @@ def _rewrite(html_text: str, *, vendor_href: str) -> tuple[str, set[str]]:
         if not urls:
             return tag
         for url in urls:
-            target = CDN_ASSETS.get(url)
+            target = _local(url)
             if target is None:
                 unknown.add(url)
                 return tag
-            tag = tag.replace(url, f"{vendor_href}/{target}")
+            tag = tag.replace(url, f"{static_href}/{target}")
         return _SRI_ATTRS.sub("", tag)
 
     return _TAG.sub(local, html_text), unknown
@@ -117,13 +134,13 @@ def make_site_offline(site: Path) -> list[str]:
         new asset; rerun ``scripts/vendor_data_docs_assets.sh``). Empty when every
         page renders offline.
     """
-    vendor = site / "static" / "vendor"
-    shutil.copytree(VENDOR_DIR, vendor, dirs_exist_ok=True)
+    static = site / "static"
+    shutil.copytree(VENDOR_DIR, static / "vendor", dirs_exist_ok=True)
     unknown: set[str] = set()
     for page in sorted(site.rglob("*.html")):
-        href = Path(os.path.relpath(vendor, page.parent)).as_posix()
+        href = Path(os.path.relpath(static, page.parent)).as_posix()
         text = page.read_text(encoding="utf-8")
-        new, missing = _rewrite(text, vendor_href=href)
+        new, missing = _rewrite(text, static_href=href)
         unknown |= missing
         if new != text:
             page.write_text(new, encoding="utf-8")

@@ -337,34 +337,40 @@ def _headline(summary: Mapping[str, Any]) -> str:
     training, events = summary.get("training"), summary.get("events")
     section = training or events or {}
     rate = section.get("label_rate")
-    what = (
-        "training rows that are positive"
-        if training
-        else (f"views followed by a {events['target_event']}" if events else "no table yet")
-    )
-    gini = (summary.get("popularity") or {}).get("gini")
+    if training:
+        what, one = "training rows that are positive", "training row"
+        rare = "is a positive"
+    elif events:
+        target = events["target_event"]
+        what, one, rare = f"views followed by a {target}", "view", f"is followed by a {target}"
+    else:
+        what, one, rare = "no table yet", "", ""
+    popularity = summary.get("popularity") or {}
+    gini = popularity.get("gini")
     no_pos = section.get("users_without_positive_share")
     numbers = [
         Headline("label rate", _share(rate), what),
         Headline("item popularity Gini", f"{gini:.3f}" if gini is not None else "n/a",
                  "0 = all items equally popular, 1 = one item gets all"),
-        Headline("users without a positive", _share(no_pos), "nothing to learn from them"),
+        Headline("users without a positive", _share(no_pos), "no positive for them in this data"),
     ]  # fmt: skip
     parts = []
     if isinstance(rate, (int, float)) and rate > 0:
-        parts.append(f"about 1 in {round(1 / rate):,} {what.split(' that')[0]} is a positive")
+        parts.append(f"About 1 {one} in {round(1 / rate):,} {rare}")
     if gini is not None:
-        top = (summary.get("popularity") or {}).get("top_10pct_share")
         parts.append(
-            f"the top 10% of items take {_share(top)} of the events (Gini {gini:.2f}), so most "
-            "items sit in a long tail with little data"
+            f"the top 10% of items take {_share(popularity.get('top_10pct_share'))} of the "
+            f"events (Gini {gini:.2f}), so most items sit in a long tail with little data"
         )
-    sentence = (
-        "; ".join(parts).capitalize() + ": this is the imbalance the resampling, losses and "
-        "calibration have to handle."
-        if parts
-        else "No events or training rows were there to measure."
-    )
+    if parts:
+        text = "; ".join(parts)
+        sentence = (
+            text[0].upper()
+            + text[1:]
+            + (". This is the imbalance the resampling, losses and calibration have to handle.")
+        )
+    else:
+        sentence = "No events or training rows were there to measure."
     return headline(numbers, sentence)
 
 
