@@ -38,7 +38,7 @@ CSS = (
     ".ok{color:#1a7f37}.bad{color:#c62828;font-weight:600}.warn{color:#b26a00}"
     "img{max-width:100%}.muted{color:#667}"
     ".scroll{overflow-x:auto;max-width:100%}.scroll table{margin:0}"
-    "td{overflow-wrap:anywhere;max-width:36rem}" + HEADLINE_CSS
+    "td{overflow-wrap:break-word;max-width:36rem}" + HEADLINE_CSS
 )
 
 

@@ -36,7 +36,11 @@ def test_site_pages_link_the_vendored_copies_relatively(tmp_path: Path) -> None:
     deep = tmp_path / "validations" / "events" / "run" / "page.html"
     deep.parent.mkdir(parents=True)
     (tmp_path / "index.html").write_text(PAGE)
-    deep.write_text(PAGE + '<script src="https://cdn.example.org/new.js"></script>')
+    (tmp_path / "static" / "images").mkdir(parents=True)
+    (tmp_path / "static" / "images" / "favicon.ico").write_bytes(b"ico")
+    # As GX writes validation pages: the favicon one folder short of the site's root.
+    favicon = '<link rel="shortcut icon" href="../../static/images/favicon.ico"/>'
+    deep.write_text(PAGE + favicon + '<script src="https://cdn.example.org/new.js"></script>')
     unknown = make_site_offline(tmp_path)
     assert unknown == ["https://cdn.example.org/new.js"]  # left as it was, and reported
     index = (tmp_path / "index.html").read_text()
@@ -49,3 +53,4 @@ def test_site_pages_link_the_vendored_copies_relatively(tmp_path: Path) -> None:
     text = deep.read_text()
     assert 'src="../../../static/vendor/jquery-3.7.1/jquery.min.js"' in text
     assert (deep.parent / "../../../static/vendor/jquery-3.7.1/jquery.min.js").resolve().is_file()
+    assert 'href="../../../static/images/favicon.ico"' in text

@@ -168,20 +168,25 @@ def _headline(board: pl.DataFrame, comparison: Comparison, metric_name: str) -> 
     best_label, best = _test_value(board, comparison.best_trial)
     base_label, base = _test_value(board, comparison.baseline_trial)
     diff = comparison.diff
+    if diff is not None:
+        third = Headline(
+            "difference (best - baseline)",
+            f"{diff.estimate:+.4f}",
+            f"{diff.level:.0%} interval [{diff.low:+.4f}, {diff.high:+.4f}]",
+        )
+    else:
+        third = Headline("difference (best - baseline)", "none", "the baseline is the best")
     numbers = [
         Headline(f"best on validation: test {metric_name}", best, best_label),
         Headline(f"baseline: test {metric_name}", base, base_label),
-        Headline(
-            "difference (best - baseline)",
-            f"{diff.estimate:+.4f}" if diff else "n/a",
-            f"{diff.level:.0%} interval [{diff.low:+.4f}, {diff.high:+.4f}]" if diff else "",
-        ),
+        third,
     ]
-    sentence = comparison.verdict
+    # The verdict's first sentence; its details (selection rule, bootstrap) follow below.
+    sentence = comparison.verdict.split(". ", 1)[0].rstrip(".") + "."
     if diff is not None:
         sentence += (
-            " An interval that contains zero means the strategies cannot be told apart on "
-            "this test set; the daily job adopts a winner only when it lies above zero."
+            " An interval that contains zero means the two cannot be told apart on this test "
+            "set; the daily job adopts a winner only when the interval lies above zero."
         )
     return headline(numbers, sentence)
 

@@ -119,6 +119,30 @@ def _rewrite(html_text: str, *, static_href: str) -> tuple[str, set[str]]:
     return _TAG.sub(local, html_text), unknown
 
 
+_STATIC_REF: Final = re.compile(
+    r"""(<(?:link|script|img)\b[^>]*\b(?:href|src)\s*=\s*["'])((?:\./|\.\./)*static/[^"'#?]+)""",
+    re.IGNORECASE,
+)
+
+
+def _fix_static_refs(html_text: str, *, page: Path, static: Path) -> str:
+    """Re-point links into the site's ``static/`` that miss it from where the page is.
+
+    GX links the favicon of validation-result pages one folder short (``../../../``
+    from four folders deep); a relative link that does not resolve is re-made from
+    the page's real place.
+    """
+
+    def fix(match: re.Match[str]) -> str:
+        prefix, ref = match.group(1), match.group(2)
+        if (page.parent / ref).exists():
+            return match.group(0)
+        rest = ref.split("static/", 1)[1]
+        return prefix + Path(os.path.relpath(static / rest, page.parent)).as_posix()
+
+    return _STATIC_REF.sub(fix, html_text)
+
+
 def make_site_offline(site: Path) -> list[str]:
     """Copy the vendored assets into ``site/static/vendor/`` and link every page to them.
 
@@ -141,6 +165,7 @@ def make_site_offline(site: Path) -> list[str]:
         href = Path(os.path.relpath(static, page.parent)).as_posix()
         text = page.read_text(encoding="utf-8")
         new, missing = _rewrite(text, static_href=href)
+        new = _fix_static_refs(new, page=page, static=static)
         unknown |= missing
         if new != text:
             page.write_text(new, encoding="utf-8")

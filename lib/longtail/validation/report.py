@@ -269,7 +269,7 @@ td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 
 .critical { background: #fbe3e3; } .warning { background: #fdf3d8; }
 img { border: 1px solid #eee; margin: 0.3em; max-width: 100%; }
 .scroll { overflow-x: auto; max-width: 100%; }
-td { overflow-wrap: anywhere; max-width: 36rem; }
+td { overflow-wrap: break-word; max-width: 36rem; }
 {{ headline_css }}
 </style></head><body>
 <h1 id="verdict">Validation {{ gate.date }}:
