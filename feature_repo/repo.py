@@ -2,7 +2,10 @@
 
 The objects are built by ``longtail.store.definitions.build_definitions`` from the
 ``[features]`` section of the config (``$LONGTAIL_CONFIG``, default the demo config),
-so ``feast apply`` here registers exactly what the jobs register from code.
+so ``feast apply`` here registers exactly what the jobs register from code: every
+object of ``Definitions.objects()``, the recommendation lists included. ``feast apply``
+deletes what a repo does not declare, so a view missing here would vanish from the
+registry the jobs serve from.
 """
 
 from __future__ import annotations
@@ -37,3 +40,8 @@ item_features = _defs.item_features
 
 # Feature service (versioned): the ranking model's inputs, for training and scoring alike.
 ranking_v1 = _defs.service
+
+# Serving: the calibrated top-K list per user that batch scoring writes (its Parquet
+# source, DATA_DIR/serving/user_recommendations.parquet) and pushes to the online store.
+recommendation_lists = _defs.recs_source
+user_recommendations = _defs.recommendations

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["ensure_ray", "quiet_workers", "warm_ray_data"]
+__all__ = ["ensure_ray", "quiet_workers", "shutdown_ray", "warm_ray_data"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,13 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
         log.info("started a local Ray")
     ray.data.DataContext.get_current().enable_progress_bars = bars
     return ray
+
+
+def shutdown_ray() -> None:
+    """Stop the Ray this process started or joined, if any (its last worker lines flush now)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 _warmed: threading.Thread | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from longtail import schema as S
 from longtail.config import Config
 from longtail.paths import Layout
+from tests.services import redis_up, require
 
 REPO = Path(__file__).resolve().parents[2]
 UNTIL = dt.date(2024, 1, 22)  # as in conftest.py
@@ -74,20 +74,14 @@ def test_cli_apply_then_materialize_then_online_features_match_the_latest_snapsh
     )
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(
-    not _redis_up(), reason="no Redis on 127.0.0.1:6379 (scripts/services.sh starts one)"
-)
 def test_redis_online_store_serves_what_was_materialized(tiny_cfg: Config) -> None:
     from longtail.store import apply_definitions, feature_store, materialize
 
+    require(
+        redis_up(),
+        what="Redis on 127.0.0.1:6379",
+        how="run `bash scripts/services.sh` (as root it installs redis-server)",
+    )
     cfg = tiny_cfg.model_copy(
         update={
             "feature_store": tiny_cfg.feature_store.model_copy(
@@ -109,3 +103,28 @@ def test_redis_online_store_serves_what_was_materialized(tiny_cfg: Config) -> No
         entity_rows=[{S.USER_ID: u} for u in users],
     ).to_dict()
     assert got["user_views_30d"] == _latest(cfg, "user", S.USER_ID, users, "user_views_30d")
+
+
+def test_repo_declares_every_object_the_jobs_register() -> None:
+    # `feast apply` deletes registered objects its repo does not declare: a view the
+    # jobs register but repo.py lacks (user_recommendations, once) vanishes from serving.
+    import runpy
+
+    from longtail.config import load_config
+    from longtail.store.definitions import build_definitions
+
+    tiny = REPO / "jobs" / "configs" / "tiny.toml"
+    old = os.environ.get("LONGTAIL_CONFIG")
+    os.environ["LONGTAIL_CONFIG"] = str(tiny)
+    try:
+        declared = runpy.run_path(str(REPO / "feature_repo" / "repo.py"))
+    finally:
+        if old is None:
+            os.environ.pop("LONGTAIL_CONFIG")
+        else:
+            os.environ["LONGTAIL_CONFIG"] = old
+    cfg = load_config(tiny)
+    registered = build_definitions(cfg.features, service=cfg.feature_store.feature_service)
+    in_repo = {(type(o).__name__, o.name) for o in declared.values() if hasattr(o, "name")}
+    wanted = {(type(o).__name__, o.name) for o in registered.objects()}
+    assert wanted <= in_repo, wanted - in_repo

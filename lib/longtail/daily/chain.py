@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -17,6 +17,9 @@ from longtail.daily.report import write_run_report
 from longtail.daily.runner import RunContext, Step, StepRecord, data_dir_lock, run_steps
 from longtail.errors import StageError
 from longtail.paths import Layout
+
+if TYPE_CHECKING:
+    from longtail.runlog import RunLog
 
 __all__ = ["DailyResult", "build_steps", "last_data_date", "run_daily"]
 
@@ -281,8 +284,11 @@ def run_daily(
     start: dt.date | None = None,
     end: dt.date | None = None,
     force: bool = False,
+    run_log: RunLog | None = None,
 ) -> DailyResult:
     """Run the chain for one date (default: the last day of the data) or each date of a range.
+
+    With ``run_log``, each date's log goes to ``DATA_DIR/runs/date=D/run.log``.
 
     Raises
     ------
@@ -313,6 +319,8 @@ def run_daily(
         for day in dates:
             ctx = RunContext(cfg=cfg, layout=layout, date=day)
             manifest = layout.runs / f"date={day.isoformat()}" / "manifest.json"
+            if run_log is not None:
+                log.info("run %s: log in %s", day, run_log.use(manifest.with_name("run.log")))
             try:
                 records[day] = run_steps(
                     per_date, ctx, manifest_path=manifest, force=force, upstream=shared_records

@@ -1,4 +1,4 @@
-"""One HTML page per daily run: step timings and links to every stage's report."""
+"""One HTML page per daily run: the headline figures, step timings, links to every report."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import datetime as dt
 import html
 import json
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from longtail.daily.runner import StepRecord
+from longtail.daily.runner import StepRecord, format_metrics
 from longtail.paths import Layout
-from longtail.reporting import figure, img_tag, page, table
+from longtail.reporting import Headline, figure, headline, img_tag, page, table
+from longtail.runlog import format_seconds
 
-__all__ = ["stage_links", "write_run_report"]
+__all__ = ["closing_screen", "run_headline", "stage_links", "write_run_report"]
 
 
 def _current_manifest(layout: Layout) -> Path:
@@ -43,6 +45,7 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
         ("Current model: manifest with metrics and calibration", _current_manifest(layout)),
         ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
         ("Scoring report", layout.recommendations(date) / "scoring_report.html"),
+        ("Backtest report", layout.root / "backtest" / f"date={date.isoformat()}" / "report.html"),
         ("Recommendations manifest", layout.recommendations(date) / "_manifest.json"),
         ("Backtest: the lists against what users did next", layout.backtest(date) / "report.html"),
     ]
@@ -51,6 +54,54 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _metric(records: dict[str, StepRecord], step: str, key: str) -> Any:
+    record = records.get(step)
+    return record.metrics.get(key) if record is not None else None
+
+
+def run_headline(records: dict[str, StepRecord]) -> tuple[list[Headline], str]:
+    """The run's three figures that matter and one sentence on what they mean.
+
+    Model quality (test PR-AUC against the base rate a random ranking scores), how
+    many users got a list, and how much of the lists is long-tail items.
+    """
+    pr_auc = _metric(records, "train", "test_pr_auc")
+    base = _metric(records, "validate_training", "training_label_rate")
+    users = _metric(records, "score", "users")
+    coverage = _metric(records, "score", "coverage")
+    tail = _metric(records, "score", "tail_share")
+    numbers = [
+        Headline(
+            "model PR-AUC on test",
+            f"{pr_auc:.3f}" if pr_auc is not None else "n/a",
+            f"random ranking: {base:.3f} (the base rate)" if base is not None else "",
+        ),
+        Headline(
+            "users with a list",
+            f"{users:,}" if users is not None else "n/a",
+            f"lists use {coverage:.0%} of the catalogue" if coverage is not None else "",
+        ),
+        Headline(
+            "long-tail share of the lists",
+            f"{tail:.0%}" if tail is not None else "n/a",
+            "of recommended items are tail items",
+        ),
+    ]
+    parts = []
+    if pr_auc is not None and base:
+        parts.append(
+            f"On held-out days the model ranks buyers well above chance: PR-AUC {pr_auc:.3f}, "
+            f"where a random ranking scores the base rate {base:.3f} and a perfect one 1.0"
+        )
+    if users is not None and tail is not None:
+        parts.append(
+            f"{users:,} users got a ranked list, {tail:.0%} of it from the long tail "
+            "(items outside the popular head and torso)"
+        )
+    sentence = "; ".join(parts) + "." if parts else "No model or lists in this run yet."
+    return numbers, sentence
 
 
 def write_run_report(
@@ -93,6 +144,7 @@ def write_run_report(
         if failed
         else '<p class="ok">all steps done or unchanged</p>'
     )
+    numbers, sentence = run_headline(records)
     sections = [
         ("Status", verdict),
         ("Steps", table(steps) + img_tag(fig, alt="step durations")),
@@ -110,8 +162,43 @@ def write_run_report(
     path = out_dir / "report.html"
     path.write_text(
         page(
-            f"longtail daily run {date.isoformat()}", sections, subtitle=str(layout.root.resolve())
+            f"longtail daily run {date.isoformat()}",
+            sections,
+            subtitle=str(layout.root.resolve()),
+            lead=headline(numbers, sentence),
         ),
         encoding="utf-8",
     )
     return path
+
+
+def closing_screen(layout: Layout, date: dt.date, records: dict[str, StepRecord]) -> str:
+    """The last screen of a run: the steps, the headline figures and what they mean, where to look.
+
+    Written for someone who has never seen the project: the report to open, what its
+    three numbers say, and where the full log and the outputs are.
+    """
+    run_dir = layout.runs / f"date={date.isoformat()}"
+    total = sum(r.seconds for r in records.values() if r.status == "done")
+    failed = [name for name, r in records.items() if r.status == "failed"]
+    state = f"FAILED at {failed[0]}" if failed else "every step done or unchanged"
+    lines = ["", f"== longtail daily run {date}: {state} ({format_seconds(total)} of work)"]
+    for name, rec in records.items():
+        lines.append(
+            f"   {name:<20} {rec.status:<13} {format_seconds(rec.seconds):>7}  "
+            f"{format_metrics(rec.metrics)}"[:160].rstrip()
+        )
+    numbers, sentence = run_headline(records)
+    lines += ["", "What this run found:"]
+    lines += [f"   {n.label:<30} {n.value:>8}   {n.note}" for n in numbers]
+    lines += textwrap.wrap(sentence, width=90, initial_indent="   ", subsequent_indent="   ")
+    report = (run_dir / "report.html").resolve()
+    lines += [
+        "",
+        f"Open the run report in a browser:  {report}",
+        "   it links every stage's report: data quality and imbalance, Great Expectations",
+        "   Data Docs, the model manifest, the scoring report (all work offline).",
+        f"Full log (Feast, Ray, libraries): {run_dir / 'run.log'}",
+        f"Outputs under {layout.root.resolve()}; rerun the same command and nothing is redone.",
+    ]
+    return "\n".join(lines)

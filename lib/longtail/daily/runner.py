@@ -28,8 +28,9 @@ from longtail.config import Config
 from longtail.errors import LongtailError, StageError
 from longtail.io import write_json
 from longtail.paths import Layout
+from longtail.runlog import format_seconds
 
-__all__ = ["RunContext", "Step", "StepFailed", "data_dir_lock", "run_steps"]
+__all__ = ["RunContext", "Step", "StepFailed", "data_dir_lock", "format_metrics", "run_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,13 @@ def data_dir_lock(layout: Layout) -> Iterator[None]:
         fh.close()
 
 
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """``users=300 coverage=0.41``: a step's key counts on one line, floats to 4 digits."""
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+    )
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -213,7 +221,7 @@ def run_steps(
     for step in steps:
         if step.when is not None and not step.when(ctx):
             records[step.name] = StepRecord(status="not scheduled")
-            log.info("step %s: not scheduled for %s", step.name, ctx.date)
+            log.info("%-20s not scheduled for %s", step.name, ctx.date)
             save()
             continue
         fp = _fingerprint(step, ctx)
@@ -227,10 +235,18 @@ def run_steps(
             and prev.get("outputs") == {p.name: content_hash([p]) for p in outputs}
         ):
             records[step.name] = StepRecord(**{**prev, "status": "skipped"})
-            log.info("step %s: inputs unchanged, skipped", step.name)
+            log.info(
+                "%-20s unchanged, skipped (last run took %s)",
+                step.name,
+                format_seconds(float(prev.get("seconds", 0.0))),
+            )
             save()
             continue
-        log.info("step %s: start", step.name)
+        expected = prev.get("seconds") if prev.get("status") == "done" else None
+        log.info(
+            "%-20s start", step.name,
+            extra={"step_event": "start", "step": step.name, "expected": expected},
+        )  # fmt: skip
         started, t0 = _now(), time.perf_counter()
         try:
             metrics = step.run(ctx) or {}
@@ -241,6 +257,10 @@ def run_steps(
                 seconds=round(seconds, 3), error=f"{type(exc).__name__}: {exc}",
             )  # fmt: skip
             save()
+            log.error(
+                "%-20s FAILED after %s: %s", step.name, format_seconds(seconds), exc,
+                extra={"step_event": "end"},
+            )  # fmt: skip
             msg = f"step {step.name!r} failed after {seconds:.1f}s: {exc}"
             raise StepFailed(msg) from exc
         seconds = time.perf_counter() - t0
@@ -249,7 +269,10 @@ def run_steps(
             seconds=round(seconds, 3), metrics=metrics,
             outputs={p.name: content_hash([p]) for p in outputs},
         )  # fmt: skip
-        log.info("step %s: done in %.1fs %s", step.name, seconds, metrics)
+        log.info(
+            "%-20s done in %s  %s", step.name, format_seconds(seconds), format_metrics(metrics),
+            extra={"step_event": "end"},
+        )  # fmt: skip
         save()
         missing = [p for p in outputs if not p.exists()]
         if missing:

@@ -10,7 +10,7 @@ import polars as pl
 
 from longtail import schema as S
 from longtail.io import write_json
-from longtail.reporting import figure, img_tag, page, table
+from longtail.reporting import Headline, figure, headline, img_tag, page, table
 
 __all__ = ["scoring_summary", "write_scoring_report"]
 
@@ -57,12 +57,27 @@ def scoring_summary(
     }
 
 
+def _headline(summary: dict[str, Any]) -> str:
+    users, coverage, tail = summary["users"], summary["catalog_coverage"], summary["tail_share"]
+    numbers = [
+        Headline("users with a list", f"{users:,}", f"{summary['rows']:,} recommendations"),
+        Headline("catalogue coverage", f"{coverage:.1%}", "of items appear in some list"),
+        Headline("long-tail share", f"{tail:.1%}", "of listed items are tail items"),
+    ]
+    sentence = (
+        f"{users:,} users got a ranked list; together the lists use {coverage:.0%} of the "
+        f"catalogue, and {tail:.0%} of what they show comes from the long tail (items "
+        "outside the most popular head and torso), so the lists are not just the bestsellers."
+    )
+    return headline(numbers, sentence)
+
+
 def write_scoring_report(
     recs: pl.DataFrame, summary: dict[str, Any], out_dir: Path, *, title: str
 ) -> Path:
     """Write ``scoring_report.json`` and ``scoring_report.html`` (with plots) into ``out_dir``."""
     write_json(summary, out_dir / "scoring_report.json")
-    fig = figure(9, 3.2)
+    fig = figure(11, 3.6)
     ax1, ax2, ax3 = fig.subplots(1, 3)
     ax1.hist(recs["probability"].to_numpy(), bins=40, color="#3b6fb6")
     ax1.set(title="calibrated probability", xlabel="p", ylabel="rows", yscale="log")
@@ -71,7 +86,7 @@ def write_scoring_report(
     ax2.set(title="tail share per list", xlabel="share", ylabel="users")
     b = summary["bucket_share"]
     ax3.bar(list(b), list(b.values()), color=["#c0392b", "#e6a23c", "#2e8b57"])
-    ax3.set(title="popularity bucket of listed items", ylabel="share")
+    ax3.set(title="listed items by popularity", ylabel="share of listed items")
     fallback = pl.DataFrame(
         {
             "fallback": list(summary["users_per_fallback"]),
@@ -79,7 +94,7 @@ def write_scoring_report(
         }
     )
     mean_p = summary["probability_mean"]
-    headline = pl.DataFrame(
+    summary_rows = pl.DataFrame(
         {
             "metric": ["users", "rows", "catalog coverage", "distinct items", "tail share",
                        "mean probability"],
@@ -92,8 +107,9 @@ def write_scoring_report(
     )  # fmt: skip
     html_text = page(
         title,
-        [
-            ("Summary", table(headline)),
+        lead=_headline(summary),
+        sections=[
+            ("Summary", table(summary_rows)),
             ("Distributions", img_tag(fig, alt="score and tail share distributions")),
             ("Users per fallback", table(fallback)),
         ],

@@ -25,6 +25,8 @@ from longtail.features.snapshots import item_feature_schema, user_feature_schema
 __all__ = [
     "ITEM_SOURCE_PATH",
     "ITEM_VIEW",
+    "RECS_SCHEMA",
+    "RECS_SOURCE",
     "RECS_SOURCE_PATH",
     "RECS_VIEW",
     "USER_SOURCE_PATH",
@@ -40,7 +42,16 @@ ITEM_SOURCE_PATH = "features/item_features.parquet"
 USER_VIEW = "user_features"
 ITEM_VIEW = "item_features"
 RECS_SOURCE_PATH = "serving/user_recommendations.parquet"
+RECS_SOURCE = "recommendation_lists"
 RECS_VIEW = "user_recommendations"
+# The lists' columns (besides user_id and the snapshot time), as scoring writes them.
+RECS_SCHEMA: dict[str, pl.DataType] = {
+    "rec_items": pl.List(pl.Int64),
+    "rec_probabilities": pl.List(pl.Float64),
+    "rec_scores": pl.List(pl.Float64),
+    "rec_model_version": pl.String(),
+    "rec_date": pl.String(),
+}
 
 
 def feast_type(dtype: pl.DataType) -> Any:
@@ -61,6 +72,8 @@ def feast_type(dtype: pl.DataType) -> Any:
         return String
     if dtype == pl.List(pl.Int64):
         return Array(Int64)
+    if dtype == pl.List(pl.Float64):
+        return Array(Float64)
     msg = f"no Feast type for Polars dtype {dtype}"
     raise StageError(msg)
 
@@ -168,20 +181,14 @@ def build_definitions(cfg: FeaturesConfig, *, service: str = "ranking_v1") -> De
     )
     # The latest top-K lists per user, written by batch scoring (serving, not a model input).
     recs_source = FileSource(
-        name="recommendation_lists", path=RECS_SOURCE_PATH, timestamp_field=S.SNAPSHOT_TIME
+        name=RECS_SOURCE, path=RECS_SOURCE_PATH, timestamp_field=S.SNAPSHOT_TIME
     )
     # What a service shows a user: item ids, calibrated probabilities, the model behind them.
     recommendations = FeatureView(
         name=RECS_VIEW,
         entities=[user],
         ttl=dt.timedelta(days=7),
-        schema=[
-            Field(name="rec_items", dtype=Array(Int64)),
-            Field(name="rec_probabilities", dtype=Array(Float64)),
-            Field(name="rec_scores", dtype=Array(Float64)),
-            Field(name="rec_model_version", dtype=String),
-            Field(name="rec_date", dtype=String),
-        ],
+        schema=[Field(name=name, dtype=feast_type(dtype)) for name, dtype in RECS_SCHEMA.items()],
         source=recs_source,
         online=True,
         description="Calibrated top-K recommendations per user, from the daily batch",

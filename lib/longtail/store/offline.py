@@ -40,6 +40,7 @@ from feast.saved_dataset import SavedDatasetStorage
 from feast.utils import _get_requested_feature_views_to_features_dict
 
 from longtail.errors import StageError
+from longtail.store.definitions import RECS_SCHEMA, RECS_SOURCE
 from longtail.store.pit import as_polars, point_in_time_join, utc_timestamp
 
 __all__ = ["PolarsOfflineStore", "PolarsOfflineStoreConfig", "PolarsRetrievalJob"]
@@ -460,5 +461,12 @@ def _pull(
     cols = [*join_key_columns, *feature_name_columns, timestamp_field]
     if created_timestamp_column:
         cols.append(created_timestamp_column)
+    if data_source.name == RECS_SOURCE and not Path(source_path(config, data_source)).exists():
+        # Lists exist only after the first scoring run; before it, `feast materialize`
+        # has nothing to load for them (and must not fail the feature views beside them).
+        log.warning("no recommendation lists yet (%s): nothing to load", data_source.name)
+        known = {**dict.fromkeys(join_key_columns, pl.Int64()), **RECS_SCHEMA}
+        schema = {c: known.get(c, pl.Datetime("us", "UTC")) for c in dict.fromkeys(cols)}
+        return pl.DataFrame(schema=schema)
     scan = _scan(config, data_source).select(list(dict.fromkeys(cols)))
     return _time_bounds(scan, timestamp_field, start_date, end_date).collect()

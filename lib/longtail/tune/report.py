@@ -3,7 +3,9 @@
 Per-strategy plots show each strategy's best trial (by validation objective,
 eligible or not) on the test split: PR curves, reliability diagrams, and PR-AUC
 per popularity bucket; one scatter shows every trial's objective against its
-training time.
+training time. Reliability diagrams bin by equal mass (each point holds the same
+number of test rows): at a base rate of a few percent, equal-width bins put nearly
+every row in the first bin and draw three points.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ import polars as pl
 from sklearn.metrics import precision_recall_curve
 
 from longtail.config import Config
-from longtail.metrics import reliability_bins
-from longtail.reporting import figure, img_tag, page, table
+from longtail.reporting import Headline, figure, headline, img_tag, page, table
 from longtail.schema import BUCKETS, LABEL
 from longtail.tune.leaderboard import Comparison, TrialOutcome
 from longtail.tune.objective import PROBABILITY, objective_label
 
-__all__ = ["best_per_strategy", "write_report"]
+__all__ = ["best_per_strategy", "equal_mass_bins", "write_report"]
 
 _SHOWN = (
     "rank",
@@ -68,6 +69,29 @@ def _pr_curves(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
     return img_tag(fig, alt="precision-recall curves per strategy")
 
 
+def equal_mass_bins(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10) -> pl.DataFrame:
+    """Reliability points of equal mass: rows sorted by probability, cut into ``n_bins`` runs.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per non-empty bin: ``count``, ``mean_probability``, ``positive_rate``.
+    """
+    if n_bins < 1:
+        msg = f"n_bins must be >= 1. Got {n_bins!r} instead."
+        raise ValueError(msg)
+    order = np.argsort(p, kind="stable")
+    parts = [part for part in np.array_split(order, min(n_bins, max(p.size, 1))) if part.size]
+    return pl.DataFrame(
+        {
+            "count": [int(part.size) for part in parts],
+            "mean_probability": [float(p[part].mean()) for part in parts],
+            "positive_rate": [float(y[part].mean()) for part in parts],
+        },
+        schema={"count": pl.Int64, "mean_probability": pl.Float64, "positive_rate": pl.Float64},
+    )
+
+
 def _reliability(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
     n = per.height
     cols = min(3, max(n, 1))
@@ -76,18 +100,22 @@ def _reliability(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
     for i, row in enumerate(per.iter_rows(named=True)):
         ax = fig.add_subplot(rows, cols, i + 1)
         test = outcomes[row["trial_id"]].split("test")
-        bins = reliability_bins(test, n_bins=10)
+        y = test[LABEL].cast(pl.Float64).to_numpy()
+        bins = equal_mass_bins(y, test[PROBABILITY].cast(pl.Float64).to_numpy(), n_bins=10)
         highest = bins.select(pl.max_horizontal("mean_probability", "positive_rate").max()).item()
         top = max(float(highest or 0.0), 1e-3) * 1.1
         ax.plot([0, top], [0, top], color="#999", lw=0.8, ls="--")
-        sizes = 10 + 60 * bins["count"].to_numpy() / max(int(bins["count"].sum()), 1)
-        ax.scatter(bins["mean_probability"], bins["positive_rate"], s=sizes)
-        ax.plot(bins["mean_probability"], bins["positive_rate"], lw=1)
+        ax.plot(bins["mean_probability"], bins["positive_rate"], lw=1, marker="o", ms=4)
         ax.set(xlim=(0, top), ylim=(0, top), title=f"{row['label']}\nECE {row['test_ece']:.4f}")
         ax.title.set_fontsize(8)
         ax.set_xlabel("mean predicted", fontsize=7)
         ax.set_ylabel("observed rate", fontsize=7)
-    return img_tag(fig, alt="reliability diagrams per strategy")
+    note = (
+        "<p class='muted'>Each point is one tenth of the test rows, sorted by calibrated "
+        "probability: its mean predicted probability against its observed positive rate. "
+        "On the dashed line, predictions mean what they say.</p>"
+    )
+    return note + img_tag(fig, alt="reliability diagrams per strategy")
 
 
 def _bucket_bars(per: pl.DataFrame) -> str:
@@ -124,6 +152,43 @@ def _time_scatter(board: pl.DataFrame, metric_name: str) -> str:
     )
     ax.legend(fontsize=7)
     return img_tag(fig, alt="objective against training time")
+
+
+def _test_value(board: pl.DataFrame, trial_id: str | None) -> tuple[str, str]:
+    """(label, test objective as text) of a trial on the board."""
+    if trial_id is None or "test_objective" not in board.columns:
+        return "none", "n/a"
+    row = board.filter(pl.col("trial_id") == trial_id)
+    if not row.height or row["test_objective"][0] is None:
+        return "none", "n/a"
+    return str(row["label"][0]), f"{float(row['test_objective'][0]):.4f}"
+
+
+def _headline(board: pl.DataFrame, comparison: Comparison, metric_name: str) -> str:
+    best_label, best = _test_value(board, comparison.best_trial)
+    base_label, base = _test_value(board, comparison.baseline_trial)
+    diff = comparison.diff
+    if diff is not None:
+        third = Headline(
+            "difference (best - baseline)",
+            f"{diff.estimate:+.4f}",
+            f"{diff.level:.0%} interval [{diff.low:+.4f}, {diff.high:+.4f}]",
+        )
+    else:
+        third = Headline("difference (best - baseline)", "none", "the baseline is the best")
+    numbers = [
+        Headline(f"best on validation: test {metric_name}", best, best_label),
+        Headline(f"baseline: test {metric_name}", base, base_label),
+        third,
+    ]
+    # The verdict's first sentence; its details (selection rule, bootstrap) follow below.
+    sentence = comparison.verdict.split(". ", 1)[0].rstrip(".") + "."
+    if diff is not None:
+        sentence += (
+            " An interval that contains zero means the two cannot be told apart on this test "
+            "set; the daily job adopts a winner only when the interval lies above zero."
+        )
+    return headline(numbers, sentence)
 
 
 def write_report(
@@ -175,6 +240,7 @@ def write_report(
         "Imbalance strategies: tune leaderboard",
         sections,
         subtitle=f"run {run_dir.name}; {board.height} trials; objective {metric_name}",
+        lead=_headline(board, comparison, metric_name),
     )
     path = run_dir / "report.html"
     tmp = run_dir / ".report.html.tmp"

@@ -28,6 +28,8 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from longtail.validation.offline import make_site_offline
+
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.core.expectation_validation_result import (
@@ -253,7 +255,9 @@ def validate_frames(
     pairs
         (suite, frame) to validate; suite names must be distinct.
     docs_dir
-        When given, GE Data Docs (HTML, ``index.html``) are built into this folder.
+        When given, GE Data Docs (HTML, ``index.html``) are built into this folder,
+        with their CDN stylesheets and scripts replaced by local copies (they render
+        offline; :mod:`longtail.validation.offline`).
 
     Returns
     -------
@@ -297,4 +301,6 @@ def validate_frames(
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         ctx.build_data_docs(site_names=[DOCS_SITE])
+        for url in make_site_offline(docs_dir):
+            log.warning("Data Docs still load %s (no vendored copy): offline it will not", url)
     return outcomes

@@ -15,12 +15,14 @@ from typing import Any, Final
 
 import jinja2
 import matplotlib
+from markupsafe import Markup
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import polars as pl
 
 from longtail import schema as S
+from longtail.reporting import HEADLINE_CSS, Headline, headline
 from longtail.validation import imbalance as M
 
 __all__ = ["imbalance_summary", "render_html"]
@@ -265,7 +267,10 @@ h1 .pass { color: #2a7d2a; } h1 .fail { color: #b02a2a; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em; }
 .critical { background: #fbe3e3; } .warning { background: #fdf3d8; }
-img { border: 1px solid #eee; margin: 0.3em; }
+img { border: 1px solid #eee; margin: 0.3em; max-width: 100%; }
+.scroll { overflow-x: auto; max-width: 100%; }
+td { overflow-wrap: break-word; max-width: 36rem; }
+{{ headline_css }}
 </style></head><body>
 <h1 id="verdict">Validation {{ gate.date }}:
 {% if gate.passed %}<span class="pass">PASSED</span>
@@ -274,24 +279,26 @@ img { border: 1px solid #eee; margin: 0.3em; }
 <p>Stage <b>{{ gate.stage }}</b>; {{ gate.outcomes|length }} suites,
 {{ gate.failures|length }} critical failure(s), {{ gate.warnings|length }} warning(s).
 {% if docs %}<a href="{{ docs }}">Great Expectations Data Docs</a>{% endif %}</p>
+{{ lead }}
 {% if gate.skipped %}<p>Skipped: {{ gate.skipped|join("; ") }}</p>{% endif %}
 {% if gate.failures or gate.warnings %}
 <h2>Failed expectations</h2>
-<table><tr><th>severity</th><th>suite</th><th>expectation</th><th>column</th>
+<div class="scroll"><table><tr><th>severity</th><th>suite</th><th>expectation</th><th>column</th>
 <th>what</th><th>observed</th><th>bound</th></tr>
 {% for f in gate.failures + gate.warnings %}
 <tr class="{{ f.severity }}"><td>{{ f.severity }}</td><td>{{ f.suite }}</td>
 <td>{{ f.expectation }}</td><td>{{ f.column or "" }}</td><td>{{ f.description }}</td>
 <td>{{ f.observed }}</td><td>{{ f.bound }}</td></tr>
-{% endfor %}</table>
+{% endfor %}</table></div>
 {% endif %}
 <h2>Suites</h2>
-<table><tr><th>suite</th><th>rows</th><th>expectations</th><th>failed</th><th>seconds</th></tr>
+<div class="scroll"><table>
+<tr><th>suite</th><th>rows</th><th>expectations</th><th>failed</th><th>seconds</th></tr>
 {% for o in gate.outcomes %}<tr><td>{{ o.suite }}</td><td>{{ o.rows }}</td>
 <td>{{ o.evaluated }}</td><td>{{ o.failed }}</td><td>{{ "%.2f"|format(o.seconds) }}</td></tr>
-{% endfor %}</table>
+{% endfor %}</table></div>
 <h2>Imbalance</h2>
-<table>
+<div class="scroll"><table>
 {% if imb.events %}
 <tr><th>events label rate ({{ imb.events.target_event }} / view)</th>
 <td>{{ fmt(imb.events.label_rate) }}</td></tr>
@@ -312,13 +319,59 @@ img { border: 1px solid #eee; margin: 0.3em; }
 <td>{{ imb.training.users_without_positive }} of {{ imb.training.users }}</td></tr>
 {% endif %}
 {% for k, v in drift.items() %}<tr><th>{{ k }}</th><td>{{ fmt(v) }}</td></tr>{% endfor %}
-</table>
+</table></div>
 {% for name, src in plots.items() %}<img id="plot-{{ name }}" alt="{{ name }}" src="{{ src }}">
 {% endfor %}
 </body></html>
 """,
     autoescape=True,
 )
+
+
+def _share(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, (int, float)) else "n/a"
+
+
+def _headline(summary: Mapping[str, Any]) -> str:
+    """Label rate, item popularity Gini and users without a positive, and what they mean."""
+    training, events = summary.get("training"), summary.get("events")
+    section = training or events or {}
+    rate = section.get("label_rate")
+    if training:
+        what, one = "training rows that are positive", "training row"
+        rare = "is a positive"
+    elif events:
+        target = events["target_event"]
+        what, one, rare = f"views followed by a {target}", "view", f"is followed by a {target}"
+    else:
+        what, one, rare = "no table yet", "", ""
+    popularity = summary.get("popularity") or {}
+    gini = popularity.get("gini")
+    no_pos = section.get("users_without_positive_share")
+    numbers = [
+        Headline("label rate", _share(rate), what),
+        Headline("item popularity Gini", f"{gini:.3f}" if gini is not None else "n/a",
+                 "0 = all items equally popular, 1 = one item gets all"),
+        Headline("users without a positive", _share(no_pos), "no positive for them in this data"),
+    ]  # fmt: skip
+    parts = []
+    if isinstance(rate, (int, float)) and rate > 0:
+        parts.append(f"About 1 {one} in {round(1 / rate):,} {rare}")
+    if gini is not None:
+        parts.append(
+            f"the top 10% of items take {_share(popularity.get('top_10pct_share'))} of the "
+            f"events (Gini {gini:.2f}), so most items sit in a long tail with little data"
+        )
+    if parts:
+        text = "; ".join(parts)
+        sentence = (
+            text[0].upper()
+            + text[1:]
+            + (". This is the imbalance the resampling, losses and calibration have to handle.")
+        )
+    else:
+        sentence = "No events or training rows were there to measure."
+    return headline(numbers, sentence)
 
 
 def _fmt(value: Any) -> str:
@@ -360,6 +413,8 @@ def render_html(
         plots=_plots(summary, history),
         docs=docs_href,
         fmt=_fmt,
+        lead=Markup(_headline(summary)),
+        headline_css=Markup(HEADLINE_CSS),
     )
     path.write_text(html, encoding="utf-8")
     return path
