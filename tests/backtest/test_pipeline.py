@@ -84,3 +84,20 @@ def test_backtest_leaves_the_live_outputs_alone(backtest: Path) -> None:
     assert not (backtest / "canonical").exists()
     assert not (backtest / "models").exists()
     assert not (backtest / "recommendations").exists()
+
+
+def test_backtest_report_renders_in_headless_chromium(backtest: Path, tmp_path: Path) -> None:
+    from tests.services import chromium
+
+    report = backtest / "backtest" / f"date={DAY}" / "report.html"
+    flags = (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    )  # fmt: skip
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", report.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180, check=True,
+    ).stdout  # fmt: skip
+    for text in ('id="headline"', "model recall@20", "Model minus each baseline", "<img"):
+        assert text in dom

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from longtail import schema as S
-from longtail.reporting import figure, img_tag, page, table
+from longtail.reporting import Headline, figure, headline, img_tag, page, table
 
 __all__ = ["write_backtest_report"]
 
@@ -99,19 +99,31 @@ def _plots(metrics: dict[str, Any]) -> str:
     return out
 
 
+def _best_baseline(metrics: dict[str, Any]) -> str:
+    systems = {n: v for n, v in metrics["systems"].items() if n != "model"}
+    best = max(systems, key=lambda n: systems[n]["recall_at_k"])
+    return f"best baseline: {best} {systems[best]['recall_at_k']:.3f}"
+
+
 def write_backtest_report(metrics: dict[str, Any], path: Path) -> Path:
     """Write the backtest's HTML report (one self-contained file) to ``path``."""
     k = metrics["k"]
     model = metrics["systems"]["model"]
     cand = (metrics.get("candidate_recall") or {}).get("all", float("nan"))
-    headline = (
-        f"<p><b>{html.escape(metrics['verdict'])}</b></p>"
-        f"<p>Model recall@{k} <b>{model['recall_at_k']:.3f}</b>, NDCG@{k} "
-        f"<b>{model['ndcg_at_k']:.3f}</b>, tail recall@{k} <b>{model['tail_recall_at_k']:.3f}</b>"
-        f"; candidate recall (the ceiling of any ranker) {cand:.3f}. "
-        f"Recall@{k} is the share of a user's next {metrics['target_event']}s that were on "
-        f"the list served at the cutoff, averaged over the {metrics['users_evaluated']} users "
-        "who had one.</p>"
+    lead = headline(
+        [
+            Headline(f"model recall@{k}", f"{model['recall_at_k']:.3f}", _best_baseline(metrics)),
+            Headline(f"model NDCG@{k}", f"{model['ndcg_at_k']:.3f}"),
+            Headline(
+                f"model tail recall@{k}",
+                f"{model['tail_recall_at_k']:.3f}",
+                f"popular: {metrics['systems']['popular']['tail_recall_at_k']:.3f}",
+            ),
+        ],
+        f"{metrics['verdict']} Recall@{k} is the share of a user's next "
+        f"{metrics['target_event']}s (over {metrics['holdout_days']} days) that were on the "
+        f"list served at the cutoff, averaged over the {metrics['users_evaluated']} users "
+        f"who had one; candidate recall, the ceiling of any ranker, is {cand:.3f}.",
     )
     setup = table(
         pl.DataFrame(
@@ -133,7 +145,7 @@ def write_backtest_report(metrics: dict[str, Any], path: Path) -> Path:
         )
     )  # fmt: skip
     sections = [
-        ("Verdict", headline),
+        ("Verdict", f"<p><b>{html.escape(metrics['verdict'])}</b></p>"),
         ("Accuracy on the same users", _systems_table(metrics, _ACCURACY)),
         ("Model minus each baseline (paired bootstrap over users)", _comparison_table(metrics)),
         ("Popularity bias and exposure (all lists written)", _systems_table(metrics, _BEYOND)),
@@ -146,6 +158,7 @@ def write_backtest_report(metrics: dict[str, Any], path: Path) -> Path:
         page(
             f"Backtest {metrics['date']}",
             sections,
+            lead=lead,
             subtitle=(
                 f"Lists built from events before {metrics['cutoff']}, compared with "
                 f"{metrics['target_event']} events up to {metrics['holdout_end']}."

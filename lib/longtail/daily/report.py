@@ -45,7 +45,6 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
         ("Current model: manifest with metrics and calibration", _current_manifest(layout)),
         ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
         ("Scoring report", layout.recommendations(date) / "scoring_report.html"),
-        ("Backtest report", layout.root / "backtest" / f"date={date.isoformat()}" / "report.html"),
         ("Recommendations manifest", layout.recommendations(date) / "_manifest.json"),
         ("Backtest: the lists against what users did next", layout.backtest(date) / "report.html"),
     ]
