@@ -237,7 +237,7 @@ class LabelsConfig(_Section):
 
 
 class SplitConfig(_Section):
-    """Time split of labelled rows; fractions of the labelled time range, in order."""
+    """Time split of labelled rows: fractions of the rows in time order, or dates."""
 
     validation_fraction: float = Field(0.15, gt=0, lt=1)
     test_fraction: float = Field(0.15, gt=0, lt=1)
