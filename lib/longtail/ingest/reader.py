@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +139,24 @@ def _lines_slow(path: Path) -> tuple[pl.Series, pl.Series]:
     return pl.Series("line", texts, dtype=pl.String), pl.Series("valid", valid, dtype=pl.Boolean)
 
 
-def _records(lines: list[str], separator: str) -> Iterator[tuple[int, str, list[str]]]:
-    """``(first line index, text, fields)`` per CSV record; a quoted field may span lines."""
+def _unterminated(text: str, separator: str) -> bool:
+    """Whether ``text`` ends inside a quoted field (the csv module, non-strict, accepts that)."""
+    try:
+        list(csv.reader(io.StringIO(text + "\n"), delimiter=separator, strict=True))
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def _records(lines: list[str], separator: str, width: int) -> Iterator[tuple[int, str, list[str]]]:
+    """``(first line index, text, fields)`` per CSV record; a quoted field may span lines.
+
+    A record over several lines that does not come out ``width`` fields wide was
+    most likely one stray quote swallowing the lines after it: those lines are
+    then read one by one, so one bad row cannot take good rows with it. A record
+    that ends inside a quoted field at the end of the file gets no fields (it is
+    malformed, and goes to the quarantine whole).
+    """
     pending: list[int] = []
 
     def feed() -> Iterator[str]:
@@ -150,10 +167,22 @@ def _records(lines: list[str], separator: str) -> Iterator[tuple[int, str, list[
     reader = csv.reader(feed(), delimiter=separator)
     for fields in reader:
         start, n = pending[0], len(pending)
-        text = "\n".join(lines[start : start + n])
         pending.clear()
-        if fields:  # a blank line is no record
+        if n > 1 and len(fields) != width:
+            for k in range(start, start + n):
+                if lines[k]:
+                    yield k, lines[k], _one_line(lines[k], separator)
+            continue
+        text = "\n".join(lines[start : start + n])
+        if start + n == len(lines) and _unterminated(text, separator):
+            yield start, text, []
+        elif fields:  # a blank line is no record
             yield start, text, fields
+
+
+def _one_line(line: str, separator: str) -> list[str]:
+    fields = next(csv.reader([line], delimiter=separator), [])
+    return [] if _unterminated(line, separator) else fields
 
 
 def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True) -> RawTable:
@@ -218,7 +247,7 @@ def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True)
     frame = frame.with_columns((pl.col("row_number") - header_at).cast(pl.Int64))
     undecodable = frame.filter(~pl.col("valid")).select("row_number", "line")
     frame = frame.filter(pl.col("valid")).drop("valid")
-    all_fields = _split_fields(frame, separator)
+    all_fields = _split_fields(frame, separator, n_fields if has_header else None)
     if not has_header:
         # Without a header the most common field count is the file's width.
         n_fields = int(all_fields.get_column("_n").mode().sort()[-1]) if all_fields.height else 0
@@ -254,14 +283,18 @@ def _check_decodable(path: Path, valid: pl.Series, *, has_header: bool) -> None:
         raise SourceError(msg)
 
 
-def _split_fields(frame: pl.DataFrame, separator: str) -> pl.DataFrame:
+def _split_fields(frame: pl.DataFrame, separator: str, width: int | None) -> pl.DataFrame:
     """``row_number, line, fields, _n`` per record of ``frame`` (``row_number, line``)."""
     quotes = pl.col("line").str.count_matches('"', literal=True)
     frame = frame.with_columns(quotes.alias("_quotes"))
     if frame.filter(pl.col("_quotes") % 2 == 1).height:
         # An odd number of quotes may open a field that goes on on the next line:
         # let the csv module read the records in order (slower, exact).
-        parsed = list(_records(frame.get_column("line").to_list(), separator))
+        if width is None:  # no header: the most common number of separators decides
+            counts = frame.filter(pl.col("line").str.len_chars() > 0).get_column("line")
+            seps = counts.str.count_matches(separator, literal=True) + 1
+            width = int(seps.mode().sort()[-1])
+        parsed = list(_records(frame.get_column("line").to_list(), separator, width))
         numbers = frame.get_column("row_number")
         all_fields = pl.DataFrame(
             {
