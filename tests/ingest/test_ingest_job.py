@@ -106,7 +106,7 @@ def _write_case(tmp_path: Path, case: str) -> Path:
         ("duplicate_header", "repeats column name(s) ['t']"),
         ("utf16", "UTF-16"),
         ("list_column", "column 'i' has type List"),
-        ("unit", "set source.event_time.unit = 'ms'"),
+        ("unit", 'set source.event_time.unit = "ms"'),
     ],
 )
 def test_a_file_level_problem_stops_with_one_line_and_exit_2(

@@ -382,7 +382,7 @@ def _raise_on_column_failures(
     unit = _likely_unit(values, lim.earliest, limit)
     if unit is not None and unit != mapping.time_unit:
         key = "source.event_time.unit" if mapping.configurable else "the time unit"
-        msg += f"; they look like epoch {_UNIT_NAMES[unit]}: set {key} = {unit!r}"
+        msg += f'; they look like epoch {_UNIT_NAMES[unit]}: set {key} = "{unit}"'
     elif mapping.configurable:
         msg += (
             "; check source.event_time (unit or format, timezone) and [ingest] earliest_timestamp"
