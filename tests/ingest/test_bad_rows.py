@@ -327,6 +327,9 @@ _FIELD = st.one_of(
             "1,2",
             "\x00",
             "\x01",
+            "\r",
+            '"a\rb"',
+            "x" * 140_000,  # over the csv module's field limit
             "pv",
             "buy",
             "fav",
@@ -340,7 +343,7 @@ _GARBAGE = st.one_of(
     st.lists(_FIELD, min_size=0, max_size=9).map(lambda fs: ",".join(fs).encode()),
     st.binary(max_size=40),
     _TEXT,
-).map(lambda b: b.replace(b"\n", b" ").replace(b"\r", b" "))
+).map(lambda b: b.replace(b"\n", b" "))  # one row: a line of its own (a bare \r stays)
 
 
 def _outcome(result: IngestResult, n_good: int) -> tuple[Any, ...]:

@@ -122,3 +122,12 @@ def test_an_unterminated_quote_at_the_end_is_ragged_not_loaded(tmp_path: Path) -
     table = read_delimited(path)
     assert table.rows["a"].to_list() == ["1"]
     assert table.ragged.rows() == [(2, '3,"4')]
+
+
+def test_a_bare_carriage_return_or_a_huge_field_is_one_row_s_problem(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    huge = "x" * 200_000
+    path.write_bytes(f'a,b\n1,"p\rq"\n2,"{huge}"\n3,4\n'.encode())
+    table = read_delimited(path)
+    assert table.rows.rows() == [(1, "1", "p\rq"), (3, "3", "4")]
+    assert table.ragged["row_number"].to_list() == [2]

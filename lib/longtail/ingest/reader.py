@@ -27,6 +27,7 @@ from longtail.errors import SourceError
 
 __all__ = ["RawTable", "read_delimited", "read_parquet_raw", "require_columns"]
 
+_CR: Final = "\ue000"  # csv refuses a bare \r outside quotes: this stands in while parsing
 _LINE_SEP: Final = "\x01"  # the fast path reads each line as one field split on this byte
 _CHUNK: Final = 1 << 24
 _UTF16_BOMS: Final = (
@@ -148,41 +149,67 @@ def _unterminated(text: str, separator: str) -> bool:
     return False
 
 
+def _restore(fields: list[str]) -> list[str]:
+    return [f.replace(_CR, "\r") for f in fields]
+
+
+def _one_line(line: str, separator: str) -> list[str]:
+    """The fields of one line alone; none when csv refuses it or it ends inside a quote."""
+    text = line.replace("\r", _CR)
+    try:
+        fields = next(csv.reader([text], delimiter=separator), [])
+    except csv.Error:  # e.g. a field over the csv module's size limit
+        return []
+    return [] if _unterminated(text, separator) else _restore(fields)
+
+
+def _parse_lines(lines: list[str], separator: str) -> list[list[str]]:
+    """One record per line (``[]`` for a line csv refuses), in one csv pass when it can."""
+    try:
+        rows = list(csv.reader((ln.replace("\r", _CR) for ln in lines), delimiter=separator))
+    except csv.Error:
+        rows = []
+    if len(rows) != len(lines):  # a quote left open ran into the next line, or csv refused one
+        return [_one_line(ln, separator) for ln in lines]
+    return [_restore(r) for r in rows]
+
+
 def _records(lines: list[str], separator: str, width: int) -> Iterator[tuple[int, str, list[str]]]:
     """``(first line index, text, fields)`` per CSV record; a quoted field may span lines.
 
     A record over several lines that does not come out ``width`` fields wide was
     most likely one stray quote swallowing the lines after it: those lines are
     then read one by one, so one bad row cannot take good rows with it. A record
-    that ends inside a quoted field at the end of the file gets no fields (it is
-    malformed, and goes to the quarantine whole).
+    that ends inside a quoted field at the end of the file, or that csv refuses,
+    gets no fields (it goes to the quarantine whole).
     """
     pending: list[int] = []
 
     def feed() -> Iterator[str]:
         for i, line in enumerate(lines):
             pending.append(i)
-            yield line + "\n"
+            yield line.replace("\r", _CR) + "\n"
 
     reader = csv.reader(feed(), delimiter=separator)
-    for fields in reader:
+    while True:
+        try:
+            fields: list[str] | None = _restore(next(reader))
+        except StopIteration:
+            return
+        except csv.Error:  # the reader goes on with the next line
+            fields = None
         start, n = pending[0], len(pending)
         pending.clear()
-        if n > 1 and len(fields) != width:
+        if fields is None or (n > 1 and len(fields) != width):
             for k in range(start, start + n):
                 if lines[k]:
                     yield k, lines[k], _one_line(lines[k], separator)
             continue
         text = "\n".join(lines[start : start + n])
-        if start + n == len(lines) and _unterminated(text, separator):
+        if start + n == len(lines) and _unterminated(text.replace("\r", _CR), separator):
             yield start, text, []
         elif fields:  # a blank line is no record
             yield start, text, fields
-
-
-def _one_line(line: str, separator: str) -> list[str]:
-    fields = next(csv.reader([line], delimiter=separator), [])
-    return [] if _unterminated(line, separator) else fields
 
 
 def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True) -> RawTable:
@@ -211,12 +238,16 @@ def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True)
         raise SourceError(msg)
     _check_encoding(path)
     valid_utf8, has_sep = _scan_bytes(path)
+    lines: pl.Series | None = None
     if valid_utf8 and not has_sep:
         try:
             lines = _lines_fast(path)
         except pl.exceptions.NoDataError as exc:
             msg = f"source file is empty: {path}"
             raise SourceError(msg) from exc
+        except pl.exceptions.PolarsError:
+            lines = None  # whatever trips the fast reader, the line-by-line one reads
+    if lines is not None:
         valid = pl.repeat(True, lines.len(), eager=True, dtype=pl.Boolean).alias("valid")
     else:
         lines, valid = _lines_slow(path)
@@ -232,7 +263,10 @@ def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True)
     if has_header:
         header_at = int(filled.get_column("row_number")[0])
         header_line = filled.get_column("line")[0]
-        columns = [c.strip() for c in next(csv.reader([header_line], delimiter=separator))]
+        columns = [c.strip() for c in _one_line(header_line, separator)]
+        if not columns:
+            msg = f"{path}: the header line cannot be read as CSV: {header_line[:80]!r}"
+            raise SourceError(msg)
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes:
             msg = (
@@ -311,7 +345,7 @@ def _split_fields(frame: pl.DataFrame, separator: str, width: int | None) -> pl.
             "row_number", "line", pl.col("line").str.split(separator).alias("fields")
         )
         if quoted.height:
-            parsed_q = list(csv.reader(quoted.get_column("line").to_list(), delimiter=separator))
+            parsed_q = _parse_lines(quoted.get_column("line").to_list(), separator)
             quoted_fields = quoted.select("row_number", "line").with_columns(
                 pl.Series("fields", parsed_q, dtype=pl.List(pl.String))
             )
