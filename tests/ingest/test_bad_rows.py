@@ -285,6 +285,17 @@ def test_string_ids_with_int_encoding_suggest_hash(tmp_path: Path) -> None:
     assert result.accounts[0].accepted == 6
 
 
+def test_unmapped_event_names_name_the_most_common_ones(tmp_path: Path) -> None:
+    rows = "".join(f"1,10,100,{e},1714521600,1\n" for e in ["PageView"] * 4 + ["Basket", "pv"])
+    path = _write(tmp_path, HEADER + rows)
+    with pytest.raises(
+        SourceError, match=r"5 of 6 rows have an event name .*'PageView' 4, 'Basket' 1.*ignore"
+    ):
+        read_source(_cfg(path), now=NOW)
+    ok = _read(path, event_names={"view": ["pv", "PageView"], "ignore": ["Basket"]})
+    assert (ok.accounts[0].accepted, ok.accounts[0].ignored) == (1, 1)  # 5 views, 4 duplicates
+
+
 def test_a_few_string_ids_are_only_quarantined(tmp_path: Path) -> None:
     path = _write(tmp_path, HEADER + GOOD + "x7,10,100,pv,1714521600,1\n")
     assert _only_reason(_read(path))[0] == Q.INVALID_ID

@@ -229,7 +229,8 @@ def parse_events(
     SourceError
         A mapped column is missing from the file, or most rows fail the same
         way because of the mapping (timestamps in another unit, string ids
-        with ``id_encoding = "int"``): the message says which key to set.
+        with ``id_encoding = "int"``, event names not mapped): the message
+        says which key to set.
     """
     lim = limits or RowLimits()
     require_columns(raw, mapping.required())
@@ -368,7 +369,10 @@ def _raise_on_column_failures(
     if n == 0:
         return
     # Counts first, in one pass; rows are only filtered once a rule has failed most of them.
-    sums = [pl.col("_why").is_in(list(_TIME_REASONS)).sum().alias("time")]
+    sums = [
+        pl.col("_why").is_in(list(_TIME_REASONS)).sum().alias("time"),
+        (pl.col("_why") == Q.UNKNOWN_EVENT).sum().alias("unknown_event"),
+    ]
     ids = ((mapping.user_id, "user_id", "_user"), (mapping.item_id, "item_id", "_item"))
     if mapping.id_encoding == "int":
         for col, key, alias in ids:
@@ -390,6 +394,25 @@ def _raise_on_column_failures(
                     f"integers (e.g. {example!r}); {where}"
                 )
                 raise SourceError(msg)
+    if 2 * counts_all["unknown_event"] > n:
+        top = (
+            parsed.filter(pl.col("_why") == Q.UNKNOWN_EVENT)
+            .group_by(mapping.event_type)
+            .len()
+            .sort("len", mapping.event_type, descending=[True, False])
+            .head(5)
+        )
+        seen = ", ".join(f"{name!r} {k:,}" for name, k in top.iter_rows())
+        where = (
+            "map them under [source.event_names] (view, cart, purchase) or list them under ignore"
+            if mapping.configurable
+            else "the mapping knows only " + ", ".join(sorted(mapping.names))
+        )
+        msg = (
+            f"{raw.path}: {counts_all['unknown_event']:,} of {n:,} rows have an event name "
+            f"that is not mapped (most common: {seen}); {where}"
+        )
+        raise SourceError(msg)
     if 2 * counts_all["time"] <= n:
         return
     bad_time = parsed.filter(pl.col("_why").is_in(list(_TIME_REASONS)))
