@@ -184,6 +184,30 @@ class IngestConfig(_Section):
     future_tolerance_hours: float = Field(24.0, ge=0)
     # Fixes "now" for the future-timestamp rule so reruns are reproducible; None: wall clock.
     now: dt.datetime | None = None
+    # Earlier timestamps are implausible: quarantined as timestamp_out_of_range (naive = UTC).
+    earliest_timestamp: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    # When set, only events in [window_start, window_end) are loaded; the rest are
+    # quarantined as outside_window (a date means 00:00 UTC).
+    window_start: dt.datetime | None = None
+    window_end: dt.datetime | None = None
+    # Higher prices are quarantined as price_out_of_range.
+    max_price: float = Field(1e10, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> IngestConfig:
+        start, end = self.window_start, self.window_end
+        if start is not None and end is not None and _utc(start) >= _utc(end):
+            msg = (
+                "ingest.window_start must be before ingest.window_end. "
+                f"Got {start.isoformat()} and {end.isoformat()} instead."
+            )
+            raise ValueError(msg)
+        return self
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """A naive datetime is UTC."""
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 class FeaturesConfig(_Section):
@@ -237,7 +261,7 @@ class LabelsConfig(_Section):
 
 
 class SplitConfig(_Section):
-    """Time split of labelled rows; fractions of the labelled time range, in order."""
+    """Time split of labelled rows: fractions of the rows in time order, or dates."""
 
     validation_fraction: float = Field(0.15, gt=0, lt=1)
     test_fraction: float = Field(0.15, gt=0, lt=1)

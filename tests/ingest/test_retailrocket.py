@@ -100,3 +100,31 @@ def test_the_real_sample_ingests_with_nothing_lost() -> None:
     assert result.events.height > 9000
     assert result.items[S.CATEGORY_ID].null_count() == 0
     assert result.categories.height == 1669
+
+
+def test_non_finite_absurd_and_fractional_property_values_are_quarantined(tmp_path: Path) -> None:
+    _write(tmp_path)
+    with (tmp_path / "item_properties_part1.csv").open("a") as fh:
+        fh.write(
+            "1433041200000,355908,790,ninf\n"
+            "1433041200000,355908,790,n1e308\n"
+            "1433041200000,355908,categoryid,3.7\n"
+            "1433041200000,355908,categoryid,nan\n"
+        )
+    result = read_source(_cfg(tmp_path), now=NOW)
+    items_acc = result.accounts[1]
+    assert items_acc.quarantined[Q.UNPARSABLE_VALUE] == 4  # abc, ninf, 3.7, nan
+    assert items_acc.quarantined[Q.PRICE_OUT_OF_RANGE] == 1
+    items_acc.check()
+    item = result.items.filter(pl.col(S.ITEM_ID) == 355908)
+    assert item[S.CATEGORY_ID].drop_nulls().unique().to_list() == [1173]
+    assert item[S.PRICE].is_finite().all()
+
+
+def test_an_overflowing_event_timestamp_is_quarantined(tmp_path: Path) -> None:
+    _write(tmp_path)
+    with (tmp_path / "events.csv").open("a") as fh:
+        fh.write("99999999999999999999,5,view,355908,\n1e300,5,view,355908,\n")
+    acc = read_source(_cfg(tmp_path), now=NOW).accounts[0]
+    assert acc.quarantined[Q.TIMESTAMP_OUT_OF_RANGE] == 2
+    acc.check()

@@ -87,15 +87,14 @@ def test_fraction_split_is_in_time_order_with_the_configured_shares() -> None:
 
 
 def test_configured_dates_win_over_fractions_and_must_be_ordered() -> None:
+    times = pl.Series(S.EVENT_TIME, [T0 + dt.timedelta(hours=h) for h in range(0, 24 * 30, 6)])
     val, test = split_boundaries(
-        T0,
-        T0 + dt.timedelta(days=30),
+        times,
         SplitConfig(validation_start=dt.date(2024, 1, 10), test_start=dt.date(2024, 1, 20)),
     )
     assert (val, test) == (T0 + dt.timedelta(days=9), T0 + dt.timedelta(days=19))
     with pytest.raises(StageError, match=r"before split\.test_start"):
         split_boundaries(
-            T0,
-            T0 + dt.timedelta(days=30),
+            times,
             SplitConfig(validation_start=dt.date(2024, 1, 20), test_start=dt.date(2024, 1, 10)),
         )

@@ -16,7 +16,7 @@ from longtail import schema as S
 from longtail.config import GenericSource
 from longtail.errors import SourceError
 from longtail.ingest import quarantine as Q
-from longtail.ingest.events import EventMapping, event_mapping_names, parse_events
+from longtail.ingest.events import EventMapping, RowLimits, event_mapping_names, parse_events
 from longtail.ingest.reader import RawTable, read_delimited, read_parquet_raw
 from longtail.ingest.result import IngestResult
 
@@ -44,12 +44,16 @@ def _column_name(raw: RawTable, ref: str | int | None, key: str) -> str | None:
 
 
 def _items_from_events(events: pl.DataFrame) -> pl.DataFrame:
+    # A row without a category (or price) keeps the item's last known one: a
+    # missing value in one event is no evidence the item lost its category.
     versions = (
         events.filter(pl.col(S.CATEGORY_ID).is_not_null() | pl.col(S.PRICE).is_not_null())
         .group_by(S.ITEM_ID, S.CATEGORY_ID, S.PRICE)
         .agg(pl.col(S.EVENT_TIME).min().alias(S.VALID_FROM))
         .sort(S.ITEM_ID, S.VALID_FROM, S.CATEGORY_ID, S.PRICE)
         .unique([S.ITEM_ID, S.VALID_FROM], keep="first", maintain_order=True)
+        .with_columns(pl.col(S.CATEGORY_ID, S.PRICE).forward_fill().over(S.ITEM_ID))
+        .unique([S.ITEM_ID, S.CATEGORY_ID, S.PRICE], keep="first", maintain_order=True)
         .with_columns(
             pl.lit(None, pl.Boolean).alias(S.AVAILABLE), pl.lit(None, pl.String).alias(S.TITLE)
         )
@@ -58,14 +62,20 @@ def _items_from_events(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def ingest_generic(
-    source: GenericSource, *, now: dt.datetime, future_tolerance: dt.timedelta
+    source: GenericSource,
+    *,
+    now: dt.datetime,
+    future_tolerance: dt.timedelta,
+    limits: RowLimits | None = None,
 ) -> IngestResult:
     """Read a mapped CSV/Parquet event file into canonical tables.
 
     Raises
     ------
     SourceError
-        The file is missing, or a mapped column does not exist.
+        The file is missing or unreadable as a whole (encoding, duplicate column
+        names), a mapped column does not exist or has an unreadable type, or
+        most rows fail because of the mapping (see :func:`parse_events`).
     """
     path = source.events
     suffix = path.suffix.lower()
@@ -99,6 +109,7 @@ def ingest_generic(
         now=now,
         future_tolerance=future_tolerance,
         epoch_us_columns=raw.epoch_us_columns,
+        limits=limits,
     )
     items = _items_from_events(parsed.events)
     categories = (

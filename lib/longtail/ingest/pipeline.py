@@ -13,6 +13,7 @@ import polars as pl
 from longtail import schema as S
 from longtail.config import Config, GenericSource, RetailRocketSource, SyntheticSource
 from longtail.errors import StageError
+from longtail.ingest.events import RowLimits
 from longtail.ingest.generic import ingest_generic
 from longtail.ingest.quarantine import TableAccount
 from longtail.ingest.result import IngestResult
@@ -21,7 +22,14 @@ from longtail.ingest.synthetic import generate
 from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
 
-__all__ = ["IngestSummary", "last_event_date", "load_tables", "read_source", "run_ingest"]
+__all__ = [
+    "IngestSummary",
+    "last_event_date",
+    "load_tables",
+    "read_source",
+    "row_limits",
+    "run_ingest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +79,21 @@ def _synthetic_result(cfg: Config, source: SyntheticSource) -> IngestResult:
     )
 
 
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+def row_limits(cfg: Config) -> RowLimits:
+    """The plausible times and prices, and the window, of ``[ingest]`` (naive = UTC)."""
+    ing = cfg.ingest
+    return RowLimits(
+        earliest=_utc(ing.earliest_timestamp),
+        window_start=None if ing.window_start is None else _utc(ing.window_start),
+        window_end=None if ing.window_end is None else _utc(ing.window_end),
+        max_price=ing.max_price,
+    )
+
+
 def read_source(cfg: Config, *, now: dt.datetime | None = None) -> IngestResult:
     """Run the configured source adapter in memory (no files written).
 
@@ -85,13 +108,14 @@ def read_source(cfg: Config, *, now: dt.datetime | None = None) -> IngestResult:
     if ref.tzinfo is None:
         ref = ref.replace(tzinfo=dt.UTC)
     tol = dt.timedelta(hours=cfg.ingest.future_tolerance_hours)
+    limits = row_limits(cfg)
     src = cfg.source
     if isinstance(src, SyntheticSource):
         return _synthetic_result(cfg, src)
     if isinstance(src, RetailRocketSource):
-        return ingest_retailrocket(src, now=ref, future_tolerance=tol)
+        return ingest_retailrocket(src, now=ref, future_tolerance=tol, limits=limits)
     if isinstance(src, GenericSource):
-        return ingest_generic(src, now=ref, future_tolerance=tol)
+        return ingest_generic(src, now=ref, future_tolerance=tol, limits=limits)
     raise AssertionError(f"unhandled source {src!r}")  # pragma: no cover - config forbids it
 
 

@@ -26,23 +26,31 @@ __all__ = [
 
 # Reasons, in the order rules are applied (a row gets the first it breaks).
 WRONG_FIELD_COUNT: Final = "wrong_field_count"
+INVALID_UTF8: Final = "invalid_utf8"
 MISSING_ID: Final = "missing_id"
 INVALID_ID: Final = "invalid_id"
 UNPARSABLE_TIMESTAMP: Final = "unparsable_timestamp"
+TIMESTAMP_OUT_OF_RANGE: Final = "timestamp_out_of_range"
 FUTURE_TIMESTAMP: Final = "future_timestamp"
+OUTSIDE_WINDOW: Final = "outside_window"
 UNKNOWN_EVENT: Final = "unknown_event"
 UNPARSABLE_PRICE: Final = "unparsable_price"
 NEGATIVE_PRICE: Final = "negative_price"
+PRICE_OUT_OF_RANGE: Final = "price_out_of_range"
 UNPARSABLE_VALUE: Final = "unparsable_value"
 REASONS: Final = (
     WRONG_FIELD_COUNT,
+    INVALID_UTF8,
     MISSING_ID,
     INVALID_ID,
     UNPARSABLE_TIMESTAMP,
+    TIMESTAMP_OUT_OF_RANGE,
     FUTURE_TIMESTAMP,
+    OUTSIDE_WINDOW,
     UNKNOWN_EVENT,
     UNPARSABLE_PRICE,
     NEGATIVE_PRICE,
+    PRICE_OUT_OF_RANGE,
     UNPARSABLE_VALUE,
 )
 
@@ -137,7 +145,7 @@ def split_rejects(
     Parameters
     ----------
     raw
-        The source the rows came from (its ragged rows are rejected too).
+        The source the rows came from (its ragged and undecodable rows are rejected too).
     rows
         Parsed rows of ``raw`` (raw string columns plus parsed helper columns).
     reason
@@ -150,7 +158,7 @@ def split_rejects(
     good
         Rows whose reason is null (still carrying the helper columns).
     rejects
-        Quarantine rows: the ragged lines and the rows with a reason.
+        Quarantine rows: the ragged and undecodable lines and the rows with a reason.
     """
     tagged = rows.with_columns(reason.alias("_reason"))
     source_file = str(raw.path)
@@ -158,6 +166,10 @@ def split_rejects(
         [
             quarantine_rows(
                 raw.ragged, reason=WRONG_FIELD_COUNT, table=table,
+                source_file=source_file, raw_columns=["line"],
+            ),
+            quarantine_rows(
+                raw.undecodable, reason=INVALID_UTF8, table=table,
                 source_file=source_file, raw_columns=["line"],
             ),
             quarantine_rows(

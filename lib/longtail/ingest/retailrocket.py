@@ -20,7 +20,7 @@ import polars as pl
 from longtail import schema as S
 from longtail.config import RetailRocketSource
 from longtail.ingest import quarantine as Q
-from longtail.ingest.events import EventMapping, parse_events
+from longtail.ingest.events import EventMapping, RowLimits, parse_events
 from longtail.ingest.reader import read_delimited, require_columns
 from longtail.ingest.result import IngestResult
 
@@ -36,13 +36,14 @@ EVENT_MAPPING: Final = EventMapping(
     transaction_id="transactionid",
     names={"view": "view", "addtocart": "cart", "transaction": "purchase"},
     time_unit="ms",
+    configurable=False,
 )
 _LOADED_PROPERTIES: Final = {"categoryid": S.CATEGORY_ID, "available": S.AVAILABLE, "790": S.PRICE}
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _parse_properties(
-    source: RetailRocketSource, account: Q.TableAccount
+    source: RetailRocketSource, account: Q.TableAccount, limits: RowLimits
 ) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
     parts: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
@@ -69,10 +70,26 @@ def _parse_properties(
             .then(pl.lit(Q.INVALID_ID))
             .when(pl.col("_time").is_null())
             .then(pl.lit(Q.UNPARSABLE_TIMESTAMP))
-            .when(pl.col("_loaded") & pl.col("_num").is_null())
+            # nan/inf, and a category that is no integer, are no value (never loaded as null)
+            .when(
+                pl.col("_loaded")
+                & (
+                    ~pl.col("_num").is_finite().fill_null(False)
+                    | (
+                        (pl.col("property") == "categoryid")
+                        & (pl.col("_num") != pl.col("_num").round(0))
+                    )
+                )
+            )
             .then(pl.lit(Q.UNPARSABLE_VALUE))
             .when(pl.col("_loaded") & (pl.col("property") == "790") & (pl.col("_num") < 0))
             .then(pl.lit(Q.NEGATIVE_PRICE))
+            .when(
+                pl.col("_loaded")
+                & (pl.col("property") == "790")
+                & (pl.col("_num") > limits.max_price)
+            )
+            .then(pl.lit(Q.PRICE_OUT_OF_RANGE))
             .otherwise(None)
         )
         ok, bad = Q.split_rejects(raw, rows, reason, table="items")
@@ -182,7 +199,11 @@ def _categories(
 
 
 def ingest_retailrocket(
-    source: RetailRocketSource, *, now: dt.datetime, future_tolerance: dt.timedelta
+    source: RetailRocketSource,
+    *,
+    now: dt.datetime,
+    future_tolerance: dt.timedelta,
+    limits: RowLimits | None = None,
 ) -> IngestResult:
     """Read a RetailRocket folder into canonical tables.
 
@@ -192,10 +213,13 @@ def ingest_retailrocket(
         events.csv is missing, or a file lacks a required column.
     """
     raw = read_delimited(source.path / source.events)
-    parsed = parse_events(raw, EVENT_MAPPING, now=now, future_tolerance=future_tolerance)
+    lim = limits or RowLimits()
+    parsed = parse_events(
+        raw, EVENT_MAPPING, now=now, future_tolerance=future_tolerance, limits=lim
+    )
     items_acc = Q.TableAccount("items")
     cat_parts, cat_rejects = _parse_item_category(source, items_acc)
-    prop_parts, prop_rejects = _parse_properties(source, items_acc)
+    prop_parts, prop_rejects = _parse_properties(source, items_acc, lim)
     items = _items_from_properties(cat_parts + prop_parts, items_acc)
     cats_acc = Q.TableAccount("categories")
     categories, tree_rejects = _categories(source, cats_acc)

@@ -9,14 +9,16 @@ from longtail.training_set.build import (
     features_for,
 )
 from longtail.training_set.labels import label_views
-from longtail.training_set.split import assign_splits, split_boundaries
+from longtail.training_set.split import SplitPlan, assign_splits, plan_splits, split_boundaries
 
 __all__ = [
+    "SplitPlan",
     "SplitStats",
     "TrainingSetSummary",
     "assign_splits",
     "build_training_set",
     "features_for",
     "label_views",
+    "plan_splits",
     "split_boundaries",
 ]

@@ -17,7 +17,7 @@ from longtail.paths import Layout
 from longtail.store.pit import as_polars
 from longtail.training_set.candidate_rows import candidate_rows
 from longtail.training_set.labels import label_views
-from longtail.training_set.split import assign_splits
+from longtail.training_set.split import SplitPlan, assign_splits, plan_splits
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -106,14 +106,24 @@ class TrainingSetSummary:
     views_seen: int
     splits: dict[str, SplitStats]
     paths: dict[str, str]
+    plan: SplitPlan | None = None
 
     def lines(self) -> list[str]:
-        """One printable line per split."""
-        return [
+        """One printable line per split, and one when rows lie far outside the bulk."""
+        out = [
             f"{name:<10} rows={s.rows:>9,} positives={s.positives:>7,} "
             f"label_rate={s.label_rate:.4f}"
             for name, s in self.splits.items()
         ]
+        if self.plan is not None and self.plan.rows_far_outside:
+            p = self.plan
+            out.append(
+                f"{p.rows_far_outside:,} row(s) lie far outside the bulk of the data "
+                f"({p.bulk_start:%Y-%m-%d} to {p.bulk_end:%Y-%m-%d}): {p.rows_far_before:,} "
+                f"before, {p.rows_far_after:,} after; [ingest] window_start/window_end "
+                "can leave them out"
+            )
+        return out
 
 
 def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> TrainingSetSummary:
@@ -143,7 +153,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     population: dict[str, Any] = {"population": cfg.labels.population}
     if cfg.labels.population == "candidates":
         built = candidate_rows(events, items, cfg, cutoff=cutoff)
-        labelled = built.rows
+        labelled, plan = built.rows, built.plan
         population.update(
             snapshots=built.snapshots,
             generated=built.generated,
@@ -157,7 +167,10 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
             cutoff=cutoff,
         )
-        labelled = assign_splits(labelled, cfg.split)
+        if labelled.is_empty():
+            labelled = assign_splits(labelled, cfg.split)  # raises the clear "no labelled rows"
+        plan = plan_splits(labelled[S.EVENT_TIME], cfg.split)
+        labelled = assign_splits(labelled, cfg.split, plan=plan)
     feats = features_for(store, labelled, service=cfg.feature_store.feature_service)
     rows = feats.select(*S.TRAINING_KEYS).hstack(labelled.select(S.LABEL, S.SPLIT))
     rows = rows.hstack(feats.drop(*S.TRAINING_KEYS))
@@ -181,13 +194,16 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             )
             part.write_parquet(tmp / f"{name}.parquet", statistics=True)
             paths[name] = str(layout.training / f"{name}.parquet")
-    summary = TrainingSetSummary(until=until, views_seen=labelled.height, splits=stats, paths=paths)
+    summary = TrainingSetSummary(
+        until=until, views_seen=labelled.height, splits=stats, paths=paths, plan=plan
+    )
     write_json(
         {
             "until": until.isoformat(),
             "labels": cfg.labels.model_dump(),
             "population": population,
             "splits": {k: vars(v) for k, v in stats.items()},
+            **plan.to_dict(),
         },
         layout.reports / "training_set_summary.json",
     )

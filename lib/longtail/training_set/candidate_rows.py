@@ -31,7 +31,7 @@ from longtail import schema as S
 from longtail.candidates import candidate_config, generate_candidates
 from longtail.config import Config
 from longtail.errors import StageError
-from longtail.training_set.split import assign_splits
+from longtail.training_set.split import SplitPlan, assign_splits, plan_splits
 
 __all__ = ["CandidateRows", "candidate_rows", "snapshot_times"]
 
@@ -47,6 +47,7 @@ class CandidateRows:
     generated: dict[str, int]
     kept: dict[str, int]
     train_negative_rate: float
+    plan: SplitPlan
 
 
 def snapshot_times(
@@ -105,10 +106,10 @@ def candidate_rows(
         )
         raise StageError(msg)
     # Each T's split is decided on the times alone, before any row is sampled.
+    at = pl.DataFrame({S.EVENT_TIME: times}, schema={S.EVENT_TIME: S.TIME})
+    plan = plan_splits(at[S.EVENT_TIME], cfg.split)
     split_of = dict(
-        assign_splits(pl.DataFrame({S.EVENT_TIME: times}, schema={S.EVENT_TIME: S.TIME}), cfg.split)
-        .select(S.EVENT_TIME, S.SPLIT)
-        .iter_rows()
+        assign_splits(at, cfg.split, plan=plan).select(S.EVENT_TIME, S.SPLIT).iter_rows()
     )
     targets = seen.filter(pl.col(S.EVENT_TYPE) == lab.target_event).select(
         S.USER_ID, S.ITEM_ID, S.EVENT_TIME
@@ -176,4 +177,5 @@ def candidate_rows(
         generated=generated,
         kept=kept,
         train_negative_rate=lab.train_negative_rate,
+        plan=plan,
     )
