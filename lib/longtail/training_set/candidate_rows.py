@@ -105,9 +105,14 @@ def candidate_rows(
             f"{cutoff.isoformat()}: the data needs more days"
         )
         raise StageError(msg)
-    # Each T's split is decided on the times alone, before any row is sampled.
+    # Each T's split is decided before any row is sampled, by the same quantile plan
+    # as view rows (the times of the labelable views): stray early events add empty
+    # snapshot days but move no boundary.
     at = pl.DataFrame({S.EVENT_TIME: times}, schema={S.EVENT_TIME: S.TIME})
-    plan = plan_splits(at[S.EVENT_TIME], cfg.split)
+    activity = seen.filter(
+        (pl.col(S.EVENT_TYPE) == "view") & (pl.col(S.EVENT_TIME) + horizon < cutoff)
+    )[S.EVENT_TIME]
+    plan = plan_splits(activity if activity.len() else at[S.EVENT_TIME], cfg.split)
     split_of = dict(
         assign_splits(at, cfg.split, plan=plan).select(S.EVENT_TIME, S.SPLIT).iter_rows()
     )
