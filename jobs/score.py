@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.daily import last_data_date
+from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.scoring.pipeline import run_scoring
 
@@ -23,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--date", type=parse_date, help="run date (default: last day of data)")
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
-    date = args.date or last_data_date(Layout(cfg.data_dir))
-    result = run_scoring(cfg, date=date)
+    with data_dir_lock(cfg.data_dir, job="score"):
+        date = args.date or last_data_date(Layout(cfg.data_dir))
+        result = run_scoring(cfg, date=date)
     print(json.dumps(result.manifest, indent=2, default=str))
     print(f"recommendations: {result.path}")
     print(f"report: {result.path / 'scoring_report.html'}")

@@ -264,7 +264,7 @@ def run_daily(
     steps = build_steps(cfg)
     records: dict[dt.date, dict[str, StepRecord]] = {}
     manifests: dict[dt.date, Path] = {}
-    with data_dir_lock(layout):
+    with data_dir_lock(layout, job="daily"):
         # Date-independent steps (ingest) run first; the default date needs their output.
         shared = [s for s in steps if not s.per_date]
         per_date = [s for s in steps if s.per_date]
