@@ -11,6 +11,7 @@ from pathlib import Path
 
 from longtail.config import Config, load_config
 from longtail.errors import LongtailError
+from longtail.ray_runtime import set_local_listen
 
 __all__ = ["base_parser", "load_from_args", "run_main"]
 
@@ -39,8 +40,13 @@ def parse_date(text: str) -> dt.date:
 
 
 def load_from_args(args: argparse.Namespace) -> Config:
-    """Load the config named by ``--config``, with ``--data-dir`` applied."""
-    return load_config(args.config, data_dir=args.data_dir)
+    """Load the config named by ``--config``, with ``--data-dir`` applied.
+
+    Also applies the process-wide ``[ray]`` settings (how a local Ray listens).
+    """
+    cfg = load_config(args.config, data_dir=args.data_dir)
+    set_local_listen(cfg.ray.listen)
+    return cfg
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,8 @@ __all__ = [
     "IngestConfig",
     "LabelsConfig",
     "LossVariant",
+    "RayConfig",
+    "RayListen",
     "ResamplingConfig",
     "RetailRocketSource",
     "ScoreConfig",
@@ -434,6 +436,19 @@ class ScoreConfig(_Section):
     active_days: int = Field(30, ge=1)
 
 
+RayListen = Literal["loopback", "node"]
+
+
+class RayConfig(_Section):
+    """A local Ray started by a job (joining a cluster via ``RAY_ADDRESS`` ignores this).
+
+    ``loopback``: every Ray server listens on 127.0.0.1 only; ``node``: on the
+    machine's address, reachable from the network (Ray's default).
+    """
+
+    listen: RayListen = "loopback"
+
+
 class DailyConfig(_Section):
     """The daily chain."""
 
@@ -459,6 +474,7 @@ class Config(_Section):
     tune: TuneConfig = TuneConfig()
     score: ScoreConfig = ScoreConfig()
     daily: DailyConfig = DailyConfig()
+    ray: RayConfig = RayConfig()
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
