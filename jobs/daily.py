@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  manifest: {result.manifests[day]}")
         print(f"  report:   {result.manifests[day].parent / 'report.html'}")
     print(f"\noutputs under {layout.root.resolve()}:")
-    for sub in sorted(p for p in layout.root.iterdir() if p.is_dir()):
+    for sub in sorted(p for p in layout.root.iterdir() if p.is_dir() and p.name[0] != "."):
         print(f"  {sub.name}/")
     return 0
 

@@ -2,8 +2,9 @@
 
     python jobs/score.py --config jobs/configs/demo.toml [--data-dir DIR] [--date D]
 
-Writes DATA_DIR/recommendations/date=D/ (Parquet, _manifest.json, scoring report),
-swapped in whole, and pushes the lists to the Feast online store.
+Writes DATA_DIR/recommendations/date=D/ (Parquet and _manifest.json only), swapped
+in whole, the scoring report to DATA_DIR/reports/scoring/date=D/, and pushes the
+lists to the Feast online store.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_scoring(cfg, date=date)
     print(json.dumps(result.manifest, indent=2, default=str))
     print(f"recommendations: {result.path}")
-    print(f"report: {result.path / 'scoring_report.html'}")
+    print(f"report: {result.report / 'scoring_report.html'}")
     return 0
 
 

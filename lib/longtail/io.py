@@ -127,26 +127,33 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _swap_in(new: Path, target: Path) -> None:
+def _swap_in(new: Path, target: Path, *, keep_old: bool) -> None:
     if not target.exists():
         os.rename(new, target)
         return
+    old = new.with_name(new.name.replace(".tmp-", ".old-", 1))
     if exchange(new, target):
-        shutil.rmtree(new)  # now the old contents
+        # ``new`` now holds the old contents.
+        if keep_old:
+            os.rename(new, old)
+        else:
+            shutil.rmtree(new)
         return
     # Two renames leave a moment without the target: the journal lets the next
     # start finish the swap if this process dies in it.
-    old = new.with_name(new.name.replace(".tmp-", ".old-", 1))
     journal = new.with_name(new.name.replace(".tmp-", ".swap-", 1) + ".json")
     write_json({"target": str(target), "new": str(new), "old": str(old)}, journal)
     os.replace(target, old)
     os.replace(new, target)
-    shutil.rmtree(old)
+    if not keep_old:
+        shutil.rmtree(old)
     journal.unlink()
 
 
 @contextlib.contextmanager
-def atomic_dir(target: Path, *, staging: Path | None = None) -> Iterator[Path]:
+def atomic_dir(
+    target: Path, *, staging: Path | None = None, keep_old: bool = False
+) -> Iterator[Path]:
     """Yield a fresh temporary folder that replaces ``target`` whole on success.
 
     Parameters
@@ -157,6 +164,12 @@ def atomic_dir(target: Path, *, staging: Path | None = None) -> Iterator[Path]:
         Where the temporary folder lives (default: beside ``target``); must be on
         the same file system. Partitions of a dataset (``recommendations/date=D``)
         stage outside the dataset folder, so a reader's glob never meets them.
+    keep_old
+        Park the replaced folder in ``staging`` (as ``.NAME.old-*``) instead of
+        deleting it; the next job start deletes it (:func:`recover_swaps`). A
+        reader that opened the old folder before the swap (a folder descriptor)
+        then reads it whole; with immediate deletion its files could vanish
+        under it. For outputs served to readers outside the jobs.
 
     On an exception the temporary folder is removed and ``target`` is left as it
     was. A reader sees either the old or the new contents (see the module notes).
@@ -171,7 +184,7 @@ def atomic_dir(target: Path, *, staging: Path | None = None) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _swap_in(tmp, target)
+    _swap_in(tmp, target, keep_old=keep_old)
 
 
 @dataclass
