@@ -7,8 +7,8 @@
 # screenshots of the project report and of the Great Expectations Data Docs
 # index next to them, under DATA_DIR/reports/screenshots/, and prints their paths;
 # open them to see the page really rendered (verdict, tables, plots).
-# Example after `python jobs/ingest.py --data-dir /tmp/demo` and
-# `python jobs/validate.py --data-dir /tmp/demo`:
+# Example after `python jobs/ingest.py --config jobs/configs/demo.toml --data-dir /tmp/demo`
+# and `python jobs/validate.py --config jobs/configs/demo.toml --data-dir /tmp/demo`:
 #   bash scripts/screenshot_report.sh /tmp/demo
 set -euo pipefail
 data_dir=${1:?usage: $0 DATA_DIR [DATE] [STAGE]}

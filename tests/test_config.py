@@ -195,3 +195,16 @@ def test_ingest_job_refuses_an_empty_config_and_leaves_the_data_dir(tmp_path: Pa
         "(the synthetic demo is jobs/configs/demo.toml)"
     ]
     assert (data / "canonical" / "events.parquet").read_bytes() == b"real events"
+
+
+def test_a_job_without_config_is_refused_rather_than_running_the_demo(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "ingest.py"), "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "lib")},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --config is required (the synthetic demo is jobs/configs/demo.toml)"
+    ]
+    assert not (tmp_path / "canonical").exists()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
 from longtail.daily.runner import content_hash
@@ -59,3 +62,54 @@ def test_rerun_of_the_second_date_changes_nothing_and_redoes_nothing(two_days: P
     manifest = json.loads((two_days / "runs" / f"date={D2}" / "manifest.json").read_text())
     assert {rec["status"] for rec in manifest["steps"].values()} <= {"skipped", "not scheduled"}
     assert _outputs(two_days) == before
+
+
+def _lists(data: Path, day: dt.date) -> pl.DataFrame:
+    part = data / "recommendations" / f"date={day}"
+    return pl.read_parquet(part / "*.parquet").drop("generated_at").sort("user_id", "rank")
+
+
+def _model(data: Path) -> tuple[str, dict[str, Any]]:
+    version = json.loads((data / "models" / "current.json").read_text())["version"]
+    folder = data / "models" / version
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    return digest, json.loads((folder / "manifest.json").read_text())
+
+
+def test_forced_rerun_redoes_every_step_and_writes_the_same_lists(two_days: Path) -> None:
+    before = _lists(two_days, D2)
+    _daily(two_days, "--date", D2.isoformat(), "--force")
+    manifest = json.loads((two_days / "runs" / f"date={D2}" / "manifest.json").read_text())
+    statuses = {name: rec["status"] for name, rec in manifest["steps"].items()}
+    assert "train" in statuses and "ingest" in statuses
+    assert set(statuses.values()) == {"done"}, statuses  # train too, whatever its schedule
+    assert _lists(two_days, D2).equals(before)
+    # The partition is a plain Parquet dataset: reports sit beside it.
+    assert {p.name for p in (two_days / "recommendations" / f"date={D2}").iterdir()} == {
+        "part-0.parquet",
+        "_manifest.json",
+    }
+    assert (two_days / "reports" / "scoring" / f"date={D2}" / "scoring_report.html").is_file()
+    assert not list(two_days.rglob(".*.tmp-*"))
+
+
+def test_a_retrain_with_another_rate_and_embedding_size_trains_a_new_model(
+    two_days: Path, tmp_path: Path
+) -> None:
+    old_digest, old = _model(two_days)
+    config = tmp_path / "tiny_changed.toml"
+    config.write_text(
+        TINY.read_text()
+        + '\n[train]\nlearning_rate = 0.01\nembedding_dim = 8\n[daily]\nretrain = "always"\n'
+    )
+    proc = _daily(two_days, "--date", D2.isoformat(), "--config", str(config))
+    assert "resumed from checkpoint" not in proc.stdout + proc.stderr
+    manifest = json.loads((two_days / "runs" / f"date={D2}" / "manifest.json").read_text())
+    assert manifest["steps"]["train"]["status"] == "done"
+    new_digest, new = _model(two_days)
+    assert new["version"] == old["version"]  # same date, strategy and loss: same name
+    assert new_digest != old_digest
+    assert new["train_config"]["learning_rate"] == 0.01
+    assert new["train_config"]["embedding_dim"] == 8
+    assert old["train_config"]["embedding_dim"] != 8
+    assert {h["restarts"] for h in new["history"]} == {0.0}  # trained from scratch

@@ -92,6 +92,9 @@ def _resample(ctx: RunContext) -> dict[str, Any]:
     from longtail.resampling import resample_train_split
 
     cfg = effective_config(ctx.cfg, ctx.layout)
+    if cfg.resampling.strategy == "none":
+        # Nothing to do, and recorded as done: train reads the split as it is.
+        return {"strategy": "none"}
     report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
     return {"strategy": cfg.resampling.strategy, **report.to_dict()["overall"]["after"]}
 
@@ -203,9 +206,8 @@ def build_steps(cfg: Config) -> list[Step]:
             name="resample",
             run=_resample,
             inputs=lambda c: [c.layout.training / "train.parquet", _tune_best(c)],
-            outputs=lambda c: [c.layout.resampled / _strategy(c)],
+            outputs=lambda c: [c.layout.resampled / _strategy(c)] if _strategy(c) != "none" else [],
             config=("resampling",),
-            when=lambda c: _strategy(c) != "none",
         ),
         Step(
             name="train",
