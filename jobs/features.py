@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.features.pipeline import default_until, run_features
+from longtail.locking import data_dir_lock
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,8 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
-    until = args.date or default_until(cfg)
-    run = run_features(cfg, until=until)
+    with data_dir_lock(cfg.data_dir, job="features"):
+        until = args.date or default_until(cfg)
+        run = run_features(cfg, until=until)
     print(f"features up to {until}: {run.user_rows:,} user rows, {run.item_rows:,} item rows")
     for line in run.training.lines():
         print(f"  {line}")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, run_main
 from longtail.ingest import run_ingest
+from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 
 
@@ -18,7 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser(__doc__ or "")
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
-    summary = run_ingest(cfg)
+    with data_dir_lock(cfg.data_dir, job="ingest"):
+        summary = run_ingest(cfg)
     print(json.dumps(summary.to_dict(), indent=2))
     layout = Layout(cfg.data_dir)
     print(f"canonical tables: {layout.canonical}\nquarantine: {layout.quarantine}")

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from longtail.cli import base_parser, load_from_args, run_main
 from longtail.io import write_parquet
+from longtail.locking import data_dir_lock
 from longtail.paths import Layout
+from longtail.ray_runtime import ensure_ray
 from longtail.resampling import STRATEGIES, check_params, resample_train_split, train_split_path
 from longtail.resampling.demo import make_train_frame
 
@@ -38,10 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         section = section.model_copy(update={"strategy": args.strategy})
     check_params(section.strategy, section.params)
 
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(num_cpus=2 if args.smoke_test else None, include_dashboard=False)
+    ensure_ray(num_cpus=2 if args.smoke_test else None)
 
     if args.smoke_test:
         with tempfile.TemporaryDirectory(prefix="longtail-resample-") as tmp:
@@ -49,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_parquet(make_train_frame(2_000, seed=cfg.seed), train_split_path(layout))
             report = resample_train_split(layout, section, seed=cfg.seed)
     else:
-        report = resample_train_split(Layout(cfg.data_dir), section, seed=cfg.seed)
+        with data_dir_lock(cfg.data_dir, job="resample"):
+            report = resample_train_split(Layout(cfg.data_dir), section, seed=cfg.seed)
     print(json.dumps(report.to_dict()["overall"], indent=2))
     return 0
 

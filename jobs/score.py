@@ -2,8 +2,9 @@
 
     python jobs/score.py --config jobs/configs/demo.toml [--data-dir DIR] [--date D]
 
-Writes DATA_DIR/recommendations/date=D/ (Parquet, _manifest.json, scoring report),
-swapped in whole, and pushes the lists to the Feast online store.
+Writes DATA_DIR/recommendations/date=D/ (Parquet and _manifest.json only), swapped
+in whole, the scoring report to DATA_DIR/reports/scoring/date=D/, and pushes the
+lists to the Feast online store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.daily import last_data_date
+from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.scoring.pipeline import run_scoring
 
@@ -23,11 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--date", type=parse_date, help="run date (default: last day of data)")
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
-    date = args.date or last_data_date(Layout(cfg.data_dir))
-    result = run_scoring(cfg, date=date)
+    with data_dir_lock(cfg.data_dir, job="score"):
+        date = args.date or last_data_date(Layout(cfg.data_dir))
+        result = run_scoring(cfg, date=date)
     print(json.dumps(result.manifest, indent=2, default=str))
     print(f"recommendations: {result.path}")
-    print(f"report: {result.path / 'scoring_report.html'}")
+    print(f"report: {result.report / 'scoring_report.html'}")
     return 0
 
 

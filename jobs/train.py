@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from longtail.cli import base_parser, load_from_args, run_main
+from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
 from longtail.train import TrainResult, fit
@@ -48,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_splits(layout, make_training_rows(n_rows=5_000, seed=cfg.seed))
             print_result(fit(layout, cfg, strategy="none", version=args.version))
         return 0
-    result = fit(Layout(cfg.data_dir), cfg, strategy=args.strategy, version=args.version)
+    with data_dir_lock(cfg.data_dir, job="train"):
+        result = fit(Layout(cfg.data_dir), cfg, strategy=args.strategy, version=args.version)
     print_result(result)
     return 0
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from longtail.cli import base_parser, load_from_args, run_main
 from longtail.config import Config
+from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
 from longtail.train.synthetic import make_training_rows, write_splits
@@ -92,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_splits(layout, make_training_rows(n_rows=6_000, seed=cfg.seed))
             print_result(run_tune(layout, cfg, run_id=args.run_id))
         return 0
-    print_result(run_tune(Layout(cfg.data_dir), cfg, run_id=args.run_id))
+    with data_dir_lock(cfg.data_dir, job="tune"):
+        print_result(run_tune(Layout(cfg.data_dir), cfg, run_id=args.run_id))
     return 0
 
 

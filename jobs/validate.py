@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
+from longtail.locking import data_dir_lock
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # GE logs its context set-up at INFO; keep the job's output to the verdict.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    result = run_gate(cfg, date=args.date, stage=args.stage)
+    with data_dir_lock(cfg.data_dir, job="validate"):
+        result = run_gate(cfg, date=args.date, stage=args.stage)
     print(format_result(result))
     return 0 if result.passed else 1
 

@@ -24,8 +24,8 @@ mkdir -p "$out"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 # name -> page; one line per report (add new reports here).
-# The scoring report, wherever inside recommendations/ its date's report lives.
-scoring=$(find "$data_dir/recommendations" -name '*scoring_report*.html' -path "*$date*" 2>/dev/null | head -1 || true)
+# The scoring report of the date (reports/scoring/date=D).
+scoring=$(find "$data_dir/reports/scoring" -name '*scoring_report*.html' -path "*$date*" 2>/dev/null | head -1 || true)
 pages=(
   "run_report=$data_dir/runs/date=$date/report.html"
   "scoring_report=$scoring"

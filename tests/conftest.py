@@ -16,11 +16,14 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
-    """Start one local Ray for every integration test that asks for it."""
+    """Start one local Ray for every integration test that asks for it, on loopback only."""
     import ray
+
+    from longtail.ray_runtime import local_ray_options
 
     if not ray.is_initialized():
         ray.init(
+            **local_ray_options("loopback"),
             num_cpus=2,
             include_dashboard=False,
             log_to_driver=False,

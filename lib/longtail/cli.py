@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from longtail.config import Config, load_config
-from longtail.errors import LongtailError
+from longtail.errors import ConfigError, LongtailError
+from longtail.ray_runtime import set_local_listen
 
 __all__ = ["base_parser", "load_from_args", "run_main"]
 
@@ -21,7 +22,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     """Return a parser with ``--config`` and ``--data-dir``, the flags every job takes."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help="TOML config (default: demo)"
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config (required; --smoke-test defaults to jobs/configs/demo.toml)",
     )
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="overrides the config's data_dir"
@@ -39,8 +43,22 @@ def parse_date(text: str) -> dt.date:
 
 
 def load_from_args(args: argparse.Namespace) -> Config:
-    """Load the config named by ``--config``, with ``--data-dir`` applied."""
-    return load_config(args.config, data_dir=args.data_dir)
+    """Load the config named by ``--config``, with ``--data-dir`` applied.
+
+    ``--config`` may be left out only with ``--smoke-test`` (the demo config).
+
+    Also applies the process-wide ``[ray]`` settings (how a local Ray listens).
+    """
+    path = args.config
+    if path is None:
+        # No silent default: a job pointed at a real data dir must never run the demo.
+        if not getattr(args, "smoke_test", False):
+            msg = "--config is required (the synthetic demo is jobs/configs/demo.toml)"
+            raise ConfigError(msg)
+        path = DEFAULT_CONFIG
+    cfg = load_config(path, data_dir=args.data_dir)
+    set_local_listen(cfg.ray.listen)
+    return cfg
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:

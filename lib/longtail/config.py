@@ -26,10 +26,13 @@ __all__ = [
     "IngestConfig",
     "LabelsConfig",
     "LossVariant",
+    "RayConfig",
+    "RayListen",
     "ResamplingConfig",
     "RetailRocketSource",
     "ScoreConfig",
     "SplitConfig",
+    "StrategyName",
     "SyntheticSource",
     "TrainConfig",
     "TuneConfig",
@@ -325,10 +328,26 @@ class ValidationConfig(_Section):
         return self
 
 
+#: Names of the resampling strategies (``longtail.resampling.STRATEGIES`` holds
+#: their samplers; a test keeps the two in step). Here so a misspelt name fails
+#: when the config loads, not at the resample step after ingest and gates ran.
+StrategyName = Literal[
+    "none",
+    "random_under",
+    "random_over",
+    "smote",
+    "borderline_smote",
+    "adasyn",
+    "tomek",
+    "cluster_centroids",
+    "smote_tomek",
+]
+
+
 class ResamplingConfig(_Section):
     """Imbalance strategy applied to the training split only."""
 
-    strategy: str = "none"
+    strategy: StrategyName = "none"
     stratum: Literal["label_bucket", "category", "user_hash"] = "label_bucket"
     user_hash_buckets: int = Field(8, ge=1)
     max_group_rows: int = Field(200_000, ge=100)
@@ -423,7 +442,7 @@ class TuneConfig(_Section):
     time_budget_s: float = Field(900.0, gt=0)
     objective: Literal["pr_auc", "recall_at_k", "tail_pr_auc"] = "pr_auc"
     max_ece: float = Field(0.05, gt=0)
-    strategies: list[str] = Field(default_factory=list)
+    strategies: list[StrategyName] = Field(default_factory=list)
     bootstrap_samples: int = Field(200, ge=10)
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=_default_strategy_params)
     losses: list[LossVariant] = Field(default_factory=_default_losses, min_length=1)
@@ -480,6 +499,19 @@ class BacktestConfig(_Section):
     top_categories: int = Field(3, ge=1)
 
 
+RayListen = Literal["loopback", "node"]
+
+
+class RayConfig(_Section):
+    """A local Ray started by a job (joining a cluster via ``RAY_ADDRESS`` ignores this).
+
+    ``loopback``: every Ray server listens on 127.0.0.1 only; ``node``: on the
+    machine's address, reachable from the network (Ray's default).
+    """
+
+    listen: RayListen = "loopback"
+
+
 class DailyConfig(_Section):
     """The daily chain."""
 
@@ -508,6 +540,7 @@ class Config(_Section):
     score: ScoreConfig = ScoreConfig()
     daily: DailyConfig = DailyConfig()
     backtest: BacktestConfig = BacktestConfig()
+    ray: RayConfig = RayConfig()
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
@@ -547,8 +580,10 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Conf
     Raises
     ------
     ConfigError
-        When the file is missing, is not valid TOML, or a key or value is wrong;
-        the message names the key and the bad value.
+        When the file is missing, is not UTF-8 TOML, has no ``[source]`` (an
+        empty file included), or a key or value is wrong (strategy, loss and
+        objective names included); the message names the file, the key and the
+        bad value.
     """
     path = Path(path)
     if not path.is_file():
@@ -556,15 +591,28 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Conf
         raise ConfigError(msg)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        msg = f"config {path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start})"
+        raise ConfigError(msg) from exc
     except tomllib.TOMLDecodeError as exc:
         msg = f"config {path}: not valid TOML: {exc}"
         raise ConfigError(msg) from exc
+    said = set(raw)
     if data_dir is not None:
         raw["data_dir"] = str(data_dir)
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from exc
+    # An empty or truncated file must not mean "the synthetic demo" (its ingest
+    # would replace a real data dir's tables): the source is always explicit.
+    if "source" not in said:
+        what = "is empty" if not said else "has no [source] section"
+        msg = (
+            f"config {path} {what}: say where the events come from "
+            "(the synthetic demo is jobs/configs/demo.toml)"
+        )
+        raise ConfigError(msg)
     return _resolve_paths(cfg, base=path.parent)
 
 

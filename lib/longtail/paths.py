@@ -65,6 +65,11 @@ class Layout:
         """Feast registry and the SQLite online store."""
         return self.root / "feast"
 
+    @property
+    def staging(self) -> Path:
+        """Temporary folders of partitions being written, outside every dataset folder."""
+        return self.root / ".staging"
+
     def table(self, name: str) -> Path:
         """Path of a canonical table's Parquet file."""
         return self.canonical / f"{name}.parquet"
@@ -76,3 +81,7 @@ class Layout:
     def recommendations(self, date: dt.date) -> Path:
         """The partition of recommendations for one date."""
         return self.root / "recommendations" / f"date={date.isoformat()}"
+
+    def scoring_report(self, date: dt.date) -> Path:
+        """The folder of one date's scoring report, beside (not in) the Parquet dataset."""
+        return self.reports / "scoring" / f"date={date.isoformat()}"

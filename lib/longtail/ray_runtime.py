@@ -6,11 +6,52 @@ import logging
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["ensure_ray", "quiet_workers", "shutdown_ray", "warm_ray_data"]
+from longtail.config import RayListen as Listen
+
+__all__ = [
+    "ensure_ray",
+    "local_ray_options",
+    "quiet_workers",
+    "set_local_listen",
+    "shutdown_ray",
+    "warm_ray_data",
+]
 
 log = logging.getLogger(__name__)
+
+LOOPBACK: Final = "127.0.0.1"
+# How a local Ray started by this process listens; set once by the jobs from
+# the config's ``[ray] listen`` (longtail.cli), "loopback" unless it says "node".
+_listen: Listen = "loopback"
+
+
+def set_local_listen(listen: Listen) -> None:
+    """Choose how a local Ray started later by this process listens (``[ray] listen``)."""
+    global _listen
+    _listen = listen
+
+
+def local_ray_options(listen: Listen | None = None) -> dict[str, Any]:
+    """``ray.init`` options for a local Ray that listens on loopback only.
+
+    Ray binds its servers (GCS, raylet, object manager, workers, dashboard
+    agent, metrics exporter, runtime-env agent) to the node IP, and on Linux it
+    resolves a node IP of 127.0.0.1 to the machine's outside address; only its
+    "local Ray" mode (the default on macOS and Windows,
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) keeps it on loopback. The variable
+    is set for the processes Ray starts, and Ray's constant for this process,
+    which may have imported Ray already. ``listen="node"`` returns no options:
+    Ray's own choice, reachable from other machines.
+    """
+    if (listen or _listen) == "node":
+        return {}
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    return {"_node_ip_address": LOOPBACK, "dashboard_host": LOOPBACK}
 
 
 def quiet_workers() -> None:
@@ -28,8 +69,10 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
     """Return the ``ray`` module, initialized.
 
     Under ``ray job submit`` (``RAY_ADDRESS`` set) or inside a running session this
-    joins that cluster; otherwise it starts a local Ray without the dashboard and
-    without usage reporting (the machine may have no network).
+    joins that cluster (as it is); otherwise it starts a local Ray without the
+    dashboard and without usage reporting (the machine may have no network),
+    listening on loopback only unless ``[ray] listen = "node"``
+    (:func:`local_ray_options`).
     """
     import ray
 
@@ -49,13 +92,15 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
         ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
         log.info("joined the Ray cluster at %s", address)
     else:
+        options = local_ray_options()
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
             configure_logging=False,
             runtime_env=runtime_env,
+            **options,
         )
-        log.info("started a local Ray")
+        log.info("started a local Ray (%s)", "loopback only" if options else "on the node IP")
     ray.data.DataContext.get_current().enable_progress_bars = bars
     return ray
 

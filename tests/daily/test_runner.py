@@ -85,16 +85,11 @@ def test_failure_names_the_step_and_keeps_earlier_outputs(tmp_path: Path) -> Non
     assert "disk on fire" in saved["explode"]["error"]
 
 
-def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
-    layout = Layout(tmp_path)
-    with (
-        data_dir_lock(layout),
-        pytest.raises(LockHeld, match="holds the lock"),
-        data_dir_lock(layout),
-    ):
-        pass
-    with data_dir_lock(layout):  # released after the first run
-        pass
+def test_the_chain_reexports_the_one_data_dir_lock() -> None:
+    from longtail import locking
+
+    assert data_dir_lock is locking.data_dir_lock
+    assert LockHeld is locking.LockHeld
 
 
 def test_unscheduled_step_is_recorded_not_run(tmp_path: Path) -> None:
@@ -107,3 +102,15 @@ def test_unscheduled_step_is_recorded_not_run(tmp_path: Path) -> None:
     recs = run_steps([step], _ctx(tmp_path), manifest_path=tmp_path / "m.json")
     assert recs["copy"].status == "not scheduled"
     assert calls == []
+
+
+def test_force_runs_an_unscheduled_step(tmp_path: Path) -> None:
+    calls: list[str] = []
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("a")
+    step = _copy_step(calls, src, dst)
+    step = Step(name=step.name, run=step.run, inputs=step.inputs, outputs=step.outputs,
+                when=lambda c: False)  # fmt: skip
+    recs = run_steps([step], _ctx(tmp_path), manifest_path=tmp_path / "m.json", force=True)
+    assert recs["copy"].status == "done"
+    assert calls == ["copy"]

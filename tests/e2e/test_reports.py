@@ -57,8 +57,8 @@ class Page:
 
 
 def _scoring_report(pages: Pages) -> Path:
-    # Found by name and date: the report's folder inside recommendations/ may move.
-    every = (pages.data / "recommendations").rglob("*scoring_report*.html")
+    # Found by name and date under reports/ (reports/scoring/date=D).
+    every = (pages.data / "reports").rglob("*scoring_report*.html")
     found = sorted(p for p in every if str(D2) in str(p))
     assert found, "no scoring report for the run date"
     return found[0]

@@ -48,7 +48,7 @@ def test_partition_and_manifest_are_written(tmp_path: Path) -> None:
 
 
 def test_a_crash_before_the_swap_leaves_the_previous_partition(tmp_path: Path) -> None:
-    target = tmp_path / "date=2024-01-01"
+    target = tmp_path / "recommendations" / "date=2024-01-01"
     write_partition(_recs([1, 2]), target, expected_users=pl.Series([1, 2]), k=3, manifest={})
     before = pl.read_parquet(target / "*.parquet")
     with pytest.raises(RuntimeError, match="injected crash"):
@@ -57,7 +57,8 @@ def test_a_crash_before_the_swap_leaves_the_previous_partition(tmp_path: Path) -
             manifest={}, fail_after_write=True,
         )  # fmt: skip
     assert pl.read_parquet(target / "*.parquet").equals(before)
-    assert [p.name for p in tmp_path.iterdir()] == ["date=2024-01-01"]
+    assert [p.name for p in target.parent.iterdir()] == ["date=2024-01-01"]
+    assert {p.name for p in target.iterdir()} == {"part-0.parquet", "_manifest.json"}
 
 
 def test_missing_user_is_refused_and_nothing_written(tmp_path: Path) -> None:

@@ -115,7 +115,14 @@ def test_manifest_counts_match_the_partition(shop: Shop) -> None:
     assert recs["model_version"].unique().to_list() == ["v-score-test"]
     assert manifest["date"] == DATE.isoformat()
     assert manifest["duration_s"] > 0
-    assert (shop.first.path / "scoring_report.html").is_file()
+    assert (shop.first.report / "scoring_report.html").is_file()
+    # The partition holds Parquet and _-prefixed metadata only: a dataset reader takes it.
+    assert {p.name for p in shop.first.path.iterdir()} == {"part-0.parquet", "_manifest.json"}
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(shop.first.path.parent, format="parquet", partitioning="hive")
+    assert [p.name for p in shop.first.path.parent.iterdir()] == [shop.first.path.name]
+    assert dataset.count_rows() == manifest["rows"]
 
 
 def test_lists_are_readable_from_the_online_store(shop: Shop) -> None:

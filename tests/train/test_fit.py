@@ -6,6 +6,7 @@ one shuffled-label run is the no-signal baseline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,9 @@ def test_run_resumes_from_last_checkpoint_after_a_worker_crash(resampled_run: Ru
     assert [h["epoch"] for h in result.history] == [1.0, 2.0, 3.0]
     # Epoch 1 ran before the crash, epochs 2-3 after the restore.
     assert [h["restarts"] for h in result.history] == [0.0, 1.0, 1.0]
-    marker = resampled_run.layout.models / "_ray_runs" / "v-resampled" / "simulated_failure"
-    assert marker.is_file()
+    # Once the run is done its folder goes: no later fit can resume from it.
+    runs = resampled_run.layout.models / "_ray_runs"
+    assert not [p for p in runs.iterdir() if p.name.startswith("v-resampled")]
 
 
 def test_calibration_lowers_test_ece_of_a_resampled_model(resampled_run: Run) -> None:
@@ -140,3 +142,26 @@ def test_strategy_without_resampled_folder_trains_on_plain_split(shuffled_run: R
     loaded = load_model(shuffled_run.layout.models / "v-shuffled")
     assert loaded.manifest["strategy"] == "none"
     assert loaded.calibration.offsets == {"*": 0.0}
+
+
+def test_a_refit_with_another_config_under_the_same_version_trains_a_new_model(
+    shuffled_run: Run,
+) -> None:
+    layout = shuffled_run.layout
+    folder = layout.models / "v-shuffled"
+    before = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    # A crashed run of yet another config, left behind: must not be resumed.
+    stale = layout.models / "_ray_runs" / "v-shuffled.deadbeef0000"
+    stale.mkdir(parents=True)
+    cfg = _cfg(epochs=2, learning_rate=1e-2, embedding_dim=8)
+    result = fit(layout, cfg, strategy="none", version="v-shuffled")
+    assert result.restarts == 0
+    assert [h["epoch"] for h in result.history] == [1.0, 2.0]  # trained, not resumed
+    assert not stale.exists()
+    after = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert after != before
+    loaded = load_model(folder)
+    assert loaded.manifest["train_config"]["learning_rate"] == 1e-2
+    assert loaded.manifest["train_config"]["embedding_dim"] == 8
+    dims = {m.embedding_dim for m in loaded.module.modules() if isinstance(m, torch.nn.Embedding)}
+    assert dims == {8}

@@ -105,9 +105,8 @@ def test_a_second_run_with_the_same_id_is_refused(tuned: Run) -> None:
 
 
 def test_a_bad_strategy_fails_before_ray_work(tmp_path: Any) -> None:
-    cfg = config_from_dict({"tune": {"strategies": ["nope"]}})
     with pytest.raises(ConfigError, match="nope"):
-        run_tune(Layout(tmp_path), cfg, run_id="x")
+        run_tune(Layout(tmp_path), config_from_dict({"tune": {"strategies": ["nope"]}}), run_id="x")
 
 
 def test_load_best_is_none_before_any_run_and_refuses_a_broken_file(tmp_path: Any) -> None:

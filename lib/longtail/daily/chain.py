@@ -95,6 +95,9 @@ def _resample(ctx: RunContext) -> dict[str, Any]:
     from longtail.resampling import resample_train_split
 
     cfg = effective_config(ctx.cfg, ctx.layout)
+    if cfg.resampling.strategy == "none":
+        # Nothing to do, and recorded as done: train reads the split as it is.
+        return {"strategy": "none"}
     report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
     return {"strategy": cfg.resampling.strategy, **report.to_dict()["overall"]["after"]}
 
@@ -221,9 +224,8 @@ def build_steps(cfg: Config) -> list[Step]:
             name="resample",
             run=_resample,
             inputs=lambda c: [c.layout.training / "train.parquet", _tune_best(c)],
-            outputs=lambda c: [c.layout.resampled / _strategy(c)],
+            outputs=lambda c: [c.layout.resampled / _strategy(c)] if _strategy(c) != "none" else [],
             config=("resampling",),
-            when=lambda c: _strategy(c) != "none",
         ),
         Step(
             name="train",
@@ -301,7 +303,7 @@ def run_daily(
     steps = build_steps(cfg)
     records: dict[dt.date, dict[str, StepRecord]] = {}
     manifests: dict[dt.date, Path] = {}
-    with data_dir_lock(layout):
+    with data_dir_lock(layout, job="daily"):
         # Date-independent steps (ingest) run first; the default date needs their output.
         shared = [s for s in steps if not s.per_date]
         per_date = [s for s in steps if s.per_date]

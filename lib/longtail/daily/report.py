@@ -44,7 +44,7 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
         ("Training-set summary (JSON)", layout.reports / "training_set_summary.json"),
         ("Current model: manifest with metrics and calibration", _current_manifest(layout)),
         ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
-        ("Scoring report", layout.recommendations(date) / "scoring_report.html"),
+        ("Scoring report", layout.scoring_report(date) / "scoring_report.html"),
         ("Recommendations manifest", layout.recommendations(date) / "_manifest.json"),
         ("Backtest: the lists against what users did next", layout.backtest(date) / "report.html"),
     ]

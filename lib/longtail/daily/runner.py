@@ -11,15 +11,12 @@ outputs intact.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,20 +24,25 @@ from typing import Any
 from longtail.config import Config
 from longtail.errors import LongtailError, StageError
 from longtail.io import write_json
+from longtail.locking import LockHeld, data_dir_lock
 from longtail.paths import Layout
 from longtail.runlog import format_seconds
 
-__all__ = ["RunContext", "Step", "StepFailed", "data_dir_lock", "format_metrics", "run_steps"]
+__all__ = [
+    "LockHeld",
+    "RunContext",
+    "Step",
+    "StepFailed",
+    "data_dir_lock",
+    "format_metrics",
+    "run_steps",
+]
 
 log = logging.getLogger(__name__)
 
 
 class StepFailed(LongtailError):
     """A step of the chain failed; the message names it."""
-
-
-class LockHeld(LongtailError):
-    """Another run holds the data directory."""
 
 
 @dataclass(frozen=True)
@@ -124,39 +126,6 @@ def _fingerprint(step: Step, ctx: RunContext) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def data_dir_lock(layout: Layout) -> Iterator[None]:
-    """Hold an exclusive lock on the data directory for the whole run.
-
-    Raises
-    ------
-    LockHeld
-        Another process holds it; the message says which and since when.
-    """
-    layout.runs.mkdir(parents=True, exist_ok=True)
-    path = layout.runs / ".lock"
-    fh = path.open("a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        msg = f"another run holds the lock on {layout.root} ({holder}); wait for it to finish"
-        raise LockHeld(msg) from exc
-    try:
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
-        fh.flush()
-        yield
-    finally:
-        fh.seek(0)
-        fh.truncate()
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
-
-
 def format_metrics(metrics: dict[str, Any]) -> str:
     """``users=300 coverage=0.41``: a step's key counts on one line, floats to 4 digits."""
     return " ".join(
@@ -187,7 +156,7 @@ def run_steps(
     manifest_path
         Where the run manifest is read from and written to after every step.
     force
-        Rerun every step.
+        Rerun every step, including those whose ``when`` says not today.
     upstream
         Records of steps run before (e.g. the date-independent ingest), copied
         into this manifest so it tells the whole story of the run.
@@ -219,7 +188,8 @@ def run_steps(
         )
 
     for step in steps:
-        if step.when is not None and not step.when(ctx):
+        # --force reruns every step, scheduled or not (a retrain schedule included).
+        if step.when is not None and not force and not step.when(ctx):
             records[step.name] = StepRecord(status="not scheduled")
             log.info("%-20s not scheduled for %s", step.name, ctx.date)
             save()

@@ -1,9 +1,13 @@
-"""The recommendations partition: Parquet plus ``_manifest.json``, swapped in whole."""
+"""The recommendations partition: Parquet plus ``_manifest.json``, swapped in whole.
+
+A partition folder holds nothing else (reports live under ``reports/scoring/``),
+so any Parquet reader (``pyarrow.dataset``, a hive-partitioned
+``pl.scan_parquet``) can read ``recommendations/`` as one dataset.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -86,15 +90,17 @@ def write_partition(
     expected_users: pl.Series,
     k: int,
     manifest: dict[str, Any],
-    extra: Callable[[Path], object] | None = None,
+    staging: Path | None = None,
     fail_after_write: bool = False,
 ) -> dict[str, Any]:
     """Check and write one date's lists to ``target`` atomically.
 
     The Parquet file and ``_manifest.json`` are written into a temporary folder
-    beside ``target``, which then replaces ``target`` whole: readers see the
-    previous partition or the new one, never a mix, and a crash leaves the
-    previous partition intact.
+    outside the dataset folder, which then replaces ``target`` whole
+    (:func:`longtail.io.atomic_dir`): readers see the previous partition or the
+    new one, never a mix, never none, and a crash leaves the previous partition
+    intact with no temporary copy inside the dataset. The replaced partition
+    is parked in ``staging`` until the next job start removes it.
 
     Parameters
     ----------
@@ -108,9 +114,9 @@ def write_partition(
         List length.
     manifest
         Extra manifest fields (model version, duration, ...).
-    extra
-        Writes more files (the scoring report) into the temporary folder, so
-        they are swapped in with the lists.
+    staging
+        Where the temporary folder lives (default: ``.staging`` beside the
+        dataset folder, e.g. ``DATA_DIR/.staging``); same file system as ``target``.
     fail_after_write
         Raise after writing, before the swap (tests use it to inject a crash).
 
@@ -122,11 +128,12 @@ def write_partition(
     recs = S.conform(recs.sort(S.USER_ID, "rank"), RECOMMENDATIONS, table="recommendations")
     counts = check_lists(recs, expected_users, k=k)
     full = {**manifest, **counts, "k": k, "written_at": dt.datetime.now(dt.UTC).isoformat()}
-    with atomic_dir(target) as tmp:
+    staging = staging or target.parent.parent / ".staging"
+    # Readers outside the jobs (serving) read partitions at any time: the old one
+    # stays whole until the next job start deletes it.
+    with atomic_dir(target, staging=staging, keep_old=True) as tmp:
         recs.write_parquet(tmp / "part-0.parquet", statistics=True)
         write_json(full, tmp / "_manifest.json")
-        if extra is not None:
-            extra(tmp)
         if fail_after_write:
             msg = "injected crash before the swap"
             raise RuntimeError(msg)

@@ -34,6 +34,7 @@ from longtail import schema as S
 from longtail.candidates import candidate_config, generate_candidates
 from longtail.config import Config
 from longtail.errors import StageError
+from longtail.io import atomic_dir
 from longtail.paths import Layout
 from longtail.scoring.output import write_partition
 from longtail.scoring.report import scoring_summary, write_scoring_report
@@ -69,6 +70,9 @@ class ScoreResult:
     path: Path
     manifest: dict[str, Any]
     summary: dict[str, Any]
+    #: The scoring report's folder (``reports/scoring/date=D``): the partition
+    #: holds only Parquet and ``_manifest.json``.
+    report: Path
     #: Every scored (user, item, source) candidate: the backtest's candidate recall.
     candidates: pl.DataFrame | None = None
 
@@ -306,11 +310,11 @@ def run_scoring(
             "users_per_fallback": summary["users_per_fallback"],
             "duration_s": round(time.perf_counter() - t0, 3),
         },
-        extra=lambda folder: write_scoring_report(
-            ranked, summary, folder, title=f"Scoring report {date.isoformat()}"
-        ),
+        staging=layout.staging,
         fail_after_write=simulate_crash_before_swap,
     )  # fmt: skip
+    with atomic_dir(layout.scoring_report(date)) as folder:
+        write_scoring_report(ranked, summary, folder, title=f"Scoring report {date.isoformat()}")
     from longtail.scoring.serving import push_lists
     from longtail.store import feature_store
 
@@ -320,4 +324,7 @@ def run_scoring(
         "wrote %d lists (%d rows, %d short) to %s",
         written["users_written"], written["rows"], written["short_lists"], target,
     )  # fmt: skip
-    return ScoreResult(date=date, path=target, manifest=written, summary=summary, candidates=cands)
+    return ScoreResult(
+        date=date, path=target, manifest=written, summary=summary,
+        report=layout.scoring_report(date), candidates=cands,
+    )  # fmt: skip

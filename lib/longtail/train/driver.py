@@ -7,9 +7,12 @@ are from ``training/{validation,test}.parquet``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import re
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +36,7 @@ from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
 from longtail.models.saved import LoadedModel, save_model
 from longtail.paths import Layout
 from longtail.schema import EVENT_TIME, ITEM_ID, LABEL, POPULARITY_BUCKET
-from longtail.train.ray_configs import build_ray_configs, resolve_resources
+from longtail.train.ray_configs import Resources, build_ray_configs, resolve_resources
 from longtail.train.state import read_best_weights
 from longtail.train.worker import TRAIN, VALIDATION, WorkerConfig, train_loop_per_worker
 
@@ -175,6 +178,34 @@ def _window(frame: pl.LazyFrame) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
 
 
+def _fresh_run_folder(
+    storage: Path, version: str, worker: WorkerConfig, resources: Resources, inputs: TrainInputs
+) -> str:
+    """The Ray run folder of this fit: ``<version>.<fingerprint>``, other runs of it removed.
+
+    Ray Train resumes a run whose folder exists. Keyed by a fingerprint of
+    everything that shapes the weights (worker config with model sizes, loss,
+    learning rate, seed and epochs; resources; the bytes of the input files),
+    only a crashed run of the *same* fit resumes; a run of another config or
+    other inputs under the same version starts fresh, and its stale folder goes.
+    """
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in worker.to_dict().items() if k != "failure_marker"}
+    digest.update(json.dumps([settings, vars(resources)], sort_keys=True, default=str).encode())
+    for path in (*inputs.train_files, inputs.validation):
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            digest.update(hashlib.file_digest(fh, "sha256").digest())
+    name = f"{version}.{digest.hexdigest()[:12]}"
+    ours = re.compile(re.escape(version) + r"(?:\.[0-9a-f]{12})?")
+    if storage.is_dir():
+        for other in storage.iterdir():
+            if other.name != name and ours.fullmatch(other.name):
+                log.info("removing the Ray run folder of another fit: %s", other)
+                shutil.rmtree(other, ignore_errors=True)
+    return name
+
+
 def build_model_config(tc: TrainConfig, spec: FeatureSpec) -> ModelConfig:
     """The model's sizes from the ``train`` section and the fitted feature spec."""
     return ModelConfig(
@@ -263,7 +294,6 @@ def fit(
         tc, cluster_gpus=float(cluster.get("GPU", 0)), cluster_cpus=float(cluster.get("CPU", 1))
     )
     storage = layout.models / "_ray_runs"
-    ray_cfgs = build_ray_configs(tc, resources, storage_path=storage, name=version)
     worker = WorkerConfig.from_train(
         tc,
         model=model_cfg.to_json(),
@@ -277,10 +307,12 @@ def fit(
         mixed_precision=resources.mixed_precision,
         shuffle_buffer_rows=tc.shuffle_buffer_rows,
         simulate_failure_at_epoch=simulate_failure_at_epoch,
-        failure_marker=str(storage / version / "simulated_failure")
-        if simulate_failure_at_epoch
-        else None,
     )
+    run_name = _fresh_run_folder(storage, version, worker, resources, inputs)
+    if simulate_failure_at_epoch:
+        marker = storage / run_name / "simulated_failure"
+        worker = replace(worker, failure_marker=str(marker))
+    ray_cfgs = build_ray_configs(tc, resources, storage_path=storage, name=run_name)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=worker.to_dict(),
@@ -295,6 +327,8 @@ def fit(
         raise StageError(msg) from result.error
     with result.checkpoint.as_directory() as folder:
         progress, best = read_best_weights(Path(folder))
+    # Done: its checkpoints must never be resumed by a later run (--force, a retrain).
+    shutil.rmtree(storage / run_name, ignore_errors=True)
     model = ConversionModel(model_cfg)
     model.load_state_dict(best)
 

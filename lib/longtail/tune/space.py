@@ -70,7 +70,7 @@ def strategy_names(cfg: Config) -> list[str]:
     ConfigError
         An unknown strategy, or parameters imbalanced-learn refuses.
     """
-    names = list(cfg.tune.strategies) or list(STRATEGIES)
+    names: list[str] = [*cfg.tune.strategies] or list(STRATEGIES)
     unknown = sorted(set(names) - set(STRATEGIES))
     extra = sorted(set(cfg.tune.strategy_params) - set(STRATEGIES))
     if unknown or extra:

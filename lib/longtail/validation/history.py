@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from longtail.errors import StageError
+from longtail.io import output_modes
 
 __all__ = ["HISTORY_FILE", "previous_record", "read_history", "record_run"]
 
@@ -66,6 +67,7 @@ def record_run(path: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
     records.sort(key=lambda r: str(r["date"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, output_modes()[1])  # readable like every other output (mkstemp: 0600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for r in records:
