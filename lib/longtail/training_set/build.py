@@ -15,6 +15,7 @@ from longtail.errors import StageError
 from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
 from longtail.store.pit import as_polars
+from longtail.training_set.embargo import EmbargoStats, apply_embargo
 from longtail.training_set.labels import label_views
 from longtail.training_set.split import assign_splits
 
@@ -105,6 +106,7 @@ class TrainingSetSummary:
     views_seen: int
     splits: dict[str, SplitStats]
     paths: dict[str, str]
+    embargo: tuple[EmbargoStats, ...] = ()
 
     def lines(self) -> list[str]:
         """One printable line per split."""
@@ -112,6 +114,10 @@ class TrainingSetSummary:
             f"{name:<10} rows={s.rows:>9,} positives={s.positives:>7,} "
             f"label_rate={s.label_rate:.4f}"
             for name, s in self.splits.items()
+        ] + [
+            f"embargo    {e.split} rows dropped={e.rows_dropped:,} of {e.rows_before:,} "
+            f"(positives {e.positives_dropped:,}): label window reaches {e.next_split}"
+            for e in self.embargo
         ]
 
 
@@ -132,20 +138,28 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     TrainingSetSummary
         Row counts and label rates per split, also written to
         ``reports/training_set_summary.json``. The splits are written to
-        ``training/{train,validation,test}.parquet``, swapped in together.
+        ``training/{train,validation,test}.parquet``, swapped in together,
+        after the embargo (:func:`longtail.training_set.embargo.apply_embargo`),
+        whose counts are in the summary's ``embargo``.
+
+    Raises
+    ------
+    StageError
+        The data is too short for three splits plus the embargo.
     """
     from longtail.ingest import load_tables
 
     layout = Layout(cfg.data_dir)
     events, _, _ = load_tables(layout)
     cutoff = dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
+    horizon = dt.timedelta(hours=cfg.labels.horizon_hours)
     labelled = label_views(
-        events,
-        target_event=cfg.labels.target_event,
-        horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
-        cutoff=cutoff,
+        events, target_event=cfg.labels.target_event, horizon=horizon, cutoff=cutoff
     )
+    views_seen = labelled.height
     labelled = assign_splits(labelled, cfg.split)
+    # No label window may cross a split boundary (see training_set/embargo.py).
+    labelled, embargo = apply_embargo(labelled, horizon=horizon, cfg=cfg.split)
     feats = features_for(store, labelled, service=cfg.feature_store.feature_service)
     rows = feats.select(*S.TRAINING_KEYS).hstack(labelled.select(S.LABEL, S.SPLIT))
     rows = rows.hstack(feats.drop(*S.TRAINING_KEYS))
@@ -165,12 +179,16 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             )
             part.write_parquet(tmp / f"{name}.parquet", statistics=True)
             paths[name] = str(layout.training / f"{name}.parquet")
-    summary = TrainingSetSummary(until=until, views_seen=labelled.height, splits=stats, paths=paths)
+    summary = TrainingSetSummary(
+        until=until, views_seen=views_seen, splits=stats, paths=paths, embargo=tuple(embargo)
+    )
     write_json(
         {
             "until": until.isoformat(),
             "labels": cfg.labels.model_dump(),
             "splits": {k: vars(v) for k, v in stats.items()},
+            "views_labelled": views_seen,
+            "embargo": [e.to_json() for e in embargo],
         },
         layout.reports / "training_set_summary.json",
     )
