@@ -100,7 +100,7 @@ def log_loss_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "pro
 
 
 def brier_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
-    """``1 - brier / brier(base rate)`` with ``brier(base rate) = rate * (1 - rate)``; NaN for one class."""
+    """``1 - brier / (rate * (1 - rate))``, the base-rate predictor's Brier; NaN for one class."""
     y, _ = binary_arrays(frame, label=label, score=score)
     rate = _base_rate(y)
     if not 0.0 < rate < 1.0:
@@ -110,7 +110,8 @@ def brier_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probab
 
 def _bin_index(p: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
     if strategy == "uniform":
-        return np.minimum((np.clip(p, 0.0, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+        out: np.ndarray = np.minimum((np.clip(p, 0.0, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+        return out
     if strategy != "quantile":
         msg = f"strategy must be 'quantile' or 'uniform'. Got {strategy!r} instead."
         raise ValueError(msg)

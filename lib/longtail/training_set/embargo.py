@@ -119,7 +119,11 @@ def apply_embargo(
     empty = [s.split for s in stats if s.rows_before - s.rows_dropped == 0]
     if empty:
         first, last = frame[S.EVENT_TIME].min(), frame[S.EVENT_TIME].max()
-        span = (last - first).total_seconds() / 86400 if isinstance(first, dt.datetime) else 0.0
+        span = (
+            (last - first).total_seconds() / 86400
+            if isinstance(first, dt.datetime) and isinstance(last, dt.datetime)
+            else 0.0
+        )
         hours = horizon.total_seconds() / 3600
         msg = (
             f"the data is too short: after the {hours:g} h label embargo split(s) {empty} keep "

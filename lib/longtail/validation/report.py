@@ -315,8 +315,10 @@ img { border: 1px solid #eee; margin: 0.3em; }
 <td>{{ fmt(s.label_rate) }} ({{ s.positives }} of {{ s.rows }})</td></tr>{% endfor %}
 <tr><th>training users without a positive</th>
 <td>{{ imb.training.users_without_positive }} of {{ imb.training.users }}</td></tr>
-{% for e in imb.training.embargo %}<tr><th>embargo, {{ e.split }} (window reaches {{ e.next_split }})</th>
-<td>{{ e.rows_dropped }} of {{ e.rows_before }} rows dropped ({{ e.positives_dropped }} positives)</td></tr>{% endfor %}
+{% for e in imb.training.embargo %}
+<tr><th>embargo, {{ e.split }} (label window reaches {{ e.next_split }})</th>
+<td>{{ e.rows_dropped }} of {{ e.rows_before }} rows dropped
+({{ e.positives_dropped }} positives)</td></tr>{% endfor %}
 {% endif %}
 {% for k, v in drift.items() %}<tr><th>{{ k }}</th><td>{{ fmt(v) }}</td></tr>{% endfor %}
 </table>
