@@ -334,7 +334,8 @@ def _default_losses() -> list[LossVariant]:
         LossVariant(loss="weighted_bce"),
         LossVariant(loss="focal", params={"alpha": 0.25, "gamma": 2.0}),
         LossVariant(loss="focal", params={"alpha": 0.5, "gamma": 1.0}),
-        LossVariant(loss="class_balanced", params={"beta": 0.999}),
+        # beta from the class counts (1 - 1/n_negative): see longtail.losses.default_beta.
+        LossVariant(loss="class_balanced"),
     ]
 
 
