@@ -133,8 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = _splits(args)
     rng = np.random.default_rng(args.data_seed + 1)
     planted = rows.with_columns(
-        (args.planted * pl.col(LABEL).cast(pl.Float64) + pl.Series(rng.normal(size=rows.height)))
-        .alias("user_planted")
+        (
+            args.planted * pl.col(LABEL).cast(pl.Float64) + pl.Series(rng.normal(size=rows.height))
+        ).alias("user_planted")
     )
     k = cfg.train.ranking_k
     metric = objective_label(cfg.tune.objective, k=k)
@@ -175,8 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     fa_lo, fa_hi = _clopper_pearson(alarms, n)
     pw_lo, pw_hi = _clopper_pearson(detections, n)
     load = os.getloadavg()
-    print(f"\nfalse-alarm rate {alarms}/{n} = {alarms / n:.0%} (95% CI {fa_lo:.0%} to {fa_hi:.0%}); "
-          f"power {detections}/{n} = {detections / n:.0%} (95% CI {pw_lo:.0%} to {pw_hi:.0%}); "
+    print(f"\nfalse-alarm rate {alarms}/{n} = {alarms / n:.0%} "
+          f"(95% CI {fa_lo:.0%} to {fa_hi:.0%}); power {detections}/{n} = "
+          f"{detections / n:.0%} (95% CI {pw_lo:.0%} to {pw_hi:.0%}); "
           f"{time.perf_counter() - started:.0f} s; load at end {load[0]:.1f} {load[1]:.1f} "
           f"{load[2]:.1f}")  # fmt: skip
     return 0
