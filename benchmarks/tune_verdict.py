@@ -42,7 +42,7 @@ from longtail.config import Config, config_from_dict, load_config
 from longtail.paths import Layout
 from longtail.schema import LABEL
 from longtail.train.synthetic import make_training_rows, write_splits
-from longtail.tune.leaderboard import TrialOutcome, compare_groups, read_trials
+from longtail.tune.leaderboard import TrialOutcome, ValueCache, compare_groups, read_trials
 from longtail.tune.objective import objective_label
 from longtail.tune.trial import TrialSetup, train_trial
 
@@ -161,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             arm_a = _train(base_setup, cfg, seeds_a, "a")
             arm_b = _train(base_setup, cfg, seeds_b, "b")
             arm_p = _train(plant_setup, cfg, seeds_b, "p")
-            aa = compare_groups(arm_b, arm_a, cfg.tune, k=k)["objective"]
-            pp = compare_groups(arm_p, arm_a, cfg.tune, k=k)["objective"]
+            cache: ValueCache = {}  # arm A's bootstrap values serve both comparisons
+            aa = compare_groups(arm_b, arm_a, cfg.tune, k=k, cache=cache)["objective"]
+            pp = compare_groups(arm_p, arm_a, cfg.tune, k=k, cache=cache)["objective"]
             alarm, hit = aa.excludes(0.0), pp.low > 0
             alarms += alarm
             detections += hit

@@ -44,6 +44,7 @@ __all__ = [
     "LEADERBOARD_COLUMNS",
     "Comparison",
     "TrialOutcome",
+    "ValueCache",
     "build_leaderboard",
     "compare_groups",
     "compare_to_baseline",
@@ -378,16 +379,39 @@ class Comparison:
     best_label: str | None = None
 
 
+#: Trial id -> metric -> its full-test value and bootstrap rounds (rounds are seeded, so shared).
+ValueCache = dict[str, dict[str, SeedValues]]
+
+
+def _trial_values(
+    o: TrialOutcome, tc: TuneConfig, *, k: int, units: np.ndarray
+) -> dict[str, SeedValues]:
+    scores = test_scores(o.split("test"), tc.objective, k=k, trial_dir=o.folder)
+    out: dict[str, SeedValues] = {}
+    done: dict[int, SeedValues] = {}
+    for name, score in scores.items():
+        if id(score) not in done:  # the objective is often pr_auc itself
+            full = float(score(np.ones((1, units.size)))[0])
+            rounds = bootstrap_values(score, units, rounds=tc.bootstrap_samples, seed=0)
+            done[id(score)] = SeedValues(full, rounds)
+        out[name] = done[id(score)]
+    return out
+
+
 def _seed_values(
-    outcomes: Sequence[TrialOutcome], tc: TuneConfig, *, k: int, units: np.ndarray
+    outcomes: Sequence[TrialOutcome],
+    tc: TuneConfig,
+    *,
+    k: int,
+    units: np.ndarray,
+    cache: ValueCache,
 ) -> dict[str, list[SeedValues]]:
     out: dict[str, list[SeedValues]] = {}
     for o in outcomes:
-        scores = test_scores(o.split("test"), tc.objective, k=k, trial_dir=o.folder)
-        for name, score in scores.items():
-            full = float(score(np.ones((1, units.size)))[0])
-            rounds = bootstrap_values(score, units, rounds=tc.bootstrap_samples, seed=0)
-            out.setdefault(name, []).append(SeedValues(full, rounds))
+        if o.trial_id not in cache:
+            cache[o.trial_id] = _trial_values(o, tc, k=k, units=units)
+        for name, values in cache[o.trial_id].items():
+            out.setdefault(name, []).append(values)
     return out
 
 
@@ -397,16 +421,20 @@ def compare_groups(
     tc: TuneConfig,
     *,
     k: int,
+    cache: ValueCache | None = None,
 ) -> dict[str, SeedInterval]:
     """Seed x test-user intervals of every test metric of ``candidate`` (minus ``baseline``).
 
     Each group is one configuration's trials, one per seed, all scored on the
     same test rows. Keys are those of :func:`longtail.tune.objective.test_scores`.
+    ``cache`` keeps each trial's bootstrap values between calls (the rounds are
+    the same for every trial, which is what pairs them).
     """
+    cache = {} if cache is None else cache
     test = candidate[0].split("test")
     units = test_units(test, tc.objective, cluster_by_user=tc.cluster_by_user)
-    cand = _seed_values(candidate, tc, k=k, units=units)
-    base = _seed_values(baseline, tc, k=k, units=units) if baseline else None
+    cand = _seed_values(candidate, tc, k=k, units=units, cache=cache)
+    base = _seed_values(baseline, tc, k=k, units=units, cache=cache) if baseline else None
     return {
         name: seed_interval(values, None if base is None else base[name], level=tc.ci_level)
         for name, values in cand.items()
@@ -452,9 +480,10 @@ def compare_to_baseline(
     base_group = members.get(base_label) if base_label else None
     filled = []
     diffs: dict[str, SeedInterval] = {}
+    cache: ValueCache = {}
     for row in configs.iter_rows(named=True):
         group = members[row["label"]]
-        alone = compare_groups(group, None, tc, k=k)
+        alone = compare_groups(group, None, tc, k=k, cache=cache)
         out = dict(row)
         obj = alone["objective"]
         out |= {
@@ -467,7 +496,7 @@ def compare_to_baseline(
         for m in EFFECTS:
             out[f"test_{m}"] = alone[m].estimate if m in alone else None
         if base_group is not None and row["label"] != base_label:
-            paired = compare_groups(group, base_group, tc, k=k)
+            paired = compare_groups(group, base_group, tc, k=k, cache=cache)
             gap = paired["objective"]
             diffs[row["label"]] = gap
             out |= {
