@@ -123,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1_000, help="bootstrap rounds")
     parser.add_argument("--rows", type=int, default=6_000, help="synthetic rows")
     parser.add_argument("--data-seed", type=int, default=2)
+    parser.add_argument(
+        "--first-rep", type=int, default=0, help="start here (later runs get fresh seeds)"
+    )
     parser.add_argument("--planted", type=float, default=0.6, help="label weight of the feature")
     parser.add_argument("--config", type=Path, default=None, help="TOML for [train]/[tune]")
     parser.add_argument("--data-dir", type=Path, default=None, help="use these training splits")
@@ -153,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base_setup = _setup(root, "base", rows, cfg, args.epochs)
         plant_setup = _setup(root, "planted", planted, cfg, args.epochs)
-        for rep in range(args.reps):
+        for rep in range(args.first_rep, args.first_rep + args.reps):
             t0 = time.perf_counter()
             first = cfg.seed + 1_000 * (rep + 1)
             seeds_a = [first + j for j in range(args.seeds)]

@@ -552,10 +552,12 @@ def compare_to_baseline(
         )
     unit = "users" if tc.cluster_by_user or tc.objective == "recall_at_k" else "rows"
     test_rows = next(iter(by_id.values())).split("test").height
+    fewest = min((int(v) for v in table["seeds"].drop_nulls()), default=0)
     noise = (
         "the spread between seeds"
-        if diff is None or diff.seed_noise_known
-        else "no training noise (one seed: set tune.seeds >= 2)"
+        if fewest >= 2
+        else "the spread between seeds where a configuration has two or more (those with "
+        "one seed carry test-sample noise only; set tune.seeds >= 2)"
     )
     text += (
         f" Objective: {metric_name}. {_fairness(tc, draws)} Each configuration was trained "
