@@ -23,12 +23,12 @@ from longtail.tune import TuneResult, run_tune
 from longtail.tune.space import param_space
 
 SHOWN = (
-    "rank",
     "label",
+    "seed",
     "status",
     "epochs_run",
     "objective",
-    "val_ece_heldout",
+    "heldout_ece",
     "test_pr_auc",
     "test_pr_auc_tail",
     "total_seconds",
@@ -36,7 +36,7 @@ SHOWN = (
 
 
 def smoke_config(cfg: Config) -> Config:
-    """The config shrunk to 3 short trials on tiny data (cheap strategies only)."""
+    """The config shrunk to 3 short trials on tiny data (3 configurations, 1 seed, fixed)."""
     tiny_train = {
         "epochs": 2,
         "hash_buckets_user": 1_000,
@@ -45,11 +45,12 @@ def smoke_config(cfg: Config) -> Config:
     }
     tiny_tune = {
         "num_samples": 3,
+        "seeds": 1,
+        "hyperparameters": "fixed",
         "time_budget_s": 180.0,
         "bootstrap_samples": 50,
         "strategies": ["none", "random_under", "random_over", "smote"],
         "embedding_dims": [8, 16],
-        "top_k_intervals": 2,
     }
     return cfg.model_copy(
         update={
@@ -65,7 +66,12 @@ def print_result(result: TuneResult) -> None:
     ):
         print(f"tune run {result.run_id}: {result.run_dir}")
         print(result.leaderboard.select(SHOWN))
-        print(result.comparison.intervals)
+        print(
+            result.comparison.configurations.select(
+                "rank", "label", "seeds", "objective", "test_objective", "diff_vs_baseline",
+                "diff_low", "diff_high", "beyond_noise",
+            )
+        )  # fmt: skip
     print(f"verdict: {result.comparison.verdict}")
     print(f"report: {result.run_dir / 'report.html'}")
     if result.best is not None:

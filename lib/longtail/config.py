@@ -405,7 +405,8 @@ def _default_losses() -> list[LossVariant]:
         LossVariant(loss="weighted_bce"),
         LossVariant(loss="focal", params={"alpha": 0.25, "gamma": 2.0}),
         LossVariant(loss="focal", params={"alpha": 0.5, "gamma": 1.0}),
-        LossVariant(loss="class_balanced", params={"beta": 0.999}),
+        # beta from the class counts (1 - 1/n_negative): see longtail.losses.default_beta.
+        LossVariant(loss="class_balanced"),
     ]
 
 
@@ -428,36 +429,50 @@ def _default_strategy_params() -> dict[str, dict[str, Any]]:
 
 
 class TuneConfig(_Section):
-    """Ray Tune search over imbalance strategies and losses.
+    """Ray Tune comparison of imbalance strategies and losses.
 
-    The search space is strategy x loss x learning rate x embedding size; the
-    baseline (strategy "none", plain BCE, the ``train`` learning rate and
-    embedding size) is always one of the ``num_samples`` trials. Strategies are
-    sampled from ``strategies`` (empty: every registered resampler), each with its
+    A *configuration* is one strategy x loss; the baseline (strategy "none",
+    plain BCE) is always one. ``num_samples`` configurations are compared (None:
+    every strategy in ``strategies`` x every loss in ``losses``; empty
+    ``strategies``: every registered resampler), each with its
     ``strategy_params``; the resampling stratum and group cap come from
-    ``resampling``.
+    ``resampling``. Fairness: with ``hyperparameters = "searched"`` every
+    configuration, the baseline included, is trained at the same ``draws``
+    learning-rate/embedding-size draws and keeps its best draw on validation;
+    with ``"fixed"`` all run at ``train.learning_rate``/``train.embedding_dim``.
+    Every (configuration, draw) is trained with ``seeds`` seeds, and the test
+    intervals combine seed and test-user variance.
     """
 
-    num_samples: int = Field(8, ge=1)
+    num_samples: int | None = Field(None, ge=1)
+    hyperparameters: Literal["searched", "fixed"] = "searched"
+    draws: int = Field(2, ge=1)
+    seeds: int = Field(3, ge=1)
     time_budget_s: float = Field(900.0, gt=0)
     objective: Literal["pr_auc", "recall_at_k", "tail_pr_auc"] = "pr_auc"
-    max_ece: float = Field(0.05, gt=0)
+    # Eligibility on held-out (cross-fitted) validation calibration, seed-averaged:
+    # ECE over the base rate, and log-loss / Brier skill against the base-rate predictor.
+    max_relative_ece: float = Field(0.5, gt=0)
+    min_log_loss_skill: float = 0.0
+    min_brier_skill: float = 0.0
+    # Optional absolute ECE bound on top (None: off; at a 4% base rate 0.05 admits a constant 0).
+    max_ece: float | None = Field(None, gt=0)
     strategies: list[StrategyName] = Field(default_factory=list)
-    bootstrap_samples: int = Field(200, ge=10)
+    bootstrap_samples: int = Field(1_000, ge=10)
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=_default_strategy_params)
     losses: list[LossVariant] = Field(default_factory=_default_losses, min_length=1)
     learning_rate_min: float = Field(1e-3, gt=0)
     learning_rate_max: float = Field(1e-2, gt=0)
     embedding_dims: list[int] = Field(default_factory=lambda: [8, 16, 32], min_length=1)
-    # Epochs per trial (None: train.epochs); ASHA's max_t.
+    # Epochs per trial (None: train.epochs).
     epochs: int | None = Field(None, ge=1)
-    # ASHA: every trial runs at least grace_period epochs; 1/reduction_factor go on.
+    # "fifo": every trial runs its epochs (early stopping aside); "asha" stops trials
+    # early, the baseline's like any other.
+    scheduler: Literal["fifo", "asha"] = "fifo"
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
     cpus_per_trial: float = Field(1.0, gt=0)
     max_concurrent_trials: int | None = Field(None, ge=1)
-    # How many of the best eligible trials get test-split intervals (plus the baseline).
-    top_k_intervals: int = Field(3, ge=1)
     ci_level: float = Field(0.95, gt=0, lt=1)
     # Resample whole users in the bootstrap: rows of one user are not independent.
     cluster_by_user: bool = True

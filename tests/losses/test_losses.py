@@ -11,9 +11,11 @@ from longtail.losses import (
     bce,
     class_balanced,
     class_balanced_weights,
+    default_beta,
     focal,
     logit_shift,
     make_loss,
+    weight_ratio,
     weighted_bce,
 )
 
@@ -124,3 +126,18 @@ def test_logit_shift_is_log_of_positive_to_negative_weight() -> None:
     assert logit_shift("class_balanced", {"beta": 0.5}, n_negative=9, n_positive=1) == (
         pytest.approx(math.log(w_pos / w_neg))
     )
+
+
+def test_class_balanced_beta_follows_the_class_counts_by_default() -> None:
+    # The demo's counts: a fixed beta of 0.999 is plain BCE there (about 1.03x).
+    n_neg, n_pos = 87_000, 3_600
+    fixed = weight_ratio("class_balanced", {"beta": 0.999}, n_negative=n_neg, n_positive=n_pos)
+    assert fixed == pytest.approx(1.0, abs=0.05)
+    assert default_beta(n_negative=n_neg) == pytest.approx(1 - 1 / n_neg)
+    ratio = weight_ratio("class_balanced", {}, n_negative=n_neg, n_positive=n_pos)
+    assert ratio is not None
+    # (1 - beta^n_neg) / (1 - beta^n_pos) with beta = 1 - 1/n_neg: about 0.65 x n_neg / n_pos.
+    assert ratio == pytest.approx((1 - math.exp(-1)) / (1 - math.exp(-n_pos / n_neg)), rel=1e-3)
+    assert 10 < ratio < n_neg / n_pos
+    assert weight_ratio("bce", {}, n_negative=n_neg, n_positive=n_pos) == 1.0
+    assert weight_ratio("focal", {}, n_negative=n_neg, n_positive=n_pos) is None

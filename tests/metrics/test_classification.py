@@ -2,17 +2,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 
 from longtail.errors import StageError
 from longtail.metrics import (
     brier,
+    brier_skill,
     classification_report,
     ece,
     log_loss,
+    log_loss_skill,
     per_bucket,
     pr_auc,
+    relative_ece,
     reliability_bins,
     roc_auc,
 )
@@ -51,9 +55,32 @@ def test_ece_is_count_weighted_gap_of_bins() -> None:
     f = pl.DataFrame({"label": [0, 1, 1, 1], "probability": [0.1, 0.1, 0.9, 0.9]})
     # bin [.1,.2): mean .1 vs rate .5 (gap .4, 2 rows); bin [.9,1]: .9 vs 1 (gap .1, 2 rows).
     assert ece(f, n_bins=10) == pytest.approx((0.4 * 2 + 0.1 * 2) / 4)
-    bins = reliability_bins(f, n_bins=10)
+    bins = reliability_bins(f, n_bins=10, strategy="uniform")
     assert bins["bin"].to_list() == [1, 9]
     assert bins["count"].to_list() == [2, 2]
+
+
+def test_quantile_bins_hold_equal_mass_where_uniform_bins_pile_into_the_first() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.beta(0.5, 15.0, 3_000)  # most mass near zero, as at a 3% base rate
+    f = pl.DataFrame({"label": (rng.random(3_000) < p).astype(int), "probability": p})
+    counts = reliability_bins(f, n_bins=10)["count"].to_numpy()
+    assert counts.size == 10 and counts.min() >= 290 and counts.max() <= 310
+    uniform = reliability_bins(f, n_bins=10, strategy="uniform")["count"].to_numpy()
+    assert uniform[0] > 0.5 * 3_000
+
+
+def test_a_constant_zero_predictor_has_relative_ece_one_and_negative_skill() -> None:
+    y = [1] * 4 + [0] * 96
+    zero = pl.DataFrame({"label": y, "probability": [0.0] * 100})
+    assert ece(zero) == pytest.approx(0.04)
+    assert relative_ece(zero) == pytest.approx(1.0)
+    assert log_loss_skill(zero) < -1
+    assert brier_skill(zero) == pytest.approx(1 - 0.04 / (0.04 * 0.96))
+    base = pl.DataFrame({"label": y, "probability": [0.04] * 100})
+    assert log_loss_skill(base) == pytest.approx(0.0, abs=1e-9)
+    assert brier_skill(base) == pytest.approx(0.0, abs=1e-12)
+    assert relative_ece(base) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_auc_is_nan_with_one_class() -> None:

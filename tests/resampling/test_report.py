@@ -12,8 +12,9 @@ import pytest
 
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
+from longtail.models.calibration import Calibration, offsets_from_report
 from longtail.resampling import ClassCounts, SamplingReport, correct_probabilities, resample_frame
-from longtail.schema import LABEL, POPULARITY_BUCKET
+from longtail.schema import ITEM_CATEGORY, LABEL, POPULARITY_BUCKET
 
 
 def _prior(frame: pl.DataFrame) -> float:
@@ -58,13 +59,44 @@ def test_correction_gives_back_the_original_prior_per_bucket(
 
 
 @pytest.mark.unit
-def test_correction_is_overall_when_stratum_is_not_the_bucket(train_frame: pl.DataFrame) -> None:
+def test_per_stratum_offsets_for_the_category_stratum_match_the_sampling_rates(
+    train_frame: pl.DataFrame,
+) -> None:
     cfg = ResamplingConfig(strategy="random_under", stratum="category")
     out, report = resample_frame(train_frame, cfg, seed=3)
-    assert report.correction_by is None
-    assert list(report.log_odds_offset_by) == ["*"]
-    offsets = report.log_odds_offset(out)
-    assert correct_probabilities(_prior(out), offsets[0]) == pytest.approx(_prior(train_frame))
+    assert report.correction_by == ITEM_CATEGORY
+    for category, counts in report.strata.items():
+        key = pl.col(ITEM_CATEGORY).cast(pl.String).fill_null("null") == category
+        before, after = train_frame.filter(key), out.filter(key)
+        rates = [after.filter(pl.col(LABEL) == c).height / before.filter(pl.col(LABEL) == c).height
+                 for c in (0, 1)]  # fmt: skip
+        assert report.log_odds_offset_by[category] == pytest.approx(math.log(rates[1] / rates[0]))
+        assert counts.offset() == pytest.approx(math.log(rates[1] / rates[0]))
+        # Each category's corrected prior is its own original prior, not the overall one.
+        offsets = report.log_odds_offset(after)
+        assert np.unique(offsets).size == 1
+        assert correct_probabilities(_prior(after), offsets[0]) == pytest.approx(_prior(before))
+    spread = max(report.log_odds_offset_by.values()) - min(report.log_odds_offset_by.values())
+    assert spread > 0.1  # the categories' rates really differ
+    # The calibration reads the same offsets from the rows' category.
+    by, offsets_json = offsets_from_report(report.to_dict())
+    cal = Calibration(offset_by=by, offsets=offsets_json)
+    np.testing.assert_allclose(
+        cal.row_offsets(out[ITEM_CATEGORY].to_numpy(), out.height), report.log_odds_offset(out)
+    )
+
+
+@pytest.mark.unit
+def test_user_hash_stratum_is_refused_when_its_buckets_need_different_offsets() -> None:
+    strata = {
+        "0": ClassCounts(before={0: 1000, 1: 20}, after={0: 100, 1: 20}),
+        "1": ClassCounts(before={0: 1000, 1: 60}, after={0: 300, 1: 60}),
+    }
+    with pytest.raises(StageError, match=r"user_hash.*per-stratum offsets"):
+        SamplingReport.build(
+            strategy="random_under", stratum="user_hash", params={}, seed=0,
+            strata=strata, correction_by=None,
+        )  # fmt: skip
 
 
 @pytest.mark.unit

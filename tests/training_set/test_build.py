@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 import polars as pl
@@ -54,6 +55,26 @@ def test_splits_have_the_training_row_contract_and_the_reported_label_rates(
     assert frames["train"][S.EVENT_TIME].max() < frames["validation"][S.EVENT_TIME].min()
     assert frames["validation"][S.EVENT_TIME].max() < frames["test"][S.EVENT_TIME].min()
     assert 0 < summary.splits["train"].label_rate < 0.5
+
+
+def test_no_written_label_window_reaches_the_next_split_and_the_summary_counts_the_embargo(
+    tiny_cfg: Config, built: tuple[Any, Any]
+) -> None:
+    _, summary = built
+    folder = Layout(tiny_cfg.data_dir).training
+    frames = {n: pl.read_parquet(folder / f"{n}.parquet") for n in S.SPLITS}
+    horizon = dt.timedelta(hours=tiny_cfg.labels.horizon_hours)
+    for split, nxt in (("train", "validation"), ("validation", "test")):
+        assert frames[split][S.EVENT_TIME].max() + horizon < frames[nxt][S.EVENT_TIME].min()
+    written = json.loads((Layout(tiny_cfg.data_dir).reports / "training_set_summary.json")
+                         .read_text())  # fmt: skip
+    embargo = {e["split"]: e for e in written["embargo"]}
+    assert set(embargo) == {"train", "validation"}
+    for split, e in embargo.items():
+        assert e["rows_dropped"] > 0
+        assert e["rows_before"] - e["rows_dropped"] == summary.splits[split].rows
+    dropped = sum(e["rows_dropped"] for e in embargo.values())
+    assert written["views_labelled"] == sum(s.rows for s in summary.splits.values()) + dropped
 
 
 def test_recent_items_of_a_row_were_viewed_strictly_before_it(

@@ -6,32 +6,38 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
 from longtail.config import Config, config_from_dict
+from longtail.metrics import brier_skill, ece, log_loss_skill, relative_ece
 from longtail.models import load_model
 from longtail.paths import Layout
 from longtail.schema import BUCKETS
 from longtail.train.synthetic import make_training_rows, write_splits
 from longtail.tune.leaderboard import (
+    CONFIG_COLUMNS,
+    EFFECTS,
     LEADERBOARD_COLUMNS,
     build_leaderboard,
     compare_to_baseline,
+    eligible_calibration,
     read_trials,
 )
 from longtail.tune.trial import TrialSetup, train_trial
 
 pytestmark = pytest.mark.unit
 
+_BASE = {"strategy": "none", "loss": "bce", "learning_rate": 3e-3, "embedding_dim": 16}
+_UNDER = {"strategy": "random_under", "loss": "weighted_bce", "learning_rate": 3e-3,
+          "embedding_dim": 16}  # fmt: skip
+# Two seeds of each configuration, as trial_points would give them.
 POINTS = {
-    "base": {"strategy": "none", "loss": "bce", "learning_rate": 3e-3, "embedding_dim": 16},
-    "under": {
-        "strategy": "random_under",
-        "loss": "weighted_bce",
-        "learning_rate": 5e-3,
-        "embedding_dim": 8,
-    },
+    "base-0": {**_BASE, "seed": 5, "replica": 0},
+    "base-1": {**_BASE, "seed": 6, "replica": 1},
+    "under-0": {**_UNDER, "seed": 5, "replica": 0},
+    "under-1": {**_UNDER, "seed": 6, "replica": 1},
 }
 
 
@@ -41,7 +47,7 @@ def _cfg(**tune: Any) -> Config:
             "seed": 5,
             "train": {"epochs": 2, "batch_size": 256, "hash_buckets_user": 1_000,
                       "hash_buckets_item": 1_000},
-            "tune": {"bootstrap_samples": 30, **tune},
+            "tune": {"bootstrap_samples": 200, "max_relative_ece": 10.0, **tune},
         }
     )  # fmt: skip
 
@@ -65,9 +71,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrialSetup, dict[str,
 
 def test_a_trial_reports_every_epoch_and_saves_a_loadable_calibrated_model(run: Any) -> None:
     setup, reports = run
-    assert [r["epoch"] for r in reports["under"]] == [1.0, 2.0]
-    assert {"objective", "val_ece", "train_loss"} <= set(reports["under"][0])
-    folder = setup.run_dir / "trials" / "under"
+    assert [r["epoch"] for r in reports["under-0"]] == [1.0, 2.0]
+    assert {"objective", "val_ece", "val_log_loss_skill", "train_loss"} <= set(
+        reports["under-0"][0]
+    )
+    folder = setup.run_dir / "trials" / "under-0"
     model = load_model(folder)
     assert model.manifest["strategy"] == "random_under"
     assert model.manifest["sampling_report"]["strategy"] == "random_under"
@@ -75,6 +83,17 @@ def test_a_trial_reports_every_epoch_and_saves_a_loadable_calibrated_model(run: 
     assert min(model.calibration.offsets.values()) > 0
     record = json.loads((folder / "trial.json").read_text())
     assert record["train_rows"] < pl.read_parquet(setup.train).height
+    assert record["loss_weight_ratio"] > 1.0
+
+
+def test_seeds_really_train_different_models(run: Any) -> None:
+    setup, _ = run
+    a, b = (pl.read_parquet(setup.run_dir / "trials" / t / "predictions.parquet")
+            for t in ("base-0", "base-1"))  # fmt: skip
+    assert a["user_id"].to_list() == b["user_id"].to_list()
+    assert not np.allclose(a["probability"].to_numpy(), b["probability"].to_numpy())
+    assert {json.loads((setup.run_dir / "trials" / t / "trial.json").read_text())["seed"]
+            for t in ("base-0", "base-1")} == {5, 6}  # fmt: skip
 
 
 def test_leaderboard_has_the_documented_columns_and_one_row_per_trial(run: Any) -> None:
@@ -82,15 +101,12 @@ def test_leaderboard_has_the_documented_columns_and_one_row_per_trial(run: Any) 
     cfg = setup.cfg
     board = build_leaderboard(read_trials(setup.run_dir), cfg.tune, k=cfg.train.ranking_k)
     assert tuple(board.columns) == LEADERBOARD_COLUMNS
-    assert sorted(board["trial_id"]) == ["base", "under"]
+    assert sorted(board["trial_id"]) == sorted(POINTS)
     for split in ("val", "test"):
         for bucket in BUCKETS:
             assert board[f"{split}_pr_auc_{bucket}"].null_count() == 0
-    assert board.filter(pl.col("is_baseline"))["trial_id"].to_list() == ["base"]
+    assert sorted(board.filter(pl.col("is_baseline"))["trial_id"]) == ["base-0", "base-1"]
     assert (board["total_seconds"] > 0).all()
-    assert board["strategy_params"].to_list() == [
-        json.dumps(json.loads(s), sort_keys=True) for s in board["strategy_params"]
-    ]
 
 
 def test_leaderboard_objective_is_the_one_the_trial_reported_at_its_best_epoch(run: Any) -> None:
@@ -103,52 +119,75 @@ def test_leaderboard_objective_is_the_one_the_trial_reported_at_its_best_epoch(r
         assert value == pytest.approx(best["objective"])
 
 
-def test_ranks_go_to_eligible_trials_by_objective(run: Any) -> None:
+def test_an_all_zero_predictor_is_never_eligible(run: Any) -> None:
+    setup, _ = run
+    val = pl.read_parquet(setup.validation)
+    zero = val.with_columns(pl.lit(0.0).alias("probability"))
+    values = {
+        "heldout_ece": ece(zero),
+        "heldout_relative_ece": relative_ece(zero),
+        "heldout_log_loss_skill": log_loss_skill(zero),
+        "heldout_brier_skill": brier_skill(zero),
+    }
+    base_rate = float(val["label"].mean())  # type: ignore[arg-type]
+    # The old gate (ECE <= 0.05) admitted it at a base rate under 5%...
+    assert values["heldout_ece"] == pytest.approx(base_rate) and base_rate < 0.05
+    # ...the new one does not, whatever the relative-ECE bound and with an absolute one too.
+    for tune in ({}, {"max_relative_ece": 100.0}, {"max_ece": 0.05}):
+        assert not eligible_calibration(values, _cfg(**tune).tune)
+    # The board applies the same gate to every trial's held-out calibration.
+    board = build_leaderboard(read_trials(setup.run_dir), setup.cfg.tune, k=5)
+    assert board["eligible"].to_list() == [
+        eligible_calibration(row, setup.cfg.tune) for row in board.iter_rows(named=True)
+    ]
+
+
+def test_configurations_average_seeds_and_fill_intervals_against_the_baseline(run: Any) -> None:
     setup, _ = run
     cfg = setup.cfg
-    board = build_leaderboard(read_trials(setup.run_dir), cfg.tune, k=cfg.train.ranking_k)
-    eligible = board.filter(pl.col("eligible"))
-    assert eligible["rank"].to_list() == list(range(1, eligible.height + 1))
-    assert eligible["objective"].is_sorted(descending=True)
-    assert board.filter(pl.col("is_best")).height == (1 if eligible.height else 0)
+    outcomes = read_trials(setup.run_dir)
+    board = build_leaderboard(outcomes, cfg.tune, k=5)
+    comparison = compare_to_baseline(board, outcomes, cfg.tune, k=5)
+    table = comparison.configurations
+    assert tuple(table.columns) == CONFIG_COLUMNS
+    assert table["seeds"].to_list() == [2, 2]
+    assert comparison.leaderboard["selected"].all()
+    for row in table.iter_rows(named=True):
+        trials = board.filter(pl.col("label") == row["label"])
+        assert row["objective"] == pytest.approx(trials["objective"].mean())
+        # The test objective is the seed mean of the test PR-AUC (objective pr_auc).
+        assert row["test_objective"] == pytest.approx(trials["test_pr_auc"].mean())
+        assert row["test_objective_low"] <= row["test_objective"] <= row["test_objective_high"]
+        assert row["se_seed"] > 0  # two seeds: training noise is in the interval
+    base = table.filter(pl.col("is_baseline")).row(0, named=True)
+    other = table.filter(~pl.col("is_baseline")).row(0, named=True)
+    assert base["diff_vs_baseline"] is None
+    assert other["diff_vs_baseline"] == pytest.approx(
+        other["test_objective"] - base["test_objective"]
+    )
+    assert other["beyond_noise"] == (other["diff_low"] > 0 or other["diff_high"] < 0)
+    for metric in EFFECTS:
+        assert other[f"diff_{metric}_low"] <= other[f"diff_{metric}"]
+        assert other[f"diff_{metric}"] <= other[f"diff_{metric}_high"]
+    text = comparison.verdict
+    assert "2 seed(s)" in text and "bootstrap rounds over test users" in text
+    assert "the same 1 learning-rate/embedding-size draw(s)" in text
 
 
-def test_a_trial_above_the_ece_bound_cannot_win(run: Any) -> None:
+def test_nothing_is_recommended_when_no_configuration_meets_the_calibration_bounds(
+    run: Any,
+) -> None:
     setup, _ = run
-    strict = _cfg(max_ece=1e-9)
+    strict = _cfg(max_relative_ece=1e-9)
     outcomes = read_trials(setup.run_dir)
     board = build_leaderboard(outcomes, strict.tune, k=5)
-    assert not board["eligible"].any() and board["rank"].null_count() == board.height
+    assert not board["eligible"].any()
     comparison = compare_to_baseline(board, outcomes, strict.tune, k=5)
-    assert comparison.best_trial is None
-    assert "no configuration is recommended" in comparison.verdict
-
-
-def test_intervals_cover_the_best_and_the_baseline_with_a_paired_difference(run: Any) -> None:
-    setup, _ = run
-    loose = _cfg(max_ece=1.0)
-    outcomes = read_trials(setup.run_dir)
-    board = build_leaderboard(outcomes, loose.tune, k=5)
-    comparison = compare_to_baseline(board, outcomes, loose.tune, k=5)
-    filled = comparison.leaderboard
-    assert filled["test_objective"].null_count() == 0
-    low, est, high = (filled[c] for c in ("test_objective_low", "test_objective",
-                                          "test_objective_high"))  # fmt: skip
-    assert ((low <= est) & (est <= high)).all()
-    # The test objective is the test PR-AUC (objective pr_auc).
-    assert filled["test_objective"].to_list() == pytest.approx(filled["test_pr_auc"].to_list())
-    base = filled.filter(pl.col("is_baseline"))
-    assert base["diff_vs_baseline"].is_null().all()
-    if comparison.best_trial != "base":
-        best = filled.filter(pl.col("trial_id") == comparison.best_trial).row(0, named=True)
-        assert best["diff_vs_baseline"] == pytest.approx(
-            best["test_objective"] - base["test_objective"].item()
-        )
-        assert best["beyond_noise"] == (best["diff_low"] > 0 or best["diff_high"] < 0)
-    assert "bootstrap rounds over test users" in comparison.verdict
+    assert comparison.best_trial is None and comparison.configurations["rank"].null_count() == 2
+    assert "none is recommended" in comparison.verdict
 
 
 def test_trials_without_a_record_are_skipped(run: Any, tmp_path: Path) -> None:
     setup, _ = run
     (setup.run_dir / "trials" / "empty").mkdir(exist_ok=True)
-    assert {o.trial_id for o in read_trials(setup.run_dir)} == {"base", "under"}
+    assert {o.trial_id for o in read_trials(setup.run_dir)} == set(POINTS)

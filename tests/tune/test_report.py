@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
-from longtail.tune.report import equal_mass_bins
+from longtail.metrics import reliability_bins
+
+
+def equal_mass_bins(y: np.ndarray, p: np.ndarray, *, n_bins: int) -> pl.DataFrame:
+    # What the tune report plots: the metrics' equal-mass (quantile) reliability bins.
+    frame = pl.DataFrame({"label": y, "probability": p})
+    return reliability_bins(frame, n_bins=n_bins, strategy="quantile")
 
 
 def test_equal_mass_bins_hold_the_same_rows_where_equal_width_bins_collapse() -> None:

@@ -26,9 +26,10 @@ def _cfg() -> Config:
             "seed": 4,
             "train": {"epochs": 2, "batch_size": 256, "hash_buckets_user": 1_000,
                       "hash_buckets_item": 1_000},
-            "tune": {"num_samples": 3, "time_budget_s": 240, "bootstrap_samples": 30,
-                     "strategies": ["random_under", "random_over"], "max_ece": 1.0,
-                     "embedding_dims": [8]},
+            "tune": {"num_samples": 2, "seeds": 2, "draws": 1, "time_budget_s": 300,
+                     "bootstrap_samples": 50, "strategies": ["random_under", "random_over"],
+                     "max_relative_ece": 10.0, "min_log_loss_skill": -1.0,
+                     "min_brier_skill": -1.0, "embedding_dims": [8]},
         }
     )  # fmt: skip
 
@@ -52,8 +53,11 @@ def test_run_writes_leaderboard_as_parquet_and_csv_with_every_trial(tuned: Run) 
     run_dir = tuned.layout.tune / "run-1"
     board = pl.read_parquet(run_dir / "leaderboard.parquet")
     csv = pl.read_csv(run_dir / "leaderboard.csv")
-    assert board.height == csv.height == tuned.cfg.tune.num_samples
+    # 2 configurations x 1 draw x 2 seeds.
+    assert board.height == csv.height == 4
     assert set(LEADERBOARD_COLUMNS) <= set(board.columns)
+    configs = pl.read_csv(run_dir / "configurations.csv")
+    assert configs.height == 2 and configs["seeds"].to_list() == [2, 2]
     assert csv.columns == board.columns
     assert set(board["strategy"]) <= {"none", "random_under", "random_over"}
     # Ray's resumable state (pickles) is dropped; the run keeps JSON, Parquet, safetensors.
@@ -64,21 +68,24 @@ def test_run_writes_leaderboard_as_parquet_and_csv_with_every_trial(tuned: Run) 
 def test_baseline_is_always_a_trial(tuned: Run) -> None:
     board = tuned.result.leaderboard
     base = board.filter(pl.col("is_baseline"))
-    assert base.height == 1
+    assert base.height == 2 and sorted(base["seed"]) == [4, 5]
     row = base.row(0, named=True)
     assert (row["strategy"], row["loss"]) == ("none", "bce")
     assert row["learning_rate"] == pytest.approx(tuned.cfg.train.learning_rate)
-    assert row["test_objective"] is not None
-    # ASHA may stop any trial but the baseline, which the comparison needs in full.
-    assert (row["epochs_run"], row["status"]) == (tuned.cfg.train.epochs, "completed")
+    # FIFO: every trial, the baseline's like any other, runs its epochs.
+    assert (board["epochs_run"] == tuned.cfg.train.epochs).all()
+    configs = tuned.result.comparison.configurations
+    assert configs.filter(pl.col("is_baseline"))["test_objective"].item() is not None
 
 
 def test_best_config_is_saved_for_the_daily_job(tuned: Run) -> None:
     best = load_best(tuned.layout)
     assert best is not None and best == tuned.result.best
-    winner = tuned.result.leaderboard.filter(pl.col("rank") == 1).row(0, named=True)
-    assert best["trial_id"] == winner["trial_id"]
+    winner = tuned.result.comparison.configurations.filter(pl.col("rank") == 1).row(0, named=True)
+    assert best["label"] == winner["label"] and best["seeds"] == 2
     assert best["objective_value"] == pytest.approx(winner["objective"])
+    trial = tuned.result.leaderboard.filter(pl.col("trial_id") == best["trial_id"])
+    assert trial["label"].item() == winner["label"] and trial["selected"].item()
     assert best["run_id"] == "run-1"
     cfg = apply_best(tuned.cfg, best)
     assert cfg.resampling.strategy == best["strategy"]
@@ -93,7 +100,8 @@ def test_latest_points_at_the_run_with_its_report(tuned: Run) -> None:
     assert (latest / "report.html").is_file()
     assert json.loads((latest / "summary.json").read_text())["run_id"] == "run-1"
     text = (latest / "report.html").read_text()
-    for heading in ("Verdict", "PR curves", "Reliability", "Head / torso / tail", "training time"):
+    for heading in ("Verdict", "which hurt", "PR curves", "Reliability", "Head / torso / tail",
+                    "training time"):  # fmt: skip
         assert heading in text
     assert text.count("<img") >= 4
     assert tuned.result.comparison.verdict in (latest / "verdict.txt").read_text()

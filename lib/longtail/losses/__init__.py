@@ -20,9 +20,11 @@ __all__ = [
     "bce",
     "class_balanced",
     "class_balanced_weights",
+    "default_beta",
     "focal",
     "logit_shift",
     "make_loss",
+    "weight_ratio",
     "weighted_bce",
 ]
 
@@ -91,6 +93,18 @@ def focal(
     return (alpha_t * (1.0 - p_t).pow(gamma) * ce).mean()
 
 
+def default_beta(*, n_negative: int) -> float:
+    """``1 - 1 / n_negative``: the class-balanced beta that tracks the class counts.
+
+    Cui et al.'s effective number ``(1 - beta**n) / (1 - beta)`` saturates at
+    ``1 / (1 - beta)`` rows; with ``beta = 1 - 1/n_negative`` the majority class
+    saturates near its own size, so the positive-to-negative weight ratio is
+    about ``0.63 * n_negative / n_positive``. A fixed 0.999 saturates at 1,000
+    rows and gives ~1.03x on a 90,000-row train split: plain BCE.
+    """
+    return 1.0 - 1.0 / max(n_negative, 2)
+
+
 def class_balanced_weights(*, n_negative: int, n_positive: int, beta: float) -> tuple[float, float]:
     """Class weights from the effective number of samples (Cui et al. 2019).
 
@@ -126,12 +140,14 @@ def class_balanced(
     *,
     n_negative: int,
     n_positive: int,
-    beta: float = 0.999,
+    beta: float | None = None,
 ) -> torch.Tensor:
     """BCE with each row weighted by its class's effective-number weight, averaged.
 
-    See :func:`class_balanced_weights`.
+    See :func:`class_balanced_weights`; ``beta`` None is :func:`default_beta`.
     """
+    if beta is None:
+        beta = default_beta(n_negative=n_negative)
     w_neg, w_pos = class_balanced_weights(n_negative=n_negative, n_positive=n_positive, beta=beta)
     y = labels.to(logits.dtype)
     weights = w_pos * y + w_neg * (1.0 - y)
@@ -171,7 +187,8 @@ def make_loss(
     params
         ``train.loss_params``. ``weighted_bce`` defaults ``pos_weight`` to
         ``n_negative / n_positive`` of the training rows; ``class_balanced``
-        defaults ``beta`` to 0.999; ``focal`` to ``alpha=0.25, gamma=2``.
+        defaults ``beta`` to :func:`default_beta` (``1 - 1/n_negative``);
+        ``focal`` to ``alpha=0.25, gamma=2``.
     n_negative, n_positive
         Class counts of the (possibly resampled) training rows.
 
@@ -190,7 +207,7 @@ def make_loss(
         alpha = float(params.get("alpha", 0.25))
         gamma = float(params.get("gamma", 2.0))
         return lambda z, y: focal(z, y, alpha=alpha, gamma=gamma)
-    beta = float(params.get("beta", 0.999))
+    beta = float(params.get("beta", default_beta(n_negative=n_negative)))
     return lambda z, y: class_balanced(
         z, y, n_negative=n_negative, n_positive=n_positive, beta=beta
     )
@@ -211,7 +228,24 @@ def logit_shift(
         return math.log(float(params.get("pos_weight", n_negative / max(n_positive, 1))))
     if name == "class_balanced":
         w_neg, w_pos = class_balanced_weights(
-            n_negative=n_negative, n_positive=n_positive, beta=float(params.get("beta", 0.999))
+            n_negative=n_negative,
+            n_positive=n_positive,
+            beta=float(params.get("beta", default_beta(n_negative=n_negative))),
         )
         return math.log(w_pos / w_neg)
     return 0.0
+
+
+def weight_ratio(
+    name: str, params: Mapping[str, float], *, n_negative: int, n_positive: int
+) -> float | None:
+    """The effective positive-to-negative weight ratio of a loss, or None for focal.
+
+    1.0 for plain BCE; for weighted and class-balanced BCE ``exp`` of
+    :func:`logit_shift`. Focal loss weighs rows by their difficulty, not their
+    class alone, so it has no single ratio.
+    """
+    if name == "focal":
+        _check(name, params)
+        return None
+    return math.exp(logit_shift(name, params, n_negative=n_negative, n_positive=n_positive))

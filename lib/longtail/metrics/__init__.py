@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from longtail.metrics.classification import (
     brier,
+    brier_skill,
     classification_report,
     ece,
     log_loss,
+    log_loss_skill,
     per_bucket,
     pr_auc,
+    relative_ece,
     reliability_bins,
     roc_auc,
 )
@@ -23,15 +26,18 @@ from longtail.metrics.ranking import (
 
 __all__ = [
     "brier",
+    "brier_skill",
     "catalog_coverage",
     "classification_report",
     "ece",
     "log_loss",
+    "log_loss_skill",
     "map_at_k",
     "ndcg_at_k",
     "per_bucket",
     "pr_auc",
     "recall_at_k",
+    "relative_ece",
     "reliability_bins",
     "roc_auc",
     "tail_share",

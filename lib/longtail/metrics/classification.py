@@ -1,26 +1,43 @@
-"""Probability-quality metrics over a frame of labels and scores, overall and per bucket."""
+"""Probability-quality metrics over a frame of labels and scores, overall and per bucket.
+
+At a 2-4% base rate most probabilities sit near zero, so calibration is measured
+on equal-mass (quantile) bins by default: equal-width bins put most rows in the
+first bin and say nothing about the rest. Absolute numbers are small at a small
+base rate whatever the model, so the skill scores compare against the
+base-rate predictor (the constant ``mean(label)`` of the same rows): a skill
+of 0 is no better than it, and ``relative_ece`` is the ECE in units of the
+base rate (a constant 0 predictor scores 1.0).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import log_loss as _sk_log_loss
 
 from longtail.metrics._checks import binary_arrays, require
 from longtail.schema import BUCKETS, LABEL, POPULARITY_BUCKET
 
 __all__ = [
+    "BinStrategy",
     "brier",
+    "brier_skill",
     "classification_report",
     "ece",
     "log_loss",
+    "log_loss_skill",
     "per_bucket",
     "pr_auc",
+    "relative_ece",
     "reliability_bins",
     "roc_auc",
 ]
+
+BinStrategy = Literal["quantile", "uniform"]
 
 SCORE = "probability"
 _EPS = 1e-7
@@ -54,7 +71,7 @@ def log_loss(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probabili
     if y.size == 0:
         return float("nan")
     p = np.clip(p, _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(_sk_log_loss(y, p, labels=[0.0, 1.0]))
 
 
 def brier(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
@@ -62,25 +79,76 @@ def brier(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability"
     y, p = binary_arrays(frame, label=label, score=score)
     if y.size == 0:
         return float("nan")
-    return float(np.mean((p - y) ** 2))
+    return float(brier_score_loss(y, p, labels=[0.0, 1.0]))
+
+
+def _base_rate(y: np.ndarray) -> float:
+    return float(np.mean(y)) if y.size else float("nan")
+
+
+def log_loss_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
+    """``1 - log_loss / log_loss(base rate)``: 0 for the base-rate predictor, 1 for a perfect one.
+
+    NaN when the rows hold one class only (the base-rate predictor is then perfect).
+    """
+    y, _ = binary_arrays(frame, label=label, score=score)
+    rate = _base_rate(y)
+    if not 0.0 < rate < 1.0:
+        return float("nan")
+    reference = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
+    return float(1.0 - log_loss(frame, label=label, score=score) / reference)
+
+
+def brier_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
+    """``1 - brier / (rate * (1 - rate))``, the base-rate predictor's Brier; NaN for one class."""
+    y, _ = binary_arrays(frame, label=label, score=score)
+    rate = _base_rate(y)
+    if not 0.0 < rate < 1.0:
+        return float("nan")
+    return float(1.0 - brier(frame, label=label, score=score) / (rate * (1 - rate)))
+
+
+def _bin_index(p: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
+    if strategy == "uniform":
+        out: np.ndarray = np.minimum((np.clip(p, 0.0, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+        return out
+    if strategy != "quantile":
+        msg = f"strategy must be 'quantile' or 'uniform'. Got {strategy!r} instead."
+        raise ValueError(msg)
+    if p.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Equal-mass edges; tied probabilities stay in one bin (so a constant has one bin).
+    edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
+    return np.searchsorted(edges, p, side="right").astype(np.int64)
 
 
 def reliability_bins(
-    frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability", n_bins: int = 15
+    frame: pl.DataFrame,
+    *,
+    label: str = LABEL,
+    score: str = "probability",
+    n_bins: int = 15,
+    strategy: BinStrategy = "quantile",
 ) -> pl.DataFrame:
-    """Equal-width reliability bins of the probability.
+    """Reliability bins of the probability: equal-mass (``"quantile"``) or equal-width.
 
     Returns
     -------
     pl.DataFrame
-        One row per non-empty bin: ``bin``, ``lower``, ``upper``, ``count``,
-        ``mean_probability``, ``positive_rate``.
+        One row per non-empty bin: ``bin``, ``lower``, ``upper`` (the lowest and
+        highest probability in the bin for quantile bins, the bin's edges for
+        uniform ones), ``count``, ``mean_probability``, ``positive_rate``.
     """
     if n_bins < 1:
         msg = f"n_bins must be >= 1. Got {n_bins!r} instead."
         raise ValueError(msg)
     y, p = binary_arrays(frame, label=label, score=score)
-    idx = np.minimum((np.clip(p, 0.0, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+    idx = _bin_index(p, n_bins, strategy)
+    if strategy == "uniform":
+        lower = (pl.col("bin") / n_bins).alias("lower")
+        upper = ((pl.col("bin") + 1) / n_bins).alias("upper")
+    else:
+        lower, upper = pl.col("p").min().alias("lower"), pl.col("p").max().alias("upper")
     return (
         pl.DataFrame({"bin": idx, "p": p, "y": y})
         .group_by("bin")
@@ -88,25 +156,49 @@ def reliability_bins(
             pl.len().cast(pl.Int64).alias("count"),
             pl.col("p").mean().alias("mean_probability"),
             pl.col("y").mean().alias("positive_rate"),
+            *([] if strategy == "uniform" else [lower, upper]),
         )
-        .with_columns(
-            (pl.col("bin") / n_bins).alias("lower"), ((pl.col("bin") + 1) / n_bins).alias("upper")
-        )
+        .with_columns(*([lower, upper] if strategy == "uniform" else []))
         .select("bin", "lower", "upper", "count", "mean_probability", "positive_rate")
         .sort("bin")
     )
 
 
 def ece(
-    frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability", n_bins: int = 15
+    frame: pl.DataFrame,
+    *,
+    label: str = LABEL,
+    score: str = "probability",
+    n_bins: int = 15,
+    strategy: BinStrategy = "quantile",
 ) -> float:
-    """Return the expected calibration error: count-weighted mean |positive rate - probability|."""
-    bins = reliability_bins(frame, label=label, score=score, n_bins=n_bins)
+    """Return the expected calibration error: count-weighted mean |positive rate - probability|.
+
+    Bins are equal-mass by default (see :func:`reliability_bins`).
+    """
+    bins = reliability_bins(frame, label=label, score=score, n_bins=n_bins, strategy=strategy)
     total = int(bins["count"].sum())
     if total == 0:
         return float("nan")
     gap = (bins["positive_rate"] - bins["mean_probability"]).abs() * bins["count"]
     return float(gap.sum() / total)
+
+
+def relative_ece(
+    frame: pl.DataFrame,
+    *,
+    label: str = LABEL,
+    score: str = "probability",
+    n_bins: int = 15,
+    strategy: BinStrategy = "quantile",
+) -> float:
+    """ECE divided by the base rate (NaN without positives); a constant 0 scores 1.0."""
+    y, _ = binary_arrays(frame, label=label, score=score)
+    rate = _base_rate(y)
+    if not rate > 0:
+        return float("nan")
+    value = ece(frame, label=label, score=score, n_bins=n_bins, strategy=strategy)
+    return value / rate
 
 
 Metric = Callable[..., float]
@@ -116,6 +208,9 @@ _METRICS: dict[str, Metric] = {
     "log_loss": log_loss,
     "brier": brier,
     "ece": ece,
+    "relative_ece": relative_ece,
+    "log_loss_skill": log_loss_skill,
+    "brier_skill": brier_skill,
 }
 
 
@@ -166,7 +261,8 @@ def classification_report(
     -------
     pl.DataFrame
         ``scope`` ("all", "head", "torso", "tail"), ``rows``, ``positives`` and
-        one column per metric (roc_auc, pr_auc, log_loss, brier, ece).
+        one column per metric (roc_auc, pr_auc, log_loss, brier, ece,
+        relative_ece, log_loss_skill, brier_skill).
     """
     require(frame, numeric=(label, score))
     scopes: list[tuple[str, pl.DataFrame]] = [("all", frame)]

@@ -39,8 +39,9 @@ class Calibration:
     Attributes
     ----------
     offset_by
-        Column whose value picks the sampling offset (the popularity bucket), or
-        None for one offset for every row.
+        Column whose value picks the sampling offset (the popularity bucket or
+        the item category: the resampling stratum), or None for one offset for
+        every row.
     offsets
         Value -> log-odds offset; the key ``"*"`` is the fallback for other values.
     loss_shift
@@ -66,7 +67,10 @@ class Calibration:
             return np.full(n, fallback, dtype=np.float64)
         # Vectorized lookup: a Python dict lookup per row costs ~2 s per 10M rows.
         raw = groups if isinstance(groups, pl.Series) else pl.Series(np.asarray(groups))
-        keys = raw.cast(pl.String, strict=False)
+        if raw.dtype.is_float():  # integer ids with nulls come through numpy as floats
+            raw = raw.fill_nan(None).cast(pl.Int64, strict=False)
+        # Keys as the sampling report writes strata: strings, nulls as "null".
+        keys = raw.cast(pl.String, strict=False).fill_null("null")
         known = {k: float(v) for k, v in self.offsets.items()}
         looked = keys.replace_strict(known, default=fallback, return_dtype=pl.Float64)
         return looked.fill_null(fallback).to_numpy().astype(np.float64, copy=False)

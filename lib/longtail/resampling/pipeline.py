@@ -96,7 +96,8 @@ def resampled_dir(layout: Layout, strategy: str) -> Path:
 
 
 def _correction_by(cfg: ResamplingConfig) -> str | None:
-    return POPULARITY_BUCKET if cfg.stratum == "label_bucket" else None
+    # The column scored rows carry that names the stratum (see resampling/report.py).
+    return {"label_bucket": POPULARITY_BUCKET, "category": ITEM_CATEGORY}.get(cfg.stratum)
 
 
 class _Plan:

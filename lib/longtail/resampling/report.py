@@ -9,7 +9,12 @@ one stratum::
 
 so ``logit(p_true) = logit(p_resampled) - offset`` with ``offset = log(r_1 / r_0)``,
 i.e. ``p_true = p / (p + (1 - p) * exp(offset))``. The offset is written per
-popularity bucket when the stratum is the bucket, else once for all rows (``"*"``).
+stratum value when the stratum is a column the scored rows carry (the
+popularity bucket for ``label_bucket``, the item category for ``category``).
+The ``user_hash`` stratum is a hash the scored rows do not carry, so it gets
+one offset for all rows (``"*"``); resampling refuses it when its per-bucket
+offsets differ by more than :data:`USER_HASH_TOLERANCE` logits from that one,
+since one offset would then miscalibrate some users.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from numpy.typing import ArrayLike, NDArray
 from longtail.errors import StageError
 from longtail.io import write_json
 
-__all__ = ["ClassCounts", "SamplingReport", "correct_probabilities"]
+__all__ = ["USER_HASH_TOLERANCE", "ClassCounts", "SamplingReport", "correct_probabilities"]
 
 OVERALL = "*"
+#: Largest gap (logits) between a user-hash bucket's offset and the overall one.
+USER_HASH_TOLERANCE = 0.25
 
 
 def correct_probabilities(p: ArrayLike, offset: ArrayLike) -> NDArray[np.float64]:
@@ -112,9 +119,10 @@ class SamplingReport:
     strata
         Class counts per stratum value, sorted by value.
     correction_by
-        ``"item_popularity_bucket"`` when offsets are per bucket, else ``None``.
+        ``"item_popularity_bucket"`` or ``"item_category_id"`` when offsets are
+        per stratum value, else ``None``.
     log_odds_offset_by
-        Bucket -> offset, or ``{"*": offset}``.
+        Stratum value -> offset, or ``{"*": offset}``.
     synthetic
         Rows created by oversampling, per class (they are not marked in the data).
     """
@@ -146,7 +154,9 @@ class SamplingReport:
         Raises
         ------
         StageError
-            The overall rate of a class is zero or undefined, so no correction exists.
+            The overall rate of a class is zero or undefined, so no correction
+            exists; or the stratum is ``user_hash`` and its buckets' offsets
+            differ from the overall one by more than :data:`USER_HASH_TOLERANCE`.
         """
         overall = ClassCounts(
             before={c: sum(s.before.get(c, 0) for s in strata.values()) for c in (0, 1)},
@@ -160,6 +170,16 @@ class SamplingReport:
             )
             raise StageError(msg)
         offsets: dict[str, float] = {}
+        if stratum == "user_hash":
+            gaps = [abs(v - base) for s in strata.values() if (v := s.offset()) is not None]
+            if gaps and max(gaps) > USER_HASH_TOLERANCE:
+                msg = (
+                    "resampling.stratum 'user_hash' gets one prior offset for all rows (scored "
+                    "rows carry no user-hash column), but its buckets' offsets differ from it by "
+                    f"up to {max(gaps):.2f} logits (> {USER_HASH_TOLERANCE}); use stratum "
+                    "'label_bucket' or 'category', which get per-stratum offsets"
+                )
+                raise StageError(msg)
         if correction_by is None:
             offsets[OVERALL] = base
         else:
@@ -207,7 +227,7 @@ class SamplingReport:
                 f"Got columns {frame.columns!r} instead."
             )
             raise StageError(msg)
-        keys = frame.get_column(self.correction_by).cast(pl.String)
+        keys = frame.get_column(self.correction_by).cast(pl.String).fill_null("null")
         mapped = keys.replace_strict(
             self.log_odds_offset_by, default=base, return_dtype=pl.Float64
         ).fill_null(base)

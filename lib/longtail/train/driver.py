@@ -20,7 +20,7 @@ import polars as pl
 
 from longtail.config import Config, TrainConfig
 from longtail.errors import StageError
-from longtail.losses import logit_shift
+from longtail.losses import logit_shift, weight_ratio
 from longtail.metrics import (
     catalog_coverage,
     classification_report,
@@ -373,6 +373,10 @@ def fit(
         "train_config": tc.model_dump(mode="json"),
         "seed": cfg.seed,
         "class_counts": {"negative": n_neg, "positive": n_pos},
+        # The positive-to-negative weight the loss applied (class_balanced: beta from the counts).
+        "loss_weight_ratio": weight_ratio(
+            tc.loss, tc.loss_params, n_negative=n_neg, n_positive=n_pos
+        ),
         "data_window": {
             "train": _window(train_lazy),
             "validation": _window(validation.lazy()),

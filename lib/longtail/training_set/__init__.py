@@ -8,13 +8,16 @@ from longtail.training_set.build import (
     build_training_set,
     features_for,
 )
+from longtail.training_set.embargo import EmbargoStats, apply_embargo
 from longtail.training_set.labels import label_views
 from longtail.training_set.split import SplitPlan, assign_splits, plan_splits, split_boundaries
 
 __all__ = [
+    "EmbargoStats",
     "SplitPlan",
     "SplitStats",
     "TrainingSetSummary",
+    "apply_embargo",
     "assign_splits",
     "build_training_set",
     "features_for",

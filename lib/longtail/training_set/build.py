@@ -16,6 +16,7 @@ from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
 from longtail.store.pit import as_polars
 from longtail.training_set.candidate_rows import candidate_rows
+from longtail.training_set.embargo import EmbargoStats, apply_embargo
 from longtail.training_set.labels import label_views
 from longtail.training_set.split import SplitPlan, assign_splits, plan_splits
 
@@ -107,6 +108,7 @@ class TrainingSetSummary:
     splits: dict[str, SplitStats]
     paths: dict[str, str]
     plan: SplitPlan | None = None
+    embargo: tuple[EmbargoStats, ...] = ()
 
     def lines(self) -> list[str]:
         """One printable line per split, and one when rows lie far outside the bulk."""
@@ -114,6 +116,10 @@ class TrainingSetSummary:
             f"{name:<10} rows={s.rows:>9,} positives={s.positives:>7,} "
             f"label_rate={s.label_rate:.4f}"
             for name, s in self.splits.items()
+        ] + [
+            f"embargo    {e.split} rows dropped={e.rows_dropped:,} of {e.rows_before:,} "
+            f"(positives {e.positives_dropped:,}): label window reaches {e.next_split}"
+            for e in self.embargo
         ]
         if self.plan is not None and self.plan.rows_far_outside:
             p = self.plan
@@ -143,7 +149,14 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     TrainingSetSummary
         Row counts and label rates per split, also written to
         ``reports/training_set_summary.json``. The splits are written to
-        ``training/{train,validation,test}.parquet``, swapped in together.
+        ``training/{train,validation,test}.parquet``, swapped in together,
+        after the embargo (:func:`longtail.training_set.embargo.apply_embargo`),
+        whose counts are in the summary's ``embargo``.
+
+    Raises
+    ------
+    StageError
+        The data is too short for three splits plus the embargo.
     """
     from longtail.ingest import load_tables
 
@@ -171,6 +184,11 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             labelled = assign_splits(labelled, cfg.split)  # raises the clear "no labelled rows"
         plan = plan_splits(labelled[S.EVENT_TIME], cfg.split)
         labelled = assign_splits(labelled, cfg.split, plan=plan)
+    views_seen = labelled.height
+    # No label window may cross a split boundary (see training_set/embargo.py).
+    labelled, embargo = apply_embargo(
+        labelled, horizon=dt.timedelta(hours=cfg.labels.horizon_hours), cfg=cfg.split
+    )
     feats = features_for(store, labelled, service=cfg.feature_store.feature_service)
     rows = feats.select(*S.TRAINING_KEYS).hstack(labelled.select(S.LABEL, S.SPLIT))
     rows = rows.hstack(feats.drop(*S.TRAINING_KEYS))
@@ -195,7 +213,12 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             part.write_parquet(tmp / f"{name}.parquet", statistics=True)
             paths[name] = str(layout.training / f"{name}.parquet")
     summary = TrainingSetSummary(
-        until=until, views_seen=labelled.height, splits=stats, paths=paths, plan=plan
+        until=until,
+        views_seen=views_seen,
+        splits=stats,
+        paths=paths,
+        plan=plan,
+        embargo=tuple(embargo),
     )
     write_json(
         {
@@ -204,6 +227,8 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             "population": population,
             "splits": {k: vars(v) for k, v in stats.items()},
             **plan.to_dict(),
+            "views_labelled": views_seen,
+            "embargo": [e.to_json() for e in embargo],
         },
         layout.reports / "training_set_summary.json",
     )

@@ -11,7 +11,9 @@ Objectives (``tune.objective``), all higher-is-better, on calibrated probabiliti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal
 
 import numpy as np
@@ -22,18 +24,26 @@ from sklearn.metrics import average_precision_score
 from longtail.errors import StageError
 from longtail.metrics import recall_at_k
 from longtail.metrics.ranking import top_k
-from longtail.schema import LABEL, POPULARITY_BUCKET, USER_ID
-from longtail.tune.stats import Metric
+from longtail.schema import BUCKETS, LABEL, POPULARITY_BUCKET, USER_ID
+from longtail.tune.stats import Metric, WeightedScore
 
 __all__ = [
     "OBJECTIVES",
     "PROBABILITY",
+    "USER_OBJECTIVES",
     "IntervalInputs",
     "Objective",
+    "UserObjective",
     "interval_inputs",
     "objective_label",
     "objective_value",
     "per_user_recall",
+    "register_user_objective",
+    "test_scores",
+    "test_units",
+    "user_score",
+    "weighted_ap",
+    "weighted_skills",
 ]
 
 Objective = Literal["pr_auc", "recall_at_k", "tail_pr_auc"]
@@ -41,8 +51,10 @@ OBJECTIVES: Final = ("pr_auc", "recall_at_k", "tail_pr_auc")
 PROBABILITY: Final = "probability"
 
 
-def objective_label(name: Objective, *, k: int) -> str:
+def objective_label(name: str, *, k: int) -> str:
     """Human name of an objective, e.g. ``"recall@10"``."""
+    if name in USER_OBJECTIVES:
+        return USER_OBJECTIVES[name][1]
     if name == "recall_at_k":
         return f"recall@{k}"
     if name == "tail_pr_auc":
@@ -71,7 +83,13 @@ def _check(frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
 
 
 def objective_value(
-    frame: pl.DataFrame, name: Objective, *, k: int, score: str = PROBABILITY
+    frame: pl.DataFrame,
+    name: str,
+    *,
+    k: int,
+    score: str = PROBABILITY,
+    trial_dir: Path | None = None,
+    split: str = "validation",
 ) -> float:
     """Return the objective of scored rows (NaN when it is undefined, e.g. no positives).
 
@@ -85,6 +103,9 @@ def objective_value(
         Top-k for ``recall_at_k``.
     score
         The probability column.
+    trial_dir, split
+        For a registered per-user objective (:func:`register_user_objective`):
+        the trial folder its function reads the model from, and the split.
 
     Raises
     ------
@@ -93,6 +114,12 @@ def objective_value(
     ValueError
         Unknown objective.
     """
+    if name in USER_OBJECTIVES:
+        if trial_dir is None:
+            msg = f"objective {name!r} is computed from the trial's model; pass trial_dir"
+            raise ValueError(msg)
+        values = USER_OBJECTIVES[name][0](trial_dir, frame, split, k)["value"]
+        return float(values.mean()) if values.len() else float("nan")  # type: ignore[arg-type]
     _check(frame, (LABEL, score))
     y = frame[LABEL].cast(pl.Float64).to_numpy()
     p = frame[score].cast(pl.Float64).to_numpy()
@@ -193,3 +220,186 @@ def interval_inputs(
         return IntervalInputs(mean, np.zeros(n_users), None, name, k)
     msg = f"tune.objective must be one of {OBJECTIVES}. Got {name!r} instead."
     raise ValueError(msg)
+
+
+# --------------------------------------------------------------------------- weighted test metrics
+#
+# The leaderboard's intervals resample test users (see longtail.tune.stats): each
+# trial's metric is evaluated under the same bootstrap weightings of the test rows,
+# so every number below takes an ``R x n`` array of row weights and returns R values.
+
+#: A per-user objective computed from a trial: ``(trial_dir, scored_rows, split, k)`` ->
+#: frame of ``user_id`` and ``value`` (users it is undefined for left out). The
+#: backtest's list objectives (recall@k, tail recall@k, NDCG@k of the served lists)
+#: plug in here with :func:`register_user_objective`.
+UserObjective = Callable[[Path, pl.DataFrame, str, int], pl.DataFrame]
+USER_OBJECTIVES: dict[str, tuple[UserObjective, str]] = {}
+
+
+def register_user_objective(name: str, fn: UserObjective, *, label: str) -> None:
+    """Make ``name`` an objective whose value is the mean over users of ``fn``'s values.
+
+    Its intervals then come from the same user-clustered, seed-averaged paired
+    bootstrap as PR-AUC's (:func:`user_score`); ``label`` names it in the verdict.
+    """
+    USER_OBJECTIVES[name] = (fn, label)
+
+
+def weighted_ap(y: NDArray[np.float64], p: NDArray[np.float64]) -> WeightedScore:
+    """Average precision under row weights; ``score(ones)`` equals scikit-learn's AP.
+
+    Precomputes the ranking once; each call is a weighted cumulative sum with
+    tied scores as one threshold (as ``average_precision_score`` does).
+    """
+    order = np.argsort(-p, kind="stable")
+    ys = y[order]
+    ps = p[order]
+    ends = np.flatnonzero(np.r_[ps[1:] != ps[:-1], True]) if ps.size else np.zeros(0, np.int64)
+
+    def score(w: NDArray[np.float64]) -> NDArray[np.float64]:
+        ws = w[:, order]
+        tp = np.cumsum(ws * ys, axis=1)[:, ends]
+        fp = np.cumsum(ws * (1.0 - ys), axis=1)[:, ends]
+        total = tp[:, -1] if tp.shape[1] else np.zeros(w.shape[0])
+        seen = tp + fp
+        precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
+        gain = np.diff(tp, axis=1, prepend=0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: NDArray[np.float64] = (gain * precision).sum(axis=1) / total
+        return np.where(total > 0, out, np.nan)
+
+    return score
+
+
+def _subset(
+    score_of: Callable[[NDArray[np.int64]], WeightedScore], idx: NDArray[np.int64]
+) -> WeightedScore:
+    inner = score_of(idx)
+    return lambda w: inner(w[:, idx])
+
+
+def weighted_skills(y: NDArray[np.float64], p: NDArray[np.float64]) -> dict[str, WeightedScore]:
+    """Weighted log-loss skill, Brier skill and relative ECE (equal-mass bins of ``p``).
+
+    The same definitions as :mod:`longtail.metrics.classification`, the base
+    rate and bins taken under the weights (bin edges from the unweighted rows).
+    """
+    q = np.clip(p, 1e-7, 1 - 1e-7)
+    ll = -(y * np.log(q) + (1 - y) * np.log(1 - q))
+    sq = (p - y) ** 2
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, 16))[1:-1]) if p.size else np.zeros(0)
+    onehot = np.eye(edges.size + 1)[np.searchsorted(edges, p, side="right")]
+    resid = (y - p)[:, None] * onehot
+
+    def parts(w: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        total = w.sum(axis=1)
+        return total, (w @ y) / total
+
+    def log_loss_skill(w: NDArray[np.float64]) -> NDArray[np.float64]:
+        total, rate = parts(w)
+        ref = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(1.0 - (w @ ll) / total / ref)
+
+    def brier_skill(w: NDArray[np.float64]) -> NDArray[np.float64]:
+        total, rate = parts(w)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(1.0 - (w @ sq) / total / (rate * (1 - rate)))
+
+    def relative_ece(w: NDArray[np.float64]) -> NDArray[np.float64]:
+        total, rate = parts(w)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(np.abs(w @ resid).sum(axis=1) / total / rate)
+
+    return {
+        "log_loss_skill": log_loss_skill,
+        "brier_skill": brier_skill,
+        "relative_ece": relative_ece,
+    }
+
+
+def test_units(frame: pl.DataFrame, name: str, *, cluster_by_user: bool) -> NDArray[np.int64]:
+    """The bootstrap cluster of each test row: its user, or itself.
+
+    Per-user objectives always resample users (users are their unit).
+    """
+    _check(frame, (USER_ID,))
+    if cluster_by_user or name == "recall_at_k" or name in USER_OBJECTIVES:
+        return np.unique(frame[USER_ID].to_numpy(), return_inverse=True)[1].astype(np.int64)
+    return np.arange(frame.height, dtype=np.int64)
+
+
+def user_score(frame: pl.DataFrame, per_user: pl.DataFrame) -> WeightedScore:
+    """The weighted mean over users of ``per_user`` (``user_id``, ``value``) under row weights.
+
+    A user weighs the weight of its first test row (all its rows share one
+    weight when users are the bootstrap clusters).
+    """
+    firsts = (
+        frame.with_row_index("__row")
+        .group_by(USER_ID)
+        .agg(pl.col("__row").first())
+        .join(per_user.select(USER_ID, pl.col("value").cast(pl.Float64)), on=USER_ID, how="inner")
+        .sort(USER_ID)
+    )
+    rows = firsts["__row"].to_numpy().astype(np.int64)
+    values = firsts["value"].to_numpy()
+
+    def score(w: NDArray[np.float64]) -> NDArray[np.float64]:
+        uw = w[:, rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray((uw @ values) / uw.sum(axis=1))
+
+    return score
+
+
+def test_scores(
+    frame: pl.DataFrame,
+    name: str,
+    *,
+    k: int,
+    trial_dir: Path | None = None,
+    score: str = PROBABILITY,
+) -> dict[str, WeightedScore]:
+    """Every weighted test metric of one trial's scored test rows.
+
+    Keys: ``objective`` (``name``), ``pr_auc``, ``pr_auc_<bucket>`` per popularity
+    bucket, ``log_loss_skill``, ``brier_skill``, ``relative_ece``. All trials'
+    frames hold the same rows in the same order, so their scores line up.
+
+    Raises
+    ------
+    StageError
+        A column is missing; ValueError for an unknown objective.
+    """
+    _check(frame, (LABEL, USER_ID, POPULARITY_BUCKET, score))
+    y = frame[LABEL].cast(pl.Float64).to_numpy()
+    p = frame[score].cast(pl.Float64).to_numpy()
+    bucket = frame[POPULARITY_BUCKET].to_numpy()
+    out: dict[str, WeightedScore] = {"pr_auc": weighted_ap(y, p)}
+    for b in BUCKETS:
+        idx = np.flatnonzero(bucket == b).astype(np.int64)
+        if idx.size:
+            out[f"pr_auc_{b}"] = _subset(lambda i: weighted_ap(y[i], p[i]), idx)
+    out.update(weighted_skills(y, p))
+    if name == "pr_auc":
+        out["objective"] = out["pr_auc"]
+    elif name == "tail_pr_auc":
+        head, tail = out.get("pr_auc_head"), out.get("pr_auc_tail")
+        if head is None or tail is None:
+            out["objective"] = lambda w: np.full(w.shape[0], np.nan)
+        else:
+            out["objective"] = lambda w: (head(w) + tail(w)) / 2
+    elif name == "recall_at_k":
+        per_user = per_user_recall(frame, k=k, score=score).rename({"recall": "value"})
+        out["objective"] = user_score(frame, per_user)
+    elif name in USER_OBJECTIVES:
+        if trial_dir is None:
+            msg = f"objective {name!r} is computed from the trial's model; pass trial_dir"
+            raise ValueError(msg)
+        fn, _ = USER_OBJECTIVES[name]
+        out["objective"] = user_score(frame, fn(trial_dir, frame, "test", k))
+    else:
+        msg = f"tune.objective must be one of {OBJECTIVES}. Got {name!r} instead."
+        raise ValueError(msg)
+    return out

@@ -1,11 +1,11 @@
 """The tune report: one self-contained HTML page with the verdict, tables and plots.
 
-Per-strategy plots show each strategy's best trial (by validation objective,
-eligible or not) on the test split: PR curves, reliability diagrams, and PR-AUC
-per popularity bucket; one scatter shows every trial's objective against its
-training time. Reliability diagrams bin by equal mass (each point holds the same
-number of test rows): at a base rate of a few percent, equal-width bins put nearly
-every row in the first bin and draw three points.
+The configuration table and a forest plot give every strategy x loss's effect
+against the baseline, per popularity bucket and on calibration, each with its
+seed x test-user interval. Per-strategy plots show each strategy's best
+selected trial (by validation objective, eligible or not) on the test split: PR
+curves, reliability diagrams (equal-mass bins), and PR-AUC per popularity
+bucket; one scatter shows every trial's objective against its training time.
 """
 
 from __future__ import annotations
@@ -20,22 +20,27 @@ import polars as pl
 from sklearn.metrics import precision_recall_curve
 
 from longtail.config import Config
+from longtail.metrics import reliability_bins
 from longtail.reporting import Headline, figure, headline, img_tag, page, table
 from longtail.schema import BUCKETS, LABEL
-from longtail.tune.leaderboard import Comparison, TrialOutcome
+from longtail.tune.leaderboard import EFFECTS, Comparison, TrialOutcome
 from longtail.tune.objective import PROBABILITY, objective_label
 
-__all__ = ["best_per_strategy", "equal_mass_bins", "write_report"]
+__all__ = ["best_per_strategy", "write_report"]
 
 _SHOWN = (
-    "rank",
     "label",
+    "selected",
+    "eligible",
     "status",
+    "draw",
+    "seed",
     "learning_rate",
     "embedding_dim",
     "epochs_run",
     "objective",
-    "val_ece_heldout",
+    "heldout_relative_ece",
+    "heldout_log_loss_skill",
     "test_pr_auc",
     "test_pr_auc_head",
     "test_pr_auc_tail",
@@ -45,9 +50,9 @@ _SHOWN = (
 
 
 def best_per_strategy(board: pl.DataFrame) -> pl.DataFrame:
-    """Each strategy's best trial with predictions (by validation objective), best first."""
+    """Each strategy's best selected trial (by validation objective), best first."""
     return (
-        board.filter(pl.col("objective").is_not_null())
+        board.filter(pl.col("objective").is_not_null() & pl.col("selected"))
         .sort("objective", descending=True)
         .unique("strategy", keep="first", maintain_order=True)
     )
@@ -69,29 +74,6 @@ def _pr_curves(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
     return img_tag(fig, alt="precision-recall curves per strategy")
 
 
-def equal_mass_bins(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10) -> pl.DataFrame:
-    """Reliability points of equal mass: rows sorted by probability, cut into ``n_bins`` runs.
-
-    Returns
-    -------
-    pl.DataFrame
-        One row per non-empty bin: ``count``, ``mean_probability``, ``positive_rate``.
-    """
-    if n_bins < 1:
-        msg = f"n_bins must be >= 1. Got {n_bins!r} instead."
-        raise ValueError(msg)
-    order = np.argsort(p, kind="stable")
-    parts = [part for part in np.array_split(order, min(n_bins, max(p.size, 1))) if part.size]
-    return pl.DataFrame(
-        {
-            "count": [int(part.size) for part in parts],
-            "mean_probability": [float(p[part].mean()) for part in parts],
-            "positive_rate": [float(y[part].mean()) for part in parts],
-        },
-        schema={"count": pl.Int64, "mean_probability": pl.Float64, "positive_rate": pl.Float64},
-    )
-
-
 def _reliability(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
     n = per.height
     cols = min(3, max(n, 1))
@@ -100,8 +82,7 @@ def _reliability(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
     for i, row in enumerate(per.iter_rows(named=True)):
         ax = fig.add_subplot(rows, cols, i + 1)
         test = outcomes[row["trial_id"]].split("test")
-        y = test[LABEL].cast(pl.Float64).to_numpy()
-        bins = equal_mass_bins(y, test[PROBABILITY].cast(pl.Float64).to_numpy(), n_bins=10)
+        bins = reliability_bins(test, n_bins=10, strategy="quantile")
         highest = bins.select(pl.max_horizontal("mean_probability", "positive_rate").max()).item()
         top = max(float(highest or 0.0), 1e-3) * 1.1
         ax.plot([0, top], [0, top], color="#999", lw=0.8, ls="--")
@@ -154,19 +135,23 @@ def _time_scatter(board: pl.DataFrame, metric_name: str) -> str:
     return img_tag(fig, alt="objective against training time")
 
 
-def _test_value(board: pl.DataFrame, trial_id: str | None) -> tuple[str, str]:
-    """(label, test objective as text) of a trial on the board."""
-    if trial_id is None or "test_objective" not in board.columns:
+def _test_value(configs: pl.DataFrame, label: str | None) -> tuple[str, str]:
+    """(label, seed-averaged test objective as text) of a configuration."""
+    if label is None or "test_objective" not in configs.columns:
         return "none", "n/a"
-    row = board.filter(pl.col("trial_id") == trial_id)
+    row = configs.filter(pl.col("label") == label)
     if not row.height or row["test_objective"][0] is None:
         return "none", "n/a"
-    return str(row["label"][0]), f"{float(row['test_objective'][0]):.4f}"
+    return label, f"{float(row['test_objective'][0]):.4f}"
 
 
 def _headline(board: pl.DataFrame, comparison: Comparison, metric_name: str) -> str:
-    best_label, best = _test_value(board, comparison.best_trial)
-    base_label, base = _test_value(board, comparison.baseline_trial)
+    configs = comparison.configurations
+    best_label, best = _test_value(configs, comparison.best_label)
+    baseline = configs.filter(pl.col("is_baseline"))["label"] if configs.height else None
+    base_label, base = _test_value(
+        configs, str(baseline[0]) if baseline is not None and baseline.len() else None
+    )
     diff = comparison.diff
     if diff is not None:
         third = Headline(
@@ -191,6 +176,57 @@ def _headline(board: pl.DataFrame, comparison: Comparison, metric_name: str) -> 
     return headline(numbers, sentence)
 
 
+def _interval_text(row: dict[str, object], metric: str) -> str:
+    est, low, high = (row.get(f"diff_{metric}{e}") for e in ("", "_low", "_high"))
+    if not isinstance(est, float) or not isinstance(low, float) or not isinstance(high, float):
+        return ""
+    mark = " *" if low > 0 or high < 0 else ""
+    return f"{est:+.4f} [{low:+.4f}, {high:+.4f}]{mark}"
+
+
+def _effects(configs: pl.DataFrame) -> pl.DataFrame:
+    """Per configuration: the difference to the baseline of each effect, as 'est [low, high]'."""
+    rows = []
+    for row in configs.filter(~pl.col("is_baseline")).iter_rows(named=True):
+        out: dict[str, object] = {"rank": row["rank"], "label": row["label"]}
+        out["objective"] = _interval_text(
+            {
+                "diff_objective": row["diff_vs_baseline"],
+                "diff_objective_low": row["diff_low"],
+                "diff_objective_high": row["diff_high"],
+            },
+            "objective",
+        )
+        for metric in EFFECTS:
+            out[metric] = _interval_text(row, metric)
+        rows.append(out)
+    return pl.DataFrame(rows) if rows else pl.DataFrame({"label": []})
+
+
+def _forest(configs: pl.DataFrame) -> str:
+    """Differences to the baseline with intervals: tail/torso/head PR-AUC and log-loss skill."""
+    others = configs.filter(~pl.col("is_baseline") & pl.col("diff_vs_baseline").is_not_null())
+    panels = [f"pr_auc_{b}" for b in BUCKETS] + ["log_loss_skill"]
+    height = max(2.5, 0.28 * others.height + 1.2)
+    fig = figure(3.0 * len(panels), height)
+    labels = others["label"].to_list()
+    y = np.arange(len(labels))
+    for i, metric in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        est = others[f"diff_{metric}"].fill_null(float("nan")).to_numpy()
+        low = others[f"diff_{metric}_low"].fill_null(float("nan")).to_numpy()
+        high = others[f"diff_{metric}_high"].fill_null(float("nan")).to_numpy()
+        colors = ["#1a7f37" if lo > 0 else "#cf222e" if hi < 0 else "#57606a"
+                  for lo, hi in zip(low, high, strict=True)]  # fmt: skip
+        ax.hlines(y, low, high, colors=colors, lw=1)
+        ax.scatter(est, y, c=colors, s=14, zorder=3)
+        ax.axvline(0.0, color="#999", lw=0.8, ls="--")
+        ax.set_yticks(y, labels if i == 0 else [""] * len(labels), fontsize=7)
+        ax.set_title(f"{metric} vs baseline", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    return img_tag(fig, alt="effects against the baseline with intervals")
+
+
 def write_report(
     run_dir: Path,
     board: pl.DataFrame,
@@ -202,44 +238,57 @@ def write_report(
     metric_name = objective_label(cfg.tune.objective, k=cfg.train.ranking_k)
     by_id = {o.trial_id: o for o in outcomes if o.predictions is not None}
     per = best_per_strategy(board.filter(pl.col("trial_id").is_in(list(by_id))))
-    intervals = board.filter(pl.col("test_objective").is_not_null()).select(
-        "rank",
-        "label",
-        "is_baseline",
-        "objective",
-        "test_objective",
-        "test_objective_low",
-        "test_objective_high",
-        "diff_vs_baseline",
-        "diff_low",
-        "diff_high",
-        "beyond_noise",
-    )
+    configs = comparison.configurations
+    shown_configs = configs.select(
+        "rank", "label", "eligible", "learning_rate", "embedding_dim", "seeds",
+        "loss_weight_ratio", "objective", "objective_sd", "heldout_relative_ece",
+        "heldout_log_loss_skill", "heldout_brier_skill", "test_objective", "test_objective_low",
+        "test_objective_high", "diff_vs_baseline", "diff_low", "diff_high", "beyond_noise",
+    )  # fmt: skip
     shown = board.select([c for c in _SHOWN if c in board.columns])
+    level = f"{cfg.tune.ci_level:.0%}"
     sections = [
         ("Verdict", f"<p>{html.escape(comparison.verdict)}</p>"),
         (
-            f"Test intervals ({cfg.tune.ci_level:.0%}): best trials and the baseline",
-            table(intervals),
+            f"Configurations (selected draw, seed-averaged; {level} intervals)",
+            "<p class='muted'>objective: validation "
+            f"{html.escape(metric_name)} (mean over seeds); eligible when held-out "
+            f"validation ECE/base rate &le; {cfg.tune.max_relative_ece:g}, log-loss skill &gt; "
+            f"{cfg.tune.min_log_loss_skill:g} and Brier skill &gt; "
+            f"{cfg.tune.min_brier_skill:g}. All columns are in configurations.csv.</p>"
+            + table(shown_configs),
         ),
         (
-            "Leaderboard",
-            f"<p class='muted'>objective: validation {html.escape(metric_name)}; eligible "
-            f"when held-out validation ECE &le; {cfg.tune.max_ece:g}. All columns are in "
-            "leaderboard.csv.</p>" + table(shown),
+            "Which remedies help, which hurt, and what they cost in calibration",
+            f"<p class='muted'>Test difference to the baseline, estimate [{level} interval]; "
+            "* marks an interval that excludes zero. PR-AUC per item popularity bucket; "
+            "log-loss and Brier skill against the base-rate predictor (higher is better); "
+            "ECE over the base rate (lower is better).</p>" + table(_effects(configs)),
         ),
     ]
+    if configs.filter(~pl.col("is_baseline") & pl.col("diff_vs_baseline").is_not_null()).height:
+        sections.append(("Effects against the baseline", _forest(configs)))
+    sections.append(
+        (
+            "Trials",
+            "<p class='muted'>Every trial (configuration x draw x seed). All columns are in "
+            "leaderboard.csv.</p>" + table(shown),
+        )
+    )
     if per.height:
         sections += [
             ("PR curves per strategy", _pr_curves(per, by_id)),
-            ("Reliability diagrams (calibrated, test)", _reliability(per, by_id)),
+            ("Reliability diagrams (calibrated, test, equal-mass bins)", _reliability(per, by_id)),
             ("Head / torso / tail", _bucket_bars(per)),
             ("Objective against training time", _time_scatter(board, metric_name)),
         ]
     text = page(
         "Imbalance strategies: tune leaderboard",
         sections,
-        subtitle=f"run {run_dir.name}; {board.height} trials; objective {metric_name}",
+        subtitle=(
+            f"run {run_dir.name}; {configs.height} configurations, {board.height} trials; "
+            f"objective {metric_name}"
+        ),
         lead=_headline(board, comparison, metric_name),
     )
     path = run_dir / "report.html"

@@ -2,8 +2,8 @@
 
 Outputs, under ``DATA_DIR/tune/``::
 
-    <run>/leaderboard.parquet, leaderboard.csv   every trial, ranked
-    <run>/intervals.csv                          test intervals (best few + baseline)
+    <run>/leaderboard.parquet, leaderboard.csv   every trial (configuration x draw x seed)
+    <run>/configurations.parquet, .csv           every configuration, ranked, with intervals
     <run>/verdict.txt, summary.json, report.html
     <run>/best_model/                            the winner, as fit saves models
     <run>/trials/<trial_id>/                     per-trial record, predictions, model
@@ -34,7 +34,7 @@ from longtail.tune.leaderboard import (
     compare_to_baseline,
     read_trials,
 )
-from longtail.tune.space import baseline_point, is_baseline, param_space
+from longtail.tune.space import param_space
 from longtail.tune.trial import MODEL_DIR, TrialSetup, run_trial
 
 __all__ = ["BEST_JSON", "TuneResult", "apply_best", "load_best", "run_tune"]
@@ -91,22 +91,16 @@ def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
 
 
 def _scheduler(cfg: Config, *, max_t: int) -> Any:
-    """ASHA, except that the baseline trial always runs to the end.
+    """FIFO (every trial runs its epochs), or ASHA applied to every trial alike.
 
-    The comparison the leaderboard exists for is "strategy vs baseline"; a
-    baseline cut after one epoch would make every strategy look better than it is.
+    The baseline gets no exemption: it is a configuration like the others, with
+    the same draws, seeds and budget.
     """
-    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    class BaselineKeepingASHA(ASHAScheduler):  # type: ignore[misc]
-        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-            action: str = super().on_trial_result(tune_controller, trial, result)
-            last = result.get("training_iteration", 0) >= max_t
-            if action == TrialScheduler.STOP and not last and is_baseline(trial.config, cfg):
-                return str(TrialScheduler.CONTINUE)
-            return action
-
-    return BaselineKeepingASHA(
+    if cfg.tune.scheduler == "fifo":
+        return FIFOScheduler()  # type: ignore[no-untyped-call]
+    return ASHAScheduler(
         time_attr="training_iteration",
         max_t=max_t,
         grace_period=min(cfg.tune.grace_period, max_t),
@@ -115,19 +109,16 @@ def _scheduler(cfg: Config, *, max_t: int) -> Any:
 
 
 def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
-    """Run the Tuner; return trial id -> status and trial id -> error text.
+    """Run the Tuner over every trial point; return trial id -> status and -> error text.
 
     Ray's own experiment state (pickles, for resuming) is removed afterwards;
     what the run keeps is under ``<run>/`` as JSON, Parquet and safetensors.
     """
     from ray import tune
-    from ray.tune.search import BasicVariantGenerator
 
     cfg = setup.cfg
     tc = cfg.tune
-    scheduler = _scheduler(cfg, max_t=setup.epochs)
     storage = setup.run_dir.parent / "_ray"
-    search = BasicVariantGenerator(points_to_evaluate=[baseline_point(cfg)], random_state=cfg.seed)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, setup=setup), {"cpu": tc.cpus_per_trial}
     )
@@ -137,9 +128,8 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
         tune_config=tune.TuneConfig(
             metric="objective",
             mode="max",
-            scheduler=scheduler,
-            search_alg=search,
-            num_samples=tc.num_samples,
+            scheduler=_scheduler(cfg, max_t=setup.epochs),
+            num_samples=1,
             time_budget_s=tc.time_budget_s,
             max_concurrent_trials=tc.max_concurrent_trials,
         ),
@@ -197,16 +187,20 @@ def _link_latest(layout: Layout, run_dir: Path) -> Path:
     return latest
 
 
-def _best_config(
-    comparison: Comparison, leaderboard: pl.DataFrame, cfg: Config, run_id: str
-) -> dict[str, Any] | None:
-    if comparison.best_trial is None:
+def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> dict[str, Any] | None:
+    if comparison.best_trial is None or comparison.best_label is None:
         return None
-    row = leaderboard.filter(pl.col("trial_id") == comparison.best_trial).row(0, named=True)
+    row = comparison.configurations.filter(pl.col("label") == comparison.best_label).row(
+        0, named=True
+    )
+    trial = comparison.leaderboard.filter(pl.col("trial_id") == comparison.best_trial).row(
+        0, named=True
+    )
     diff = comparison.diff
     return {
         "run_id": run_id,
-        "trial_id": row["trial_id"],
+        "trial_id": comparison.best_trial,
+        "label": row["label"],
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "strategy": row["strategy"],
         "strategy_params": json.loads(row["strategy_params"]),
@@ -215,10 +209,14 @@ def _best_config(
         "learning_rate": row["learning_rate"],
         "embedding_dim": row["embedding_dim"],
         "epochs": _epochs(cfg),
-        "best_epoch": row["best_epoch"],
+        "best_epoch": trial["best_epoch"],
+        "seeds": row["seeds"],
+        "hyperparameters": cfg.tune.hyperparameters,
         "objective": cfg.tune.objective,
         "objective_value": row["objective"],
-        "val_ece_heldout": row["val_ece_heldout"],
+        "heldout_relative_ece": row["heldout_relative_ece"],
+        "heldout_log_loss_skill": row["heldout_log_loss_skill"],
+        "heldout_brier_skill": row["heldout_brier_skill"],
         "is_baseline": row["is_baseline"],
         "test_objective": {
             "estimate": row["test_objective"],
@@ -233,6 +231,9 @@ def _best_config(
             "high": diff.high,
             "level": diff.level,
             "beyond_noise": diff.excludes(0.0),
+            "se_test": diff.se_test,
+            "se_seed": diff.se_seed,
+            "seeds": list(diff.seeds),
         },
         "verdict": comparison.verdict,
         "model_path": f"{run_id}/best_model",
@@ -250,7 +251,8 @@ def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneR
     layout
         Where the splits are read and ``tune/`` is written.
     cfg
-        ``tune`` (space, budget, objective, ECE bound, intervals), ``train``
+        ``tune`` (configurations, draws, seeds, budget, objective, calibration
+        bounds, intervals), ``train``
         (model, epochs, calibration, ``ranking_k``), ``resampling`` (stratum and
         group cap for each strategy) and ``seed``.
     run_id
@@ -294,10 +296,11 @@ def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneR
     write_parquet(board, setup.run_dir / "leaderboard.parquet")
     board.write_csv(_tmp := setup.run_dir / ".leaderboard.csv.tmp")
     os.replace(_tmp, setup.run_dir / "leaderboard.csv")
-    comparison.intervals.write_csv(_tmp2 := setup.run_dir / ".intervals.csv.tmp")
-    os.replace(_tmp2, setup.run_dir / "intervals.csv")
+    write_parquet(comparison.configurations, setup.run_dir / "configurations.parquet")
+    comparison.configurations.write_csv(_tmp2 := setup.run_dir / ".configurations.csv.tmp")
+    os.replace(_tmp2, setup.run_dir / "configurations.csv")
     (setup.run_dir / "verdict.txt").write_text(comparison.verdict + "\n", encoding="utf-8")
-    best = _best_config(comparison, board, cfg, run_id)
+    best = _best_config(comparison, cfg, run_id)
     if best is not None:
         with atomic_dir(setup.run_dir / "best_model") as folder:
             shutil.copytree(
@@ -309,9 +312,9 @@ def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneR
         {
             "run_id": run_id,
             "objective": cfg.tune.objective,
-            "max_ece": cfg.tune.max_ece,
             "trials": board.height,
-            "eligible": int(board["eligible"].sum()),
+            "configurations": comparison.configurations.height,
+            "eligible_configurations": int(comparison.configurations["eligible"].sum()),
             "best": best,
             "baseline_trial": comparison.baseline_trial,
             "verdict": comparison.verdict,

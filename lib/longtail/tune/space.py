@@ -1,17 +1,28 @@
-"""The search space: strategy x loss x learning rate x embedding size, and the baseline point.
+"""The trials: configurations (strategy x loss) x hyperparameter draws x seeds.
 
-Strategies and losses enter the space as short string labels (``"smote"``,
+Strategies and losses enter as short string labels (``"smote"``,
 ``"focal(alpha=0.25,gamma=2)"``); their parameters are looked up from the config
-by label, so the space stays flat, readable in Tune's output, and the baseline
-can be given to Tune as a plain point to evaluate first.
+by label, so a trial's point stays flat and readable in Tune's output.
+
+Fairness is built into the list, not left to a random search: every
+configuration, the baseline included, is trained at the *same* learning-rate /
+embedding-size draws (common random numbers), so no configuration can win by
+being the only one whose learning rate was tuned; with ``tune.hyperparameters =
+"fixed"`` there is one draw, ``train.learning_rate`` / ``train.embedding_dim``.
+Each (configuration, draw) is trained with ``tune.seeds`` seeds. Points are
+ordered seed-major (every configuration at seed 0 first), so a time budget that
+runs out leaves every configuration with the same number of seeds or one fewer.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+import numpy as np
 
 from longtail.config import Config, LossVariant
 from longtail.errors import ConfigError
@@ -23,11 +34,14 @@ __all__ = [
     "BASELINE_STRATEGY",
     "TrialSpec",
     "baseline_point",
+    "configurations",
+    "hyperparameter_draws",
     "is_baseline",
     "loss_label",
     "loss_variants",
     "param_space",
     "strategy_names",
+    "trial_points",
     "trial_spec",
 ]
 
@@ -85,36 +99,84 @@ def strategy_names(cfg: Config) -> list[str]:
 
 
 def baseline_point(cfg: Config) -> dict[str, Any]:
-    """The baseline trial: no resampling, plain BCE, the ``train`` learning rate and size."""
-    return {
-        "strategy": BASELINE_STRATEGY,
-        "loss": BASELINE_LOSS,
-        "learning_rate": cfg.train.learning_rate,
-        "embedding_dim": cfg.train.embedding_dim,
-    }
+    """The baseline's first trial: no resampling, plain BCE, the first draw, seed 0."""
+    return trial_points(cfg)[0]
 
 
 def is_baseline(point: Mapping[str, Any], cfg: Config) -> bool:
-    """Whether a trial's config is the baseline point."""
-    return {k: point.get(k) for k in baseline_point(cfg)} == baseline_point(cfg)
+    """Whether a trial's point belongs to the baseline configuration (any draw, any seed)."""
+    del cfg  # the baseline is the same configuration whatever the config
+    return (point.get("strategy"), point.get("loss")) == (BASELINE_STRATEGY, BASELINE_LOSS)
+
+
+def configurations(cfg: Config) -> list[tuple[str, str]]:
+    """The (strategy, loss label) pairs compared, the baseline first.
+
+    Every strategy x loss, or ``tune.num_samples`` of them (the baseline plus a
+    seeded random choice of the others) when set.
+    """
+    pairs = [(s, loss) for s in strategy_names(cfg) for loss in loss_variants(cfg)]
+    base = (BASELINE_STRATEGY, BASELINE_LOSS)
+    others = [p for p in pairs if p != base]
+    n = cfg.tune.num_samples
+    if n is not None and n - 1 < len(others):
+        pick = np.random.default_rng(cfg.seed).permutation(len(others))[: max(n - 1, 0)]
+        others = [others[i] for i in sorted(pick)]
+    return [base, *others]
+
+
+def hyperparameter_draws(cfg: Config) -> list[tuple[float, int]]:
+    """The (learning rate, embedding size) draws every configuration is trained at.
+
+    ``"fixed"``: the ``train`` values. ``"searched"``: the ``train`` values first,
+    then ``draws - 1`` seeded draws (log-uniform learning rate in
+    ``[learning_rate_min, learning_rate_max]``, embedding size from ``embedding_dims``).
+    """
+    tc = cfg.tune
+    first = (float(cfg.train.learning_rate), int(cfg.train.embedding_dim))
+    if tc.hyperparameters == "fixed":
+        return [first]
+    rng = np.random.default_rng(cfg.seed + 7_919)
+    dims = list(dict.fromkeys(tc.embedding_dims))
+    lo, hi = math.log(tc.learning_rate_min), math.log(tc.learning_rate_max)
+    out = [first]
+    for _ in range(tc.draws - 1):
+        lr = float(math.exp(rng.uniform(lo, hi))) if hi > lo else tc.learning_rate_min
+        out.append((lr, int(dims[int(rng.integers(len(dims)))])))
+    return out
+
+
+def trial_points(cfg: Config) -> list[dict[str, Any]]:
+    """Every trial's point: configuration x draw x seed, seed-major (see the module doc)."""
+    pairs = configurations(cfg)
+    draws = hyperparameter_draws(cfg)
+    return [
+        {
+            "strategy": strategy,
+            "loss": loss,
+            "learning_rate": lr,
+            "embedding_dim": dim,
+            "draw": d,
+            "seed": cfg.seed + replica,
+            "replica": replica,
+        }
+        for replica in range(cfg.tune.seeds)
+        for strategy, loss in pairs
+        for d, (lr, dim) in enumerate(draws)
+    ]
 
 
 def param_space(cfg: Config) -> dict[str, Any]:
-    """The Ray Tune ``param_space``: choices, and a log-uniform learning rate."""
+    """The Ray Tune ``param_space``: a grid over :func:`trial_points` under the key ``point``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown strategy, strategy parameter or loss parameter.
+    """
     from ray import tune
 
-    tc = cfg.tune
-    lr = (
-        tune.loguniform(tc.learning_rate_min, tc.learning_rate_max)
-        if tc.learning_rate_max > tc.learning_rate_min
-        else tc.learning_rate_min
-    )
-    return {
-        "strategy": tune.choice(strategy_names(cfg)),
-        "loss": tune.choice(list(loss_variants(cfg))),
-        "learning_rate": lr,
-        "embedding_dim": tune.choice(list(dict.fromkeys(tc.embedding_dims))),
-    }
+    return {"point": tune.grid_search(trial_points(cfg))}
 
 
 @dataclass(frozen=True)
@@ -128,6 +190,9 @@ class TrialSpec:
     loss_label: str
     learning_rate: float
     embedding_dim: int
+    seed: int = 0
+    draw: int = 0
+    replica: int = 0
 
     @property
     def label(self) -> str:
@@ -144,6 +209,9 @@ class TrialSpec:
             "loss_label": self.loss_label,
             "learning_rate": self.learning_rate,
             "embedding_dim": self.embedding_dim,
+            "seed": self.seed,
+            "draw": self.draw,
+            "replica": self.replica,
         }
 
     def params_json(self) -> tuple[str, str]:
@@ -180,4 +248,7 @@ def trial_spec(point: Mapping[str, Any], cfg: Config) -> TrialSpec:
         loss_label=label,
         learning_rate=float(point["learning_rate"]),
         embedding_dim=int(point["embedding_dim"]),
+        seed=int(point.get("seed", cfg.seed)),
+        draw=int(point.get("draw", 0)),
+        replica=int(point.get("replica", 0)),
     )

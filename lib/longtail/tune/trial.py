@@ -23,6 +23,7 @@ is reachable from every node.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -41,8 +42,8 @@ import torch
 from longtail.config import Config, ResamplingConfig
 from longtail.errors import StageError
 from longtail.io import write_json, write_parquet
-from longtail.losses import logit_shift
-from longtail.metrics import ece
+from longtail.losses import logit_shift, weight_ratio
+from longtail.metrics import brier_skill, ece, log_loss_skill, relative_ece
 from longtail.models.arch import ConversionModel
 from longtail.models.calibration import (
     Calibration,
@@ -210,12 +211,13 @@ class _Tracker:
             loss_shift=self.shift,
         )
 
-    def heldout_ece(self, end: EpochEnd) -> float:
-        """ECE of calibrated validation probabilities, cross-fitted over two halves of the users.
+    def heldout_calibration(self, end: EpochEnd) -> dict[str, float]:
+        """Calibration of validation probabilities, cross-fitted over two halves of the users.
 
         Calibration is fitted on validation, so its in-sample ECE flatters every
         trial; here each half is scored by a calibration fitted on the other half.
-        Falls back to the in-sample value when a half lacks a class.
+        Falls back to the in-sample fit when a half lacks a class. Returns
+        ``val_ece``, ``val_relative_ece``, ``val_log_loss_skill``, ``val_brier_skill``.
         """
         fold = self.validation[USER_ID].to_numpy() % 2 == 1
         prob = np.empty(end.val_logits.size, dtype=np.float64)
@@ -235,7 +237,13 @@ class _Tracker:
                 cal = self.calibrate(end)
             groups = None if self.groups is None else self.groups[held]
             prob[held] = cal.apply(end.val_logits[held], groups)
-        return ece(self.validation.with_columns(pl.Series(PROBABILITY, prob)))
+        scored = self.validation.with_columns(pl.Series(PROBABILITY, prob))
+        return {
+            "val_ece": ece(scored),
+            "val_relative_ece": relative_ece(scored),
+            "val_log_loss_skill": log_loss_skill(scored),
+            "val_brier_skill": brier_skill(scored),
+        }
 
     def __call__(self, end: EpochEnd, _best_weights: dict[str, torch.Tensor]) -> None:
         cfg = self.setup.cfg
@@ -243,22 +251,19 @@ class _Tracker:
         prob = calibration.apply(end.val_logits, self.groups)
         scored = self.validation.with_columns(pl.Series(PROBABILITY, prob))
         value = objective_value(scored, cfg.tune.objective, k=cfg.train.ranking_k)
-        val_ece = self.heldout_ece(end)
+        heldout = self.heldout_calibration(end)
         seconds = time.perf_counter() - self.started
         improved = self.best is None or (_finite(value) and not value <= self.best)
         if improved:
             self.best = value
             self._save(end, calibration, val_logits=end.val_logits)
             self.record.update(
-                best_epoch=end.epoch,
-                objective=value,
-                val_ece=val_ece,
-                seconds_to_best=seconds,
+                best_epoch=end.epoch, objective=value, seconds_to_best=seconds, **heldout
             )
         metrics = {
             **end.metrics,
             "objective": value if _finite(value) else 0.0,
-            "val_ece": val_ece,
+            **{k: v if _finite(v) else 0.0 for k, v in heldout.items()},
             "best_objective": self.best if self.best is not None and _finite(self.best) else 0.0,
             "train_seconds": seconds,
         }
@@ -337,8 +342,9 @@ def train_trial(
     setup
         Shared settings and paths.
     point
-        The trial's Tune config: ``strategy``, ``loss`` (label), ``learning_rate``,
-        ``embedding_dim``.
+        The trial's point (:func:`longtail.tune.space.trial_points`): ``strategy``,
+        ``loss`` (label), ``learning_rate``, ``embedding_dim``, and ``seed``,
+        ``draw``, ``replica`` (default ``cfg.seed``, 0, 0).
     trial_id
         Names the trial's folder under ``<run>/trials/``.
     report
@@ -355,8 +361,10 @@ def train_trial(
     StageError
         The (resampled) train rows lack a class, or validation lacks one.
     """
+    spec = trial_spec(point, setup.cfg)
+    # The trial's seed drives resampling, initialisation and batch order alike.
+    setup = dataclasses.replace(setup, cfg=setup.cfg.model_copy(update={"seed": spec.seed}))
     cfg = setup.cfg
-    spec = trial_spec(point, cfg)
     trial_dir = setup.run_dir / "trials" / trial_id
     record: dict[str, Any] = {
         "trial_id": trial_id,
@@ -377,7 +385,14 @@ def train_trial(
     if n_pos == 0 or n_neg == 0:
         msg = f"trial {spec.label}: train rows need both classes. Got {n_pos} and {n_neg}."
         raise StageError(msg)
-    record.update(train_rows=train.height, class_counts={"negative": n_neg, "positive": n_pos})
+    record.update(
+        train_rows=train.height,
+        class_counts={"negative": n_neg, "positive": n_pos},
+        # The positive-to-negative weight the loss really applies (None for focal).
+        loss_weight_ratio=weight_ratio(
+            spec.loss, spec.loss_params, n_negative=n_neg, n_positive=n_pos
+        ),
+    )
     if sampling_report is not None:
         record["sampling_offsets"] = sampling_report["correction"]["log_odds_offset"]
 
@@ -440,10 +455,11 @@ def train_trial(
 def run_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
     """The Ray Tune function trainable: :func:`train_trial` reporting to ``ray.tune.report``.
 
-    Give it its shared settings with ``tune.with_parameters(run_trial, setup=...)``.
+    Give it its shared settings with ``tune.with_parameters(run_trial, setup=...)``;
+    its Tune config holds the point under ``point`` (see :func:`longtail.tune.space.param_space`).
     """
     from ray import tune
 
     torch.set_num_threads(max(1, int(setup.cfg.tune.cpus_per_trial)))
     trial_id = tune.get_context().get_trial_id()
-    train_trial(setup, config, trial_id=trial_id, report=tune.report)
+    train_trial(setup, config["point"], trial_id=trial_id, report=tune.report)

@@ -13,6 +13,7 @@ Every run writes, under ``DATA_DIR/reports/``:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -184,6 +185,17 @@ def _default_date(tables: _Tables) -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _embargo_counts(layout: Layout) -> list[dict[str, Any]]:
+    """The embargo counts the training-set build wrote (empty when there are none yet)."""
+    path = layout.reports / "training_set_summary.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    value = raw.get("embargo") if isinstance(raw, dict) else None
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+
 def _metrics(
     summary: dict[str, Any], previous: dict[str, Any] | None
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -297,6 +309,7 @@ def run_gate(
         top_categories=cfg.validation.top_categories,
         head_share=cfg.features.head_share,
         torso_share=cfg.features.torso_share,
+        embargo=_embargo_counts(layout),
     )
     metrics, checked = _metrics(summary, previous)
     pairs = _pairs(cfg, tables, bounds, checked)

@@ -149,6 +149,7 @@ def imbalance_summary(
     top_categories: int,
     head_share: float,
     torso_share: float,
+    embargo: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Compute the imbalance report of what is there.
 
@@ -164,6 +165,9 @@ def imbalance_summary(
         Categories shown one by one; the rest are pooled as ``other``.
     head_share, torso_share
         Popularity bucket thresholds used for canonical events.
+    embargo
+        The training set's embargo counts (``embargo`` of
+        ``reports/training_set_summary.json``), shown under ``training``.
 
     Returns
     -------
@@ -198,6 +202,7 @@ def imbalance_summary(
         )
     if training:
         out["training"] = _training_section(training, top=top_categories)
+        out["training"]["embargo"] = list(embargo or [])
     return out
 
 
@@ -317,6 +322,10 @@ td { overflow-wrap: break-word; max-width: 36rem; }
 <td>{{ fmt(s.label_rate) }} ({{ s.positives }} of {{ s.rows }})</td></tr>{% endfor %}
 <tr><th>training users without a positive</th>
 <td>{{ imb.training.users_without_positive }} of {{ imb.training.users }}</td></tr>
+{% for e in imb.training.embargo %}
+<tr><th>embargo, {{ e.split }} (label window reaches {{ e.next_split }})</th>
+<td>{{ e.rows_dropped }} of {{ e.rows_before }} rows dropped
+({{ e.positives_dropped }} positives)</td></tr>{% endfor %}
 {% endif %}
 {% for k, v in drift.items() %}<tr><th>{{ k }}</th><td>{{ fmt(v) }}</td></tr>{% endfor %}
 </table></div>
