@@ -449,7 +449,11 @@ class TuneConfig(_Section):
     draws: int = Field(2, ge=1)
     seeds: int = Field(3, ge=1)
     time_budget_s: float = Field(900.0, gt=0)
-    objective: Literal["pr_auc", "recall_at_k", "tail_pr_auc"] = "pr_auc"
+    # pr_auc (pointwise) or the backtest's list metrics at every test snapshot time
+    # (recall_at_k, ndcg_at_k, tail_recall_at_k; on candidate rows), or tail_pr_auc.
+    objective: Literal["pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc"] = (
+        "pr_auc"
+    )
     # Eligibility on held-out (cross-fitted) validation calibration, seed-averaged:
     # ECE over the base rate, and log-loss / Brier skill against the base-rate predictor.
     max_relative_ece: float = Field(0.5, gt=0)

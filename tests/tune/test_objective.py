@@ -95,3 +95,53 @@ def test_tail_interval_resamples_rows_with_their_buckets() -> None:
     assert inputs.groups is None
     value = inputs.metric(inputs.y, inputs.scores(rows))
     assert value == pytest.approx(objective_value(rows, "tail_pr_auc", k=5))
+
+
+def _candidate_lists(seed: int, *, informative: bool) -> pl.DataFrame:
+    # 60 users x 3 snapshot times x 200 candidates, one or two purchases per list.
+    import datetime as dt
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(60):
+        for day in range(3):
+            t = dt.datetime(2024, 1, 10 + day, tzinfo=dt.UTC)
+            labels = np.zeros(200)
+            labels[rng.choice(200, size=int(rng.integers(1, 3)), replace=False)] = 1
+            noise = rng.random(200)
+            p = 0.5 * noise + 0.6 * labels if informative else noise
+            buckets = np.where(np.arange(200) % 3 == 0, "tail", "head")
+            rows += [(user, i, t, int(labels[i]), float(p[i]), str(buckets[i])) for i in range(200)]
+    return pl.DataFrame(
+        rows,
+        schema=["user_id", "item_id", "event_time", "label", "probability",
+                "item_popularity_bucket"],
+        orient="row",
+    )  # fmt: skip
+
+
+def test_list_objectives_tell_a_model_from_random_on_candidate_lists() -> None:
+    # The objective the issue found broken: random scores must not look good.
+    random_rows = _candidate_lists(0, informative=False)
+    model_rows = _candidate_lists(0, informative=True)
+    for name in ("recall_at_k", "ndcg_at_k", "tail_recall_at_k"):
+        random_value = objective_value(random_rows, name, k=20)
+        if name == "ndcg_at_k":  # discounted: below the share of slots
+            assert random_value < 20 / 200
+        else:  # a random top 20 of 200 holds a tenth of the positives
+            assert random_value == pytest.approx(20 / 200, abs=0.08)
+        assert objective_value(model_rows, name, k=20) > 0.9
+
+
+def test_a_list_is_one_user_at_one_time() -> None:
+    rows = _candidate_lists(1, informative=True).filter(pl.col("user_id") < 2)
+    per = per_user_recall(rows, k=1)
+    # k = 1 per list: each list's top item is one of its 1-2 positives.
+    lists = rows.group_by("user_id", "event_time").agg(pl.col("label").sum().alias("n"))
+    want = (
+        lists.with_columns((1 / pl.col("n")).alias("r"))
+        .group_by("user_id")
+        .agg(pl.col("r").mean())
+        .sort("user_id")
+    )
+    assert per["recall"].to_list() == pytest.approx(want["r"].to_list())

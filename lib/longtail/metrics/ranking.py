@@ -1,4 +1,14 @@
-"""Per-user ranking metrics and catalog metrics of the top-K, over frames."""
+"""List metrics of scored training rows: each list is one user's rows at one time.
+
+A *list* is the rows of one user at one ``event_time`` (the user alone when the
+frame has no ``event_time``). On candidate rows (``[labels] population =
+"candidates"``) a list is the candidate set the scoring job would have served at a
+snapshot time, labelled by what the user then did, so ``recall_at_k`` is the
+backtest's recall at every snapshot time with the truth restricted to the
+candidates (random scores reach about k / 200). On view rows the lists re-rank the
+items each user viewed: random scores reach recall@10 = 0.72 on the demo, so there
+they are no measure of recommendation quality (the backtest is, ``docs/evaluation.md``).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +17,29 @@ import polars as pl
 
 from longtail.errors import StageError
 from longtail.metrics._checks import require
-from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, USER_ID
+from longtail.schema import EVENT_TIME, ITEM_ID, LABEL, POPULARITY_BUCKET, USER_ID
 
 __all__ = [
+    "LIST",
     "catalog_coverage",
     "map_at_k",
     "ndcg_at_k",
     "recall_at_k",
     "tail_share",
     "top_k",
+    "with_lists",
 ]
+
+
+#: The list id column :func:`with_lists` adds.
+LIST = "_list"
+
+
+def with_lists(frame: pl.DataFrame, *, user: str = USER_ID) -> pl.DataFrame:
+    """Add :data:`LIST`: one id per (user, ``event_time``), or per user without a time."""
+    keys = [user, EVENT_TIME] if EVENT_TIME in frame.columns else [user]
+    require(frame, other=tuple(keys))
+    return frame.with_columns(pl.struct(keys).rank("dense").cast(pl.Int64).alias(LIST))
 
 
 def _check_k(k: int) -> None:
@@ -46,6 +69,8 @@ def top_k(
 def _per_user(frame: pl.DataFrame, *, k: int, user: str, label: str, score: str) -> pl.DataFrame:
     require(frame, numeric=(label, score), other=(user,))
     _check_k(k)
+    if user != LIST:
+        frame, user = with_lists(frame, user=user), LIST
     ranked = top_k(frame, k=k, user=user, score=score)
     totals = frame.group_by(user).agg(pl.col(label).cast(pl.Float64).sum().alias("n_pos"))
     totals = totals.filter(pl.col("n_pos") > 0)
@@ -70,12 +95,12 @@ def recall_at_k(
     label: str = LABEL,
     score: str = "probability",
 ) -> float:
-    """Mean over users with a positive of (positives in their top-k) / (their positives).
+    """Mean over lists with a positive of (positives in their top-k) / (their positives).
 
     Raises
     ------
     StageError
-        A column is missing or no user has a positive.
+        A column is missing or no list has a positive.
     """
     per = _per_user(frame, k=k, user=user, label=label, score=score)
     return float((per["hits"] / per["n_pos"]).mean())  # type: ignore[arg-type]
@@ -89,7 +114,7 @@ def ndcg_at_k(
     label: str = LABEL,
     score: str = "probability",
 ) -> float:
-    """Mean binary NDCG@k over users with a positive (ideal DCG puts all positives first)."""
+    """Mean binary NDCG@k over lists with a positive (ideal DCG puts all positives first)."""
     per = _per_user(frame, k=k, user=user, label=label, score=score)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     cum = np.concatenate([[0.0], np.cumsum(discounts)])

@@ -34,7 +34,13 @@ import polars as pl
 from longtail.config import TuneConfig
 from longtail.metrics import classification_report
 from longtail.schema import BUCKETS, SPLIT
-from longtail.tune.objective import objective_label, objective_value, test_scores, test_units
+from longtail.tune.objective import (
+    LIST_OBJECTIVES,
+    objective_label,
+    objective_value,
+    test_scores,
+    test_units,
+)
 from longtail.tune.stats import SeedInterval, SeedValues, bootstrap_values, seed_interval, verdict
 from longtail.tune.trial import PREDICTIONS, TRIAL_JSON
 
@@ -550,7 +556,7 @@ def compare_to_baseline(
             diff=diff if diff is not None else SeedInterval(0.0, 0.0, 0.0, tc.ci_level),
             baseline_value=base_value,
         )
-    unit = "users" if tc.cluster_by_user or tc.objective == "recall_at_k" else "rows"
+    unit = "users" if tc.cluster_by_user or tc.objective in LIST_OBJECTIVES else "rows"
     test_rows = next(iter(by_id.values())).split("test").height
     fewest = min((int(v) for v in table["seeds"].drop_nulls()), default=0)
     noise = (

@@ -3,8 +3,13 @@
 Objectives (``tune.objective``), all higher-is-better, on calibrated probabilities:
 
 - ``pr_auc``: average precision over all rows;
-- ``recall_at_k``: mean over users with a positive of the share of their
-  positives in their top ``k`` rows (``train.ranking_k``);
+- ``recall_at_k``, ``ndcg_at_k``, ``tail_recall_at_k``: the backtest's list metrics
+  at every snapshot time of the split. On candidate rows (the default population) a
+  list is one user's candidate set at one time T, ranked as it would have been
+  served, against what the user then did; each user's value is the mean over their
+  lists with a positive (tail recall: with a tail positive), so users are the
+  bootstrap unit. ``k`` is ``train.ranking_k``. On view rows these re-rank viewed
+  items and are no measure of recommendation quality (``metrics.ranking``);
 - ``tail_pr_auc``: the mean of head and tail PR-AUC, so a strategy cannot win
   on the head alone.
 """
@@ -22,12 +27,12 @@ from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score
 
 from longtail.errors import StageError
-from longtail.metrics import recall_at_k
-from longtail.metrics.ranking import top_k
+from longtail.metrics.ranking import LIST, top_k, with_lists
 from longtail.schema import BUCKETS, LABEL, POPULARITY_BUCKET, USER_ID
 from longtail.tune.stats import Metric, WeightedScore
 
 __all__ = [
+    "LIST_OBJECTIVES",
     "OBJECTIVES",
     "PROBABILITY",
     "USER_OBJECTIVES",
@@ -37,6 +42,7 @@ __all__ = [
     "interval_inputs",
     "objective_label",
     "objective_value",
+    "per_user_list_metric",
     "per_user_recall",
     "register_user_objective",
     "test_scores",
@@ -46,8 +52,10 @@ __all__ = [
     "weighted_skills",
 ]
 
-Objective = Literal["pr_auc", "recall_at_k", "tail_pr_auc"]
-OBJECTIVES: Final = ("pr_auc", "recall_at_k", "tail_pr_auc")
+Objective = Literal["pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc"]
+OBJECTIVES: Final = ("pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc")
+#: The list objectives (per user: the mean over the user's lists).
+LIST_OBJECTIVES: Final = ("recall_at_k", "ndcg_at_k", "tail_recall_at_k")
 PROBABILITY: Final = "probability"
 
 
@@ -55,8 +63,8 @@ def objective_label(name: str, *, k: int) -> str:
     """Human name of an objective, e.g. ``"recall@10"``."""
     if name in USER_OBJECTIVES:
         return USER_OBJECTIVES[name][1]
-    if name == "recall_at_k":
-        return f"recall@{k}"
+    if name in LIST_OBJECTIVES:
+        return f"list {name.replace('_at_k', '')}@{k}"
     if name == "tail_pr_auc":
         return "mean of head and tail PR-AUC"
     return "PR-AUC"
@@ -128,29 +136,65 @@ def objective_value(
     if name == "tail_pr_auc":
         _check(frame, (POPULARITY_BUCKET,))
         return _head_tail_ap(y, p, frame[POPULARITY_BUCKET].to_numpy())
-    if name == "recall_at_k":
+    if name in LIST_OBJECTIVES:
         _check(frame, (USER_ID,))
         if not frame[LABEL].cast(pl.Int64).sum():
             return float("nan")
-        return recall_at_k(frame, k=k, score=score)
+        values = per_user_list_metric(frame, name, k=k, score=score)["value"]
+        return float(values.mean()) if values.len() else float("nan")  # type: ignore[arg-type]
     msg = f"tune.objective must be one of {OBJECTIVES}. Got {name!r} instead."
     raise ValueError(msg)
 
 
-def per_user_recall(frame: pl.DataFrame, *, k: int, score: str = PROBABILITY) -> pl.DataFrame:
-    """Each user's recall@k (users with a positive only): ``user_id``, ``recall``, sorted by user.
+def per_user_list_metric(
+    frame: pl.DataFrame, name: str, *, k: int, score: str = PROBABILITY
+) -> pl.DataFrame:
+    """Each user's mean over their lists of a list metric: ``user_id``, ``value``, by user.
 
-    Its mean is :func:`longtail.metrics.recall_at_k`.
+    A list is the user's rows at one ``event_time`` (:func:`longtail.metrics.ranking.
+    with_lists`); lists without a positive (a tail positive, for ``tail_recall_at_k``)
+    do not count, nor do users left with none.
     """
-    _check(frame, (USER_ID, LABEL, score))
+    _check(frame, (USER_ID, LABEL, score, POPULARITY_BUCKET))
+    lists = with_lists(frame)
     y = pl.col(LABEL).cast(pl.Float64)
-    totals = frame.group_by(USER_ID).agg(y.sum().alias("n_pos")).filter(pl.col("n_pos") > 0)
-    hits = top_k(frame, k=k, score=score).group_by(USER_ID).agg(y.sum().alias("hits"))
-    return (
-        totals.join(hits, on=USER_ID, how="left")
-        .select(USER_ID, (pl.col("hits").fill_null(0.0) / pl.col("n_pos")).alias("recall"))
-        .sort(USER_ID)
+    tail = (pl.col(POPULARITY_BUCKET) == "tail").cast(pl.Float64)
+    totals = lists.group_by(LIST).agg(
+        pl.col(USER_ID).first(), y.sum().alias("n_pos"), (y * tail).sum().alias("n_tail")
     )
+    ranked = top_k(lists, k=k, user=LIST, score=score)
+    hits = ranked.group_by(LIST).agg(
+        y.sum().alias("hits"),
+        (y * tail).sum().alias("tail_hits"),
+        (y / (pl.col("rank") + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
+    )
+    per = totals.join(hits, on=LIST, how="left").fill_null(0.0)
+    ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    if name == "recall_at_k":
+        per = per.filter(pl.col("n_pos") > 0).with_columns(
+            (pl.col("hits") / pl.col("n_pos")).alias("value")
+        )
+    elif name == "ndcg_at_k":
+        per = per.filter(pl.col("n_pos") > 0)
+        best = ideal[np.minimum(per["n_pos"].to_numpy().astype(np.int64), k)]
+        per = per.with_columns((pl.col("dcg") / pl.Series(best)).alias("value"))
+    elif name == "tail_recall_at_k":
+        per = per.filter(pl.col("n_tail") > 0).with_columns(
+            (pl.col("tail_hits") / pl.col("n_tail")).alias("value")
+        )
+    else:
+        msg = f"list objective must be one of {LIST_OBJECTIVES}. Got {name!r} instead."
+        raise ValueError(msg)
+    return per.group_by(USER_ID).agg(pl.col("value").mean()).sort(USER_ID)
+
+
+def per_user_recall(frame: pl.DataFrame, *, k: int, score: str = PROBABILITY) -> pl.DataFrame:
+    """Each user's list recall@k: ``user_id``, ``recall``, sorted by user.
+
+    Without ``event_time`` a user's rows are one list, and its mean is
+    :func:`longtail.metrics.recall_at_k`.
+    """
+    return per_user_list_metric(frame, "recall_at_k", k=k, score=score).rename({"value": "recall"})
 
 
 @dataclass(frozen=True)
@@ -324,7 +368,7 @@ def test_units(frame: pl.DataFrame, name: str, *, cluster_by_user: bool) -> NDAr
     Per-user objectives always resample users (users are their unit).
     """
     _check(frame, (USER_ID,))
-    if cluster_by_user or name == "recall_at_k" or name in USER_OBJECTIVES:
+    if cluster_by_user or name in LIST_OBJECTIVES or name in USER_OBJECTIVES:
         return np.unique(frame[USER_ID].to_numpy(), return_inverse=True)[1].astype(np.int64)
     return np.arange(frame.height, dtype=np.int64)
 
@@ -390,9 +434,8 @@ def test_scores(
             out["objective"] = lambda w: np.full(w.shape[0], np.nan)
         else:
             out["objective"] = lambda w: (head(w) + tail(w)) / 2
-    elif name == "recall_at_k":
-        per_user = per_user_recall(frame, k=k, score=score).rename({"recall": "value"})
-        out["objective"] = user_score(frame, per_user)
+    elif name in LIST_OBJECTIVES:
+        out["objective"] = user_score(frame, per_user_list_metric(frame, name, k=k, score=score))
     elif name in USER_OBJECTIVES:
         if trial_dir is None:
             msg = f"objective {name!r} is computed from the trial's model; pass trial_dir"
