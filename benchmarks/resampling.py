@@ -29,19 +29,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-STRATEGIES = [
-    "none",
-    "random_under",
-    "random_over",
-    "smote",
-    "borderline_smote",
-    "adasyn",
-    "tomek",
-    "cluster_centroids",
-    "smote_tomek",
-]
+from longtail.config import StrategyName
+
+STRATEGIES = list(get_args(StrategyName))
 
 
 def _tree_rss_peak(stop: threading.Event, out: list[float]) -> None:
