@@ -161,8 +161,7 @@ def run_backtest(
     layout = Layout(cfg.data_dir)
     bt = cfg.backtest
     h = holdout_days or bt.holdout_days
-    probe = layout.backtest(date or dt.date.min)
-    scratch = probe.parent / "_ingest"
+    scratch = layout.root / "backtest" / "_ingest"
     tables = _canonical(cfg, _work_config(cfg, scratch))
     events, items, _ = tables
     if events.is_empty():
@@ -170,7 +169,9 @@ def run_backtest(
         raise StageError(msg)
     last = events[S.EVENT_TIME].max()
     first = events[S.EVENT_TIME].min()
-    assert isinstance(last, dt.datetime) and isinstance(first, dt.datetime)
+    if not isinstance(last, dt.datetime) or not isinstance(first, dt.datetime):
+        msg = f"canonical column {S.EVENT_TIME!r} must be a datetime"
+        raise StageError(msg)
     day = date or last.date()
     cutoff = backtest_cutoff(day, holdout_days=h)
     end = dt.datetime.combine(day + DAY, dt.time(), tzinfo=dt.UTC)

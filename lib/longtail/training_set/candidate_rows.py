@@ -97,7 +97,9 @@ def candidate_rows(
         msg = "no events before the cutoff to build candidate rows from"
         raise StageError(msg)
     first = seen[S.EVENT_TIME].min()
-    assert isinstance(first, dt.datetime)
+    if not isinstance(first, dt.datetime):
+        msg = f"canonical column {S.EVENT_TIME!r} must be a datetime"
+        raise StageError(msg)
     times = snapshot_times(first, cutoff, horizon=horizon, every_days=lab.snapshot_every_days)
     if not times:
         msg = (
