@@ -49,7 +49,9 @@ def test_backtest_never_reads_events_after_the_cutoff(backtest: Path) -> None:
     for split in S.SPLITS:
         rows = pl.read_parquet(work / "training" / f"{split}.parquet")
         assert (rows[S.EVENT_TIME].max() + horizon) <= CUTOFF
-    lists = pl.read_parquet(work / "recommendations" / f"date={DAY - dt.timedelta(days=3)}")
+    lists = pl.read_parquet(
+        work / "recommendations" / f"date={DAY - dt.timedelta(days=3)}" / "*.parquet"
+    )
     assert lists.height > 0
 
 
