@@ -171,6 +171,29 @@ def write_run_report(
     return path
 
 
+def _backtest_lines(layout: Layout, date: dt.date) -> list[str]:
+    """The backtest's judgement of the lists, when this date has one."""
+    path = layout.backtest(date) / "metrics.json"
+    if not path.is_file():
+        return []
+    m = json.loads(path.read_text())
+    k, systems = m["k"], m["systems"]
+    model = systems["model"]
+    base = {n: v for n, v in systems.items() if n != "model"}
+    best = max(base, key=lambda n: base[n]["recall_at_k"])
+    lines = [
+        "",
+        f"Backtest (lists served {m['holdout_days']} days back vs what {m['users_evaluated']} "
+        "users then bought):",
+        f"   recall@{k} {model['recall_at_k']:.3f} (best baseline {best} "
+        f"{base[best]['recall_at_k']:.3f}), NDCG@{k} {model['ndcg_at_k']:.3f}, "
+        f"tail recall@{k} {model['tail_recall_at_k']:.3f}",
+    ]
+    lines += textwrap.wrap(m["verdict"], width=90, initial_indent="   ", subsequent_indent="   ")
+    lines.append(f"   report: {(layout.backtest(date) / 'report.html').resolve()}")
+    return lines
+
+
 def closing_screen(layout: Layout, date: dt.date, records: dict[str, StepRecord]) -> str:
     """The last screen of a run: the steps, the headline figures and what they mean, where to look.
 
@@ -191,6 +214,7 @@ def closing_screen(layout: Layout, date: dt.date, records: dict[str, StepRecord]
     lines += ["", "What this run found:"]
     lines += [f"   {n.label:<30} {n.value:>8}   {n.note}" for n in numbers]
     lines += textwrap.wrap(sentence, width=90, initial_indent="   ", subsequent_indent="   ")
+    lines += _backtest_lines(layout, date)
     report = (run_dir / "report.html").resolve()
     lines += [
         "",
