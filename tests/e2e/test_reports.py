@@ -87,7 +87,7 @@ PAGES: tuple[Page, ...] = (
     Page(
         "tune_report",
         lambda p: p.tune_run / "report.html",
-        ('id="headline"', "Verdict", "Reliability diagrams", "Leaderboard"),
+        ('id="headline"', "Verdict", "Reliability diagrams", "Configurations", "Trials"),
     ),
     # The backtest report, once the daily chain writes it:
     # Page("backtest_report", lambda p: p.data / "backtest" / f"date={D2}" / "report.html",

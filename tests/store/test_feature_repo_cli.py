@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,9 @@ def test_redis_online_store_serves_what_was_materialized(tiny_cfg: Config) -> No
                 update={
                     "online_store": "redis",
                     "redis_connection_string": "127.0.0.1:6379",
-                    "project": "longtail_test_redis",
+                    # A project of its own per run: the Redis server outlives test
+                    # runs, and Feast keeps a stored row that is newer than a write.
+                    "project": f"longtail_test_redis_{uuid.uuid4().hex[:12]}",
                 }
             )
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 __all__ = ["RECS_FEATURES", "online_lists", "push_lists", "read_latency"]
+
+log = logging.getLogger(__name__)
 
 RECS_FEATURES = [
     "user_recommendations:rec_items",
@@ -51,17 +54,26 @@ def push_lists(
 ) -> int:
     """Write the lists as the view's Parquet source and into the online store.
 
+    A date older than the lists already served (a backfill, or a forced rerun of an
+    earlier date) is not pushed: services keep reading the newest lists.
+
     Returns
     -------
     int
-        Users pushed.
+        Users pushed (0 when newer lists are already served).
     """
     from longtail.store import apply_definitions
     from longtail.store.definitions import RECS_SOURCE_PATH, RECS_VIEW
 
+    source = Layout(cfg.data_dir).root / RECS_SOURCE_PATH
+    if source.is_file():
+        served = pl.read_parquet(source, columns=["rec_date"])["rec_date"].max()
+        if served is not None and str(served) > date.isoformat():
+            log.info("lists of %s not pushed: the online store serves those of %s", date, served)
+            return 0
     apply_definitions(store, cfg)
     lists = online_lists(recs, date=date, as_of=as_of)
-    write_parquet(lists, Layout(cfg.data_dir).root / RECS_SOURCE_PATH)
+    write_parquet(lists, source)
     store.write_to_online_store(RECS_VIEW, lists.to_pandas())
     return lists.height
 
