@@ -219,7 +219,7 @@ def evaluate_systems(systems: dict[str, pl.DataFrame], inp: EvaluationInputs) ->
             "users_with_list": float(lists[S.USER_ID].n_unique()),
             "mean_list_length": _mean_length(lists, inp.k),
         }
-        curves[name] = recall_curve(truth, served, inp.users, k=inp.k)
+        curves[name] = recall_curve(truth, served, inp.users, k=inp.k, per_user=per)
         by_bucket[name] = _recall_by_bucket(truth, served, inp)
     vs: dict[str, dict[str, dict[str, float]]] = {}
     model = per_user[MODEL]

@@ -12,7 +12,7 @@ import polars as pl
 from longtail import schema as S
 from longtail.reporting import Headline, figure, headline, img_tag, page, table
 
-__all__ = ["write_backtest_report"]
+__all__ = ["best_baseline", "write_backtest_report"]
 
 _ACCURACY = ("recall_at_k", "ndcg_at_k", "hit_rate_at_k", "map_at_k", "tail_recall_at_k")
 _BEYOND = ("catalog_coverage", "aplt", "arp", "exposure_gini", "novelty", "mean_list_length")
@@ -99,10 +99,11 @@ def _plots(metrics: dict[str, Any]) -> str:
     return out
 
 
-def _best_baseline(metrics: dict[str, Any]) -> str:
+def best_baseline(metrics: dict[str, Any]) -> tuple[str, float]:
+    """The baseline with the highest recall@k in a backtest's ``metrics.json``, and that recall."""
     systems = {n: v for n, v in metrics["systems"].items() if n != "model"}
     best = max(systems, key=lambda n: systems[n]["recall_at_k"])
-    return f"best baseline: {best} {systems[best]['recall_at_k']:.3f}"
+    return best, float(systems[best]["recall_at_k"])
 
 
 def write_backtest_report(metrics: dict[str, Any], path: Path) -> Path:
@@ -112,7 +113,11 @@ def write_backtest_report(metrics: dict[str, Any], path: Path) -> Path:
     cand = (metrics.get("candidate_recall") or {}).get("all", float("nan"))
     lead = headline(
         [
-            Headline(f"model recall@{k}", f"{model['recall_at_k']:.3f}", _best_baseline(metrics)),
+            Headline(
+                f"model recall@{k}",
+                f"{model['recall_at_k']:.3f}",
+                "best baseline: {} {:.3f}".format(*best_baseline(metrics)),
+            ),
             Headline(f"model NDCG@{k}", f"{model['ndcg_at_k']:.3f}"),
             Headline(
                 f"model tail recall@{k}",

@@ -176,17 +176,17 @@ def _backtest_lines(layout: Layout, date: dt.date) -> list[str]:
     path = layout.backtest(date) / "metrics.json"
     if not path.is_file():
         return []
+    from longtail.backtest.report import best_baseline
+
     m = json.loads(path.read_text())
-    k, systems = m["k"], m["systems"]
-    model = systems["model"]
-    base = {n: v for n, v in systems.items() if n != "model"}
-    best = max(base, key=lambda n: base[n]["recall_at_k"])
+    k, model = m["k"], m["systems"]["model"]
+    best, best_recall = best_baseline(m)
     lines = [
         "",
         f"Backtest (lists served {m['holdout_days']} days back vs what {m['users_evaluated']} "
         "users then bought):",
         f"   recall@{k} {model['recall_at_k']:.3f} (best baseline {best} "
-        f"{base[best]['recall_at_k']:.3f}), NDCG@{k} {model['ndcg_at_k']:.3f}, "
+        f"{best_recall:.3f}), NDCG@{k} {model['ndcg_at_k']:.3f}, "
         f"tail recall@{k} {model['tail_recall_at_k']:.3f}",
     ]
     lines += textwrap.wrap(m["verdict"], width=90, initial_indent="   ", subsequent_indent="   ")

@@ -172,10 +172,18 @@ def mean_accuracy(per_user: pl.DataFrame) -> dict[str, float]:
 
 
 def recall_curve(
-    truth: pl.DataFrame, lists: pl.DataFrame, users: pl.Series, *, k: int
+    truth: pl.DataFrame,
+    lists: pl.DataFrame,
+    users: pl.Series,
+    *,
+    k: int,
+    per_user: pl.DataFrame | None = None,
 ) -> list[float]:
-    """Mean recall@j for j = 1..k (one pass: hits by rank, cumulated)."""
-    per = per_user_accuracy(truth, lists, users, k=k)
+    """Mean recall@j for j = 1..k (one pass: hits by rank, cumulated).
+
+    ``per_user``: the users' :func:`per_user_accuracy` when the caller has it already.
+    """
+    per = per_user if per_user is not None else per_user_accuracy(truth, lists, users, k=k)
     n_truth = per.select(USER_ID, "n_truth")
     rel = truth.select(pl.col(USER_ID).cast(pl.Int64), pl.col(ITEM_ID).cast(pl.Int64)).unique()
     hit_ranks = (
