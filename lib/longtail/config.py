@@ -270,6 +270,10 @@ class SplitConfig(_Section):
     test_fraction: float = Field(0.15, gt=0, lt=1)
     validation_start: dt.date | None = None
     test_start: dt.date | None = None
+    # No label window crosses a split boundary: drop the rows whose window reaches the
+    # next split, cut those windows there, or (auto) drop when the data is long enough
+    # (see training_set/embargo.py).
+    embargo: Literal["auto", "drop", "truncate"] = "auto"
 
     @model_validator(mode="after")
     def _check(self) -> SplitConfig:

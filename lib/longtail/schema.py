@@ -119,6 +119,9 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], *, table: str) 
 # with the candidates, see ``candidates.PAIR_FEATURES``); every numeric one that is not
 # a key, label or categorical is a dense model input.
 LABEL: Final = "label"
+# When the event that made a row positive happened (null for negatives); used by the
+# embargo to cut label windows at a split boundary, never written to a split.
+LABEL_TIME: Final = "label_time"
 SPLIT: Final = "split"
 SPLITS: Final = ("train", "validation", "test")
 POPULARITY_BUCKET: Final = "item_popularity_bucket"

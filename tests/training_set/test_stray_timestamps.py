@@ -114,7 +114,7 @@ def _readme_config(events: Path, data: Path) -> Config:
         ),
     ],
 )
-@pytest.mark.parametrize("population", ["views"])
+@pytest.mark.parametrize("population", ["candidates", "views"])
 def test_a_nine_day_log_with_stray_early_events_runs_the_features_stage(
     tmp_path: Path, log: str, population: str
 ) -> None:
@@ -126,10 +126,10 @@ def test_a_nine_day_log_with_stray_early_events_runs_the_features_stage(
     path = tmp_path / "events.csv"
     _generic_log(events, path)
     cfg = _readme_config(path, tmp_path / "data")
-    # 9 days cannot hold three splits plus a 72 h label embargo (the embargo stops
-    # such data with one line, tested in test_embargo.py): a 24 h horizon fits view
-    # rows. Candidate rows (one per snapshot day) need more days than this log has.
-    labels = LabelsConfig(population=population, horizon_hours=24)  # type: ignore[arg-type]
+    # The default 72 h horizon: 9 days cannot hold the unlabelled last 72 h plus two
+    # dropped 72 h windows, so the auto embargo cuts windows at the boundaries instead.
+    labels = LabelsConfig(population=population)  # type: ignore[arg-type]
+    assert labels.horizon_hours == 72
     cfg = cfg.model_copy(update={"labels": labels})
     run_ingest(cfg, now=START + dt.timedelta(days=DAYS))
     run = run_features(cfg, until=default_until(cfg))
@@ -137,6 +137,9 @@ def test_a_nine_day_log_with_stray_early_events_runs_the_features_stage(
     assert all(splits[name].rows > 0 for name in S.SPLITS)
     saved = json.loads((Layout(cfg.data_dir).reports / "training_set_summary.json").read_text())
     assert saved["outside_bulk"]["far_before"] == len(STRAYS)
+    assert [e["mode"] for e in saved["embargo"]] == ["truncate", "truncate"]
+    assert all(e["rows_dropped"] == 0 for e in saved["embargo"])
+    assert any("label windows cut" in line for line in run.training.lines())
     val_start = splits["validation"].start
     assert val_start is not None and val_start > START + dt.timedelta(days=3)
     if population == "candidates":

@@ -116,11 +116,7 @@ class TrainingSetSummary:
             f"{name:<10} rows={s.rows:>9,} positives={s.positives:>7,} "
             f"label_rate={s.label_rate:.4f}"
             for name, s in self.splits.items()
-        ] + [
-            f"embargo    {e.split} rows dropped={e.rows_dropped:,} of {e.rows_before:,} "
-            f"(positives {e.positives_dropped:,}): label window reaches {e.next_split}"
-            for e in self.embargo
-        ]
+        ] + [e.line() for e in self.embargo]
         if self.plan is not None and self.plan.rows_far_outside:
             p = self.plan
             out.append(
@@ -187,7 +183,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     views_seen = labelled.height
     # No label window may cross a split boundary (see training_set/embargo.py).
     labelled, embargo = apply_embargo(
-        labelled, horizon=dt.timedelta(hours=cfg.labels.horizon_hours), cfg=cfg.split
+        labelled, horizon=dt.timedelta(hours=cfg.labels.horizon_hours), cfg=cfg.split, plan=plan
     )
     feats = features_for(store, labelled, service=cfg.feature_store.feature_service)
     rows = feats.select(*S.TRAINING_KEYS).hstack(labelled.select(S.LABEL, S.SPLIT))

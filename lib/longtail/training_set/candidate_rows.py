@@ -145,8 +145,8 @@ def candidate_rows(
         )
         window = (
             targets.filter((pl.col(S.EVENT_TIME) >= t) & (pl.col(S.EVENT_TIME) < t + horizon))
-            .select(S.USER_ID, S.ITEM_ID)
-            .unique()
+            .group_by(S.USER_ID, S.ITEM_ID)
+            .agg(pl.col(S.EVENT_TIME).min().alias(S.LABEL_TIME))
         )
         rows = cands.join(
             window.with_columns(pl.lit(1, pl.Int8).alias(S.LABEL)),

@@ -40,8 +40,9 @@ def label_views(
     Returns
     -------
     pl.DataFrame
-        ``user_id, item_id, event_time, label`` (Int8), one row per distinct view,
-        sorted by time, user, item.
+        ``user_id, item_id, event_time, label`` (Int8) and ``label_time`` (the
+        target event that made the row positive, null for a negative), one row per
+        distinct view, sorted by time, user, item.
 
     Raises
     ------
@@ -79,6 +80,9 @@ def label_views(
         check_sortedness=False,
     )
     label = (pl.col("__target") - pl.col(S.EVENT_TIME) <= horizon).fill_null(False)
-    return nxt.select(*keys, S.EVENT_TIME, label.cast(pl.Int8).alias(S.LABEL)).sort(
-        S.EVENT_TIME, *keys
-    )
+    return nxt.select(
+        *keys,
+        S.EVENT_TIME,
+        label.cast(pl.Int8).alias(S.LABEL),
+        pl.when(label).then(pl.col("__target")).alias(S.LABEL_TIME),
+    ).sort(S.EVENT_TIME, *keys)

@@ -324,8 +324,10 @@ td { overflow-wrap: break-word; max-width: 36rem; }
 <td>{{ imb.training.users_without_positive }} of {{ imb.training.users }}</td></tr>
 {% for e in imb.training.embargo %}
 <tr><th>embargo, {{ e.split }} (label window reaches {{ e.next_split }})</th>
-<td>{{ e.rows_dropped }} of {{ e.rows_before }} rows dropped
-({{ e.positives_dropped }} positives)</td></tr>{% endfor %}
+<td>{% if e.mode == "truncate" %}{{ e.rows_cut }} of {{ e.rows_before }} label windows cut
+at its start ({{ e.positives_dropped }} positives lost){% else %}{{ e.rows_dropped }} of
+{{ e.rows_before }} rows dropped ({{ e.positives_dropped }} positives){% endif %}</td></tr>
+{% endfor %}
 {% endif %}
 {% for k, v in drift.items() %}<tr><th>{{ k }}</th><td>{{ fmt(v) }}</td></tr>{% endfor %}
 </table></div>
