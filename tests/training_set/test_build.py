@@ -125,3 +125,19 @@ def test_a_rerun_for_the_same_date_writes_the_same_files(
     first = _digest(tiny_cfg)
     build_training_set(tiny_cfg, store, until=UNTIL)
     assert _digest(tiny_cfg) == first
+
+
+def test_a_candidate_split_without_positives_says_what_to_change() -> None:
+    from longtail.training_set.build import SplitStats, TrainingSetSummary
+
+    stats = {
+        "train": SplitStats(8_901, 0, 0.0, None, None),
+        "validation": SplitStats(300, 2, 0.007, None, None),
+        "test": SplitStats(300, 0, 0.0, None, None),
+    }
+    summary = TrainingSetSummary(UNTIL, 9_501, stats, {}, population="candidates")
+    hint = [line for line in summary.lines() if "no positive" in line]
+    assert len(hint) == 1
+    assert "['train', 'test']" in hint[0] and 'population = "views"' in hint[0]
+    views = TrainingSetSummary(UNTIL, 9_501, stats, {}, population="views")
+    assert not any("no positive" in line for line in views.lines())

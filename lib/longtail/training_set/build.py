@@ -109,6 +109,7 @@ class TrainingSetSummary:
     paths: dict[str, str]
     plan: SplitPlan | None = None
     embargo: tuple[EmbargoStats, ...] = ()
+    population: str = "views"
 
     def lines(self) -> list[str]:
         """One printable line per split, and one when rows lie far outside the bulk."""
@@ -117,6 +118,14 @@ class TrainingSetSummary:
             f"label_rate={s.label_rate:.4f}"
             for name, s in self.splits.items()
         ] + [e.line() for e in self.embargo]
+        empty = [name for name, s in self.splits.items() if s.rows and not s.positives]
+        if empty and self.population == "candidates":
+            # The gate stops such a set; say what to change, which the gate cannot.
+            out.append(
+                f"split(s) {empty} hold no positive candidate row: the sampled users bought "
+                "nothing in their windows; sparse data needs more users_per_snapshot / "
+                'eval_users_per_snapshot or [labels] population = "views"'
+            )
         if self.plan is not None and self.plan.rows_far_outside:
             p = self.plan
             out.append(
@@ -215,6 +224,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
         paths=paths,
         plan=plan,
         embargo=tuple(embargo),
+        population=cfg.labels.population,
     )
     write_json(
         {
