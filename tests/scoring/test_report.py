@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
-from longtail.scoring.report import scoring_summary, write_scoring_report
+from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 
 pytestmark = pytest.mark.unit
 
@@ -40,3 +40,25 @@ def test_report_writes_json_and_html_with_a_plot(tmp_path: Path) -> None:
     assert "data:image/png;base64," in text
     assert "catalog coverage" in text
     assert (tmp_path / "scoring_report.json").is_file()
+
+
+def test_the_catalog_counts_items_seen_in_events_without_an_item_row_once() -> None:
+    # An events-only source gives items without a category no item row; the lists
+    # can still hold them, so coverage must never pass 100%.
+    import datetime as dt
+
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    events = pl.DataFrame(
+        {
+            S.ITEM_ID: [10, 11, 12, 13],
+            S.EVENT_TIME: [t0, t0, t0 + dt.timedelta(days=1), t0 + dt.timedelta(days=3)],
+        }
+    )
+    items = pl.DataFrame({S.ITEM_ID: [10, 14]})
+    # 10 and 14 from the item table, 11 and 12 seen before as_of, 13 only after it
+    assert catalog_size(events, items, as_of=t0 + dt.timedelta(days=2)) == 4
+    coverage = scoring_summary(
+        _recs(), user_types=pl.DataFrame({S.USER_ID: [1, 2], "fallback": ["history"] * 2}),
+        catalog_size=catalog_size(events, items, as_of=t0 + dt.timedelta(days=2)),
+    )["catalog_coverage"]  # fmt: skip
+    assert coverage == pytest.approx(3 / 4)

@@ -37,7 +37,7 @@ from longtail.errors import StageError
 from longtail.io import atomic_dir
 from longtail.paths import Layout
 from longtail.scoring.output import write_partition
-from longtail.scoring.report import scoring_summary, write_scoring_report
+from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
 
 __all__ = [
@@ -296,7 +296,7 @@ def run_scoring(
         pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
     )  # fmt: skip
     summary = scoring_summary(
-        ranked, user_types=user_types, catalog_size=items.get_column(S.ITEM_ID).n_unique()
+        ranked, user_types=user_types, catalog_size=catalog_size(events, items, as_of=as_of)
     )
     target = layout.recommendations(date)
     written = write_partition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,18 @@ from longtail import schema as S
 from longtail.io import write_json
 from longtail.reporting import Headline, figure, headline, img_tag, page, table
 
-__all__ = ["scoring_summary", "write_scoring_report"]
+__all__ = ["catalog_size", "scoring_summary", "write_scoring_report"]
+
+
+def catalog_size(events: pl.DataFrame, items: pl.DataFrame, *, as_of: dt.datetime) -> int:
+    """Items that could have been recommended: the item table's and those seen before ``as_of``.
+
+    An events-only source without a category or price for an item gives it no item
+    row, yet candidates come from the events too; the backtest's catalog is the same
+    union (:class:`longtail.backtest.baselines` inputs).
+    """
+    seen = events.filter(pl.col(S.EVENT_TIME) < as_of).get_column(S.ITEM_ID)
+    return pl.concat([items.get_column(S.ITEM_ID), seen]).n_unique()
 
 
 def _mean(series: pl.Series) -> float:
