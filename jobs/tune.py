@@ -1,6 +1,7 @@
 """Compare imbalance strategies and losses with Ray Tune: leaderboard, report, best config.
 
 python jobs/tune.py --config jobs/configs/demo.toml [--data-dir DIR] [--run-id NAME]
+python jobs/tune.py --config ... --run-id NAME --finish   # verdict from a stopped run's trials
 python jobs/tune.py --smoke-test      # tiny synthetic splits in a temp folder, 3 short trials
 """
 
@@ -88,7 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--smoke-test", action="store_true", help="tiny synthetic splits in a temp dir, 3 trials"
     )
+    parser.add_argument(
+        "--finish",
+        action="store_true",
+        help="no search: write the verdict and report of --run-id from its trials on disk",
+    )
     args = parser.parse_args(argv)
+    if args.finish and not args.run_id:
+        parser.error("--finish needs the --run-id of the run to finish")
     cfg = load_from_args(args)
     param_space(cfg)  # unknown strategies or parameters fail here, before Ray starts
     ensure_ray()
@@ -100,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_result(run_tune(layout, cfg, run_id=args.run_id))
         return 0
     with data_dir_lock(cfg.data_dir, job="tune"):
-        print_result(run_tune(Layout(cfg.data_dir), cfg, run_id=args.run_id))
+        print_result(run_tune(Layout(cfg.data_dir), cfg, run_id=args.run_id, finish=args.finish))
     return 0
 
 

@@ -124,3 +124,18 @@ def test_load_best_is_none_before_any_run_and_refuses_a_broken_file(tmp_path: An
     (layout.tune / "best.json").write_text('{"strategy": "smote"}')
     with pytest.raises(StageError, match="lacks key"):
         load_best(layout)
+
+
+def test_finish_judges_a_stopped_search_from_the_trials_on_disk(tuned: Run) -> None:
+    import shutil
+
+    # A search that stopped after its trials wrote their records (a killed process,
+    # or Ray's memory monitor killing a trial actor) leaves only trials/ behind.
+    stopped = tuned.layout.tune / "run-stopped"
+    shutil.copytree(tuned.result.run_dir / "trials", stopped / "trials")
+    result = run_tune(tuned.layout, tuned.cfg, run_id="run-stopped", finish=True)
+    assert result.comparison.verdict == tuned.result.comparison.verdict
+    assert result.leaderboard.height == tuned.result.leaderboard.height
+    assert (stopped / "verdict.txt").is_file() and (stopped / "report.html").is_file()
+    with pytest.raises(StageError, match="no trials to finish"):
+        run_tune(tuned.layout, tuned.cfg, run_id="never-ran", finish=True)

@@ -137,6 +137,15 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
     )
     try:
         return _statuses(tuner.fit(), epochs=setup.epochs, run_dir=setup.run_dir)
+    except Exception as exc:  # the search, not a trial, failed
+        # A trial's own error is in its result; this is the search itself stopping
+        # (Ray's memory monitor killing a trial actor raises here). The finished
+        # trials are on disk, each a complete record: judge those rather than lose them.
+        log.warning(
+            "tune run %s: the search stopped (%s: %s); the verdict uses the trials on disk",
+            setup.run_id, type(exc).__name__, str(exc)[:300],
+        )  # fmt: skip
+        return {}, {}
     finally:
         shutil.rmtree(storage / setup.run_id, ignore_errors=True)
 
@@ -241,7 +250,9 @@ def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> dict[str, 
     }
 
 
-def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneResult:
+def run_tune(
+    layout: Layout, cfg: Config, *, run_id: str | None = None, finish: bool = False
+) -> TuneResult:
     """Compare imbalance strategies and losses with Ray Tune and write the results.
 
     Uses the running Ray (the job starts it with :func:`longtail.ray_runtime.ensure_ray`).
@@ -257,6 +268,10 @@ def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneR
         group cap for each strategy) and ``seed``.
     run_id
         Folder name under ``tune/``; default a UTC timestamp.
+    finish
+        Do not search: write the leaderboard, verdict, report and ``best.json`` of
+        run ``run_id`` from the trials already in its folder (a search that was
+        stopped, by the time budget's host or a killed process).
 
     Returns
     -------
@@ -279,11 +294,18 @@ def run_tune(layout: Layout, cfg: Config, *, run_id: str | None = None) -> TuneR
         raise ConfigError(msg)
     param_space(cfg)  # validates strategies and losses before any work
     setup = _setup(layout, cfg, run_id)
-    if setup.run_dir.exists():
-        msg = f"tune run folder {setup.run_dir} exists already; pick another run id"
-        raise StageError(msg)
-    setup.run_dir.mkdir(parents=True)
-    statuses, errors = _run_search(setup)
+    if finish:
+        if not (setup.run_dir / "trials").is_dir():
+            msg = f"tune run folder {setup.run_dir} holds no trials to finish"
+            raise StageError(msg)
+        statuses: dict[str, str] = {}
+        errors: dict[str, str] = {}
+    else:
+        if setup.run_dir.exists():
+            msg = f"tune run folder {setup.run_dir} exists already; pick another run id"
+            raise StageError(msg)
+        setup.run_dir.mkdir(parents=True)
+        statuses, errors = _run_search(setup)
     outcomes = read_trials(setup.run_dir, statuses=statuses, errors=errors)
     if not any(o.predictions is not None for o in outcomes):
         detail = "; ".join(sorted(set(errors.values())))[:1000]
