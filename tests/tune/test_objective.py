@@ -145,3 +145,19 @@ def test_a_list_is_one_user_at_one_time() -> None:
         .sort("user_id")
     )
     assert per["recall"].to_list() == pytest.approx(want["r"].to_list())
+
+
+def test_list_objectives_score_under_bootstrap_weights_with_integer_users() -> None:
+    # The tune's intervals join each user's list metric back on user_id: a float fill
+    # once turned user_id into f64 and the join failed at the end of every list tune.
+    from longtail.tune.objective import per_user_list_metric, test_scores, test_units
+
+    rows = _candidate_lists(2, informative=True)
+    for name in ("recall_at_k", "ndcg_at_k", "tail_recall_at_k"):
+        per = per_user_list_metric(rows, name, k=20)
+        assert per["user_id"].dtype == pl.Int64
+        score = test_scores(rows, name, k=20)["objective"]
+        units = test_units(rows, name, cluster_by_user=True)
+        ones = np.ones((1, rows.height))
+        assert score(ones)[0] == pytest.approx(objective_value(rows, name, k=20))
+        assert units.max() + 1 == rows["user_id"].n_unique()

@@ -168,7 +168,10 @@ def per_user_list_metric(
         (y * tail).sum().alias("tail_hits"),
         (y / (pl.col("rank") + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
     )
-    per = totals.join(hits, on=LIST, how="left").fill_null(0.0)
+    # Only the counts are filled: a float fill over every column turns user_id into f64.
+    per = totals.join(hits, on=LIST, how="left").with_columns(
+        pl.col("hits", "tail_hits", "dcg").fill_null(0.0)
+    )
     ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
     if name == "recall_at_k":
         per = per.filter(pl.col("n_pos") > 0).with_columns(
