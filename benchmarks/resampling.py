@@ -52,14 +52,14 @@ def _tree_rss_peak(stop: threading.Event, out: list[float]) -> None:
 
 
 def run_ours(data_dir: str, strategy: str, max_group_rows: int) -> dict[str, Any]:
-    import ray
+    import ray.data
 
     from longtail.config import ResamplingConfig
     from longtail.paths import Layout
+    from longtail.ray_runtime import ensure_ray
     from longtail.resampling import resample_train_split
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    import ray.data
+    ensure_ray(num_cpus=2)
 
     ray.data.DataContext.get_current().enable_progress_bars = False
     stop, peak = threading.Event(), []  # type: ignore[var-annotated]

@@ -217,7 +217,7 @@ def run_backtest(
         exclude_purchased=sc.exclude_purchased,
     )
     model_lists = pl.read_parquet(scored.path / "*.parquet").select(
-        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), "rank"
+        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), S.RANK
     )
     systems = {
         MODEL: model_lists,
@@ -276,7 +276,7 @@ def run_backtest(
     }
     lists = pl.concat(
         [f.with_columns(pl.lit(n).alias("system")) for n, f in systems.items()]
-    ).select("system", S.USER_ID, "rank", S.ITEM_ID)
+    ).select("system", S.USER_ID, S.RANK, S.ITEM_ID)
     write_parquet(lists, folder / "lists.parquet")
     write_parquet(evaluation.per_user, folder / "per_user.parquet")
     write_backtest_report(metrics, folder / "report.html")

@@ -20,8 +20,9 @@ from longtail.paths import Layout
 
 if TYPE_CHECKING:
     from longtail.runlog import RunLog
+    from longtail.validation import Stage
 
-__all__ = ["DailyResult", "build_steps", "last_data_date", "run_daily"]
+__all__ = ["DailyResult", "build_steps", "gate_step", "last_data_date", "run_daily"]
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,14 @@ def _strategy(ctx: RunContext) -> str:
 
 
 def _resample(ctx: RunContext) -> dict[str, Any]:
+    from longtail.ray_runtime import ensure_ray
     from longtail.resampling import resample_train_split
 
     cfg = effective_config(ctx.cfg, ctx.layout)
     if cfg.resampling.strategy == "none":
         # Nothing to do, and recorded as done: train reads the split as it is.
         return {"strategy": "none"}
+    ensure_ray()
     report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
     return {"strategy": cfg.resampling.strategy, **report.to_dict()["overall"]["after"]}
 
@@ -197,10 +200,43 @@ def _tune_best(ctx: RunContext) -> Path:
     return ctx.layout.tune / "best.json"
 
 
+def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
+    """A chain step that runs the data-quality gate for the run date and stops the chain on failure.
+
+    Put one after the features step (``stage="features"``) and one after the
+    training set (``stage="training"``), before training and scoring.
+    """
+    # Imported here: Great Expectations is slow to import and most callers never gate.
+    from longtail.validation import ensure_passed, format_result, report_dir, run_gate
+
+    layout_dirs: dict[str, tuple[str, ...]] = {
+        "canonical": ("canonical",),
+        "features": ("features",),
+        "training": ("training",),
+        "all": ("canonical", "features", "training"),
+    }
+
+    def inputs(ctx: RunContext) -> list[Path]:
+        return [ctx.layout.root / d for d in layout_dirs[stage]]
+
+    def run(ctx: RunContext) -> dict[str, Any]:
+        result = run_gate(ctx.cfg, date=ctx.date, stage=stage)
+        for line in format_result(result).splitlines():
+            log.info("%s", line)
+        ensure_passed(result)
+        return {"warnings": len(result.warnings), **result.metrics}
+
+    return Step(
+        name=name or (f"validate_{stage}" if stage != "all" else "validate"),
+        run=run,
+        inputs=inputs,
+        outputs=lambda ctx: [report_dir(ctx.layout, ctx.date, stage)],
+        config=("validation", "labels", "features", "ingest"),
+    )
+
+
 def build_steps(cfg: Config) -> list[Step]:
     """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest."""
-    from longtail.validation import gate_step
-
     return [
         Step(
             name="ingest",

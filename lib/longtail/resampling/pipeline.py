@@ -308,10 +308,9 @@ def _warm_workers() -> list[Any]:
     (5-6 s each on a loaded 2-core machine); that overlaps the driver's read, plan
     and split instead of following it.
     """
-    import ray
+    from longtail.ray_runtime import ensure_ray
 
-    if not ray.is_initialized():
-        ray.init()
+    ray = ensure_ray()  # the caller's Ray, or a local one with the project's runtime env
     cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
     # One CPU is left to the driver, which resamples groups too (see _run_groups):
     # on 2 cores, driver + 1 worker beat driver + 2 workers importing at once

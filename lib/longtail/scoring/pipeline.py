@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 PAIRS = "_pairs"
 #: Lists are ranked by the calibrated probability that is written, not the raw logit:
 #: per-bucket prior offsets (resampling by label x bucket) reorder the two.
-RANK_BY = "probability"
+RANK_BY = S.PROBABILITY
 #: Largest candidate block (one ``map_batches`` call): bounds an actor's feature frame.
 PAIRS_PER_BLOCK = 262_144
 
@@ -148,8 +148,8 @@ class BatchScorer:
             else pl.Series(S.POPULARITY_BUCKET, ["tail"] * feats.height)
         )
         scored = cands.with_columns(
-            pl.Series("score", np.asarray(pred.logits, dtype=np.float64)),
-            pl.Series("probability", np.asarray(pred.probabilities, dtype=np.float64)),
+            pl.Series(S.SCORE, np.asarray(pred.logits, dtype=np.float64)),
+            pl.Series(S.PROBABILITY, np.asarray(pred.probabilities, dtype=np.float64)),
             bucket.alias(S.POPULARITY_BUCKET),
         )
         if not self.reduce:
@@ -175,11 +175,11 @@ def reduce_batch(scored: pl.DataFrame, *, k: int, tail_min_share: float) -> pl.D
     """
     kept = top_k(scored, k=k, tail_min_share=tail_min_share, score=RANK_BY)
     pairs = scored.group_by(S.USER_ID).len(PAIRS)
-    first = pl.col("rank") == 1
+    first = pl.col(S.RANK) == 1
     return (
         kept.join(pairs, on=S.USER_ID, how="left")
         .with_columns(pl.when(first).then(pl.col(PAIRS)).otherwise(0).cast(pl.Int64).alias(PAIRS))
-        .drop("rank")
+        .drop(S.RANK)
     )
 
 

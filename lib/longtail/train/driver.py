@@ -35,7 +35,14 @@ from longtail.models.calibration import Calibration, fit_calibration, offsets_fr
 from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
 from longtail.models.saved import LoadedModel, save_model
 from longtail.paths import Layout
-from longtail.schema import EVENT_TIME, ITEM_ID, LABEL, POPULARITY_BUCKET
+from longtail.schema import (
+    EVENT_TIME,
+    ITEM_ID,
+    LABEL,
+    POPULARITY_BUCKET,
+    PROBABILITY,
+    RAW_PROBABILITY,
+)
 from longtail.train.ray_configs import Resources, build_ray_configs, resolve_resources
 from longtail.train.state import read_best_weights
 from longtail.train.worker import TRAIN, VALIDATION, WorkerConfig, train_loop_per_worker
@@ -53,7 +60,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-PROBABILITY = "probability"
 
 
 @dataclass(frozen=True)
@@ -148,11 +154,9 @@ def evaluate(
     user and item ids and the popularity bucket.
     """
     table = classification_report(frame, score=PROBABILITY)
-    raw_ece = [ece(frame, score="raw_probability")]
+    raw_ece = [ece(frame, score=RAW_PROBABILITY)]
     for scope in table["scope"].to_list()[1:]:
-        raw_ece.append(
-            ece(frame.filter(pl.col(POPULARITY_BUCKET) == scope), score="raw_probability")
-        )
+        raw_ece.append(ece(frame.filter(pl.col(POPULARITY_BUCKET) == scope), score=RAW_PROBABILITY))
     table = table.with_columns(pl.Series("ece_uncalibrated", raw_ece))
     ranking = {
         f"recall@{k}": recall_at_k(frame, k=k),
@@ -354,7 +358,7 @@ def fit(
         pred = scored.predict(frame)
         rows = frame.with_columns(
             pl.Series(PROBABILITY, pred.probabilities),
-            pl.Series("raw_probability", sigmoid(pred.logits)),
+            pl.Series(RAW_PROBABILITY, sigmoid(pred.logits)),
         )
         table, ranking = evaluate(rows, k=tc.ranking_k, catalog_size=catalog)
         tables.append(table.with_columns(pl.lit(name).alias("split")))

@@ -54,7 +54,15 @@ from longtail.models.calibration import (
 from longtail.models.features import FeatureSpec, encode, fit_feature_spec
 from longtail.models.saved import LoadedModel, save_model, to_tensors
 from longtail.resampling import resample_frame
-from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, SPLIT, USER_ID
+from longtail.schema import (
+    ITEM_ID,
+    LABEL,
+    POPULARITY_BUCKET,
+    PROBABILITY,
+    RAW_PROBABILITY,
+    SPLIT,
+    USER_ID,
+)
 from longtail.train.driver import build_model_config
 from longtail.train.worker import (
     Batches,
@@ -63,7 +71,7 @@ from longtail.train.worker import (
     build_optimizers,
     run_epochs,
 )
-from longtail.tune.objective import PROBABILITY, objective_value
+from longtail.tune.objective import objective_value
 from longtail.tune.space import TrialSpec, is_baseline, trial_spec
 
 __all__ = [
@@ -289,7 +297,7 @@ class _Tracker:
                 frame.select(_KEEP).with_columns(
                     pl.lit(name).alias(SPLIT),
                     pl.Series(PROBABILITY, probs),
-                    pl.Series("raw_probability", sigmoid(logits)),
+                    pl.Series(RAW_PROBABILITY, sigmoid(logits)),
                 )
             )
         write_parquet(pl.concat(frames), self.trial_dir / PREDICTIONS)

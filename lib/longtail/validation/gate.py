@@ -2,7 +2,7 @@
 
 :func:`run_gate` never raises for a failed expectation; it returns a
 :class:`GateResult` and the caller decides (the job exits 1, the daily chain
-calls :func:`ensure_passed`, which raises :class:`~longtail.errors.GateError`).
+calls :func:`ensure_passed` in its gate steps, which raises :class:`~longtail.errors.GateError`).
 Every run writes, under ``DATA_DIR/reports/``:
 
 - ``data_docs/<stage>/`` Great Expectations Data Docs of this stage's run (replaced whole);
@@ -16,10 +16,9 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 import great_expectations as gx
 import polars as pl
@@ -34,16 +33,11 @@ from longtail.validation import suites as V
 from longtail.validation.engine import Finding, SuiteOutcome, validate_frames
 from longtail.validation.report import imbalance_summary, render_html
 
-if TYPE_CHECKING:
-    # Imported at call time: longtail.daily's chain may import this module.
-    from longtail.daily.runner import RunContext, Step
-
 __all__ = [
     "GateResult",
     "Stage",
     "ensure_passed",
     "format_result",
-    "gate_step",
     "report_dir",
     "run_gate",
 ]
@@ -402,37 +396,3 @@ def ensure_passed(result: GateResult) -> None:
         details = "; ".join(f.message() for f in result.failures)
         msg = f"validation gate failed for {result.date} (stage {result.stage}): {details}"
         raise GateError(msg)
-
-
-def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
-    """A daily-chain step that runs the gate for the run date and stops the chain on failure.
-
-    Put one after the features step (``stage="features"``) and one after the
-    training set (``stage="training"``), before training and scoring.
-    """
-    from longtail.daily.runner import Step
-
-    layout_dirs: dict[str, Sequence[str]] = {
-        "canonical": ("canonical",),
-        "features": ("features",),
-        "training": ("training",),
-        "all": ("canonical", "features", "training"),
-    }
-
-    def inputs(ctx: RunContext) -> list[Path]:
-        return [ctx.layout.root / d for d in layout_dirs[stage]]
-
-    def run(ctx: RunContext) -> dict[str, Any]:
-        result = run_gate(ctx.cfg, date=ctx.date, stage=stage)
-        for line in format_result(result).splitlines():
-            log.info("%s", line)
-        ensure_passed(result)
-        return {"warnings": len(result.warnings), **result.metrics}
-
-    return Step(
-        name=name or (f"validate_{stage}" if stage != "all" else "validate"),
-        run=run,
-        inputs=inputs,
-        outputs=lambda ctx: [report_dir(ctx.layout, ctx.date, stage)],
-        config=("validation", "labels", "features", "ingest"),
-    )
