@@ -152,3 +152,40 @@ def test_only_ensure_ray_starts_ray() -> None:
     }
     assert _ray_init_calls(PACKAGE / "ray_runtime.py"), "ensure_ray itself calls ray.init"
     assert calls == {}
+
+
+def _from_imports(path: Path) -> list[tuple[str, str]]:
+    """``(module, name)`` of every ``from longtail... import name`` in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("longtail")
+        for alias in node.names
+    ]
+
+
+def test_no_part_imports_private_names_of_another() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = _part(_module_name(path))
+        for module, name in _from_imports(path):
+            if name.startswith("_") and _part(module) not in (None, source):
+                offenders.append(f"{_module_name(path)}: from {module} import {name}")
+    assert offenders == []
+
+
+def test_tune_uses_the_public_train_api_only() -> None:
+    # Tune trains through train's exported functions (one finishing path, train.finish),
+    # so a change inside train cannot silently fork what tune judges from what daily trains.
+    import longtail.train
+
+    public = set(longtail.train.__all__)
+    uses = [
+        (str(path.relative_to(PACKAGE)), module, name)
+        for path in sorted((PACKAGE / "tune").rglob("*.py"))
+        for module, name in _from_imports(path)
+        if _part(module) == "train"
+    ]
+    assert uses, "tune trains through longtail.train"
+    assert [u for u in uses if u[1] != "longtail.train" or u[2] not in public] == []

@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
 from longtail.io import atomic_dir
-from longtail.paths import Layout
+from longtail.paths import SAMPLING_REPORT, Layout
 from longtail.resampling.report import ClassCounts, SamplingReport
 from longtail.resampling.strategies import FrameSampler, check_params, refuse_non_train_rows
 from longtail.resampling.stratify import (
@@ -87,12 +87,12 @@ PART_COMPRESSION: Final = "lz4"
 
 def train_split_path(layout: Layout) -> Path:
     """Return the train split read by resampling: ``DATA_DIR/training/train.parquet``."""
-    return layout.training / "train.parquet"
+    return layout.split("train")
 
 
 def resampled_dir(layout: Layout, strategy: str) -> Path:
     """Return ``DATA_DIR/resampled/<strategy>``, which holds ``train/`` and the report."""
-    return layout.resampled / strategy
+    return layout.resampled_strategy(strategy)
 
 
 def _correction_by(cfg: ResamplingConfig) -> str | None:
@@ -285,7 +285,7 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         report = _resample_in_memory(source, target, cfg, seed=base, warming=_warm_workers())
     else:
         report = _resample_streaming(source, target, cfg, seed=base)
-    report.to_json(target / "sampling_report.json")
+    report.to_json(target / SAMPLING_REPORT)
     log.info(
         "resampled %s with %r: %s -> %s rows",
         source,

@@ -35,7 +35,7 @@ from longtail.candidates import candidate_config, generate_candidates
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.io import atomic_dir
-from longtail.paths import Layout
+from longtail.paths import CURRENT_MODEL, Layout
 from longtail.scoring.output import write_partition
 from longtail.scoring.report import scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
@@ -235,16 +235,15 @@ def run_scoring(
     layout = Layout(cfg.data_dir)
     as_of = scoring_time(date)
     model_dir = model_path or layout.models
-    if not model_dir.exists() or (
-        model_path is None and not (model_dir / "current.json").is_file()
-    ):
+    if not model_dir.exists() or (model_path is None and not (model_dir / CURRENT_MODEL).is_file()):
         msg = f"no trained model under {model_dir}: run jobs/train.py first"
         raise StageError(msg)
     model = load_model(model_dir)
-    manifest = model.manifest
+    info = model.info
     # Ray Data's helper actors start while the driver builds the candidates.
     warming = warm_ray_data()
-    events, items, _ = load_tables(layout)
+    canonical = load_tables(layout)
+    events, items = canonical.events, canonical.items
     users = expected_users(events, cfg, as_of=as_of)
     if users.len() == 0:
         msg = f"no users with events before {as_of.isoformat()}"
@@ -290,8 +289,8 @@ def run_scoring(
     generated_at = dt.datetime.now(dt.UTC)
     recs = ranked.select(
         S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
-        pl.lit(str(manifest.get("version", model.path.name))).alias("model_version"),
-        pl.lit(str(manifest.get("strategy", "none"))).alias("strategy"),
+        pl.lit(info.version).alias(S.MODEL_VERSION),
+        pl.lit(info.strategy).alias(S.STRATEGY),
         pl.lit(cfg.feature_store.feature_service).alias("feature_service"),
         pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
     )  # fmt: skip
@@ -303,8 +302,8 @@ def run_scoring(
         recs, target, expected_users=users, k=sc.k,
         manifest={
             "date": date.isoformat(), "as_of": as_of.isoformat(),
-            "model_version": str(manifest.get("version", model.path.name)),
-            "strategy": str(manifest.get("strategy", "none")),
+            "model_version": info.version,
+            "strategy": info.strategy,
             "feature_service": cfg.feature_store.feature_service,
             "candidate_pairs": cands.height,
             "users_per_fallback": summary["users_per_fallback"],

@@ -139,8 +139,8 @@ def _load(layout: Layout, stage: Stage) -> _Tables:
     wanted = STAGES if stage == "all" else (stage,)
     paths: dict[str, dict[str, Path]] = {
         "canonical": {"events": layout.table("events"), "items": layout.table("items")},
-        "features": {n: layout.features / f"{n}.parquet" for n in FEATURE_TABLES},
-        "training": {f"training_{s}": layout.training / f"{s}.parquet" for s in S.SPLITS},
+        "features": {n: layout.feature_table(n) for n in FEATURE_TABLES},
+        "training": {f"training_{s}": layout.split(s) for s in S.SPLITS},
     }
     tables = _Tables()
     for name in wanted:
@@ -181,7 +181,7 @@ def _default_date(tables: _Tables) -> dt.date:
 
 def _embargo_counts(layout: Layout) -> list[dict[str, Any]]:
     """The embargo counts the training-set build wrote (empty when there are none yet)."""
-    path = layout.reports / "training_set_summary.json"
+    path = layout.training_set_summary
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
