@@ -21,7 +21,7 @@ __all__ = [
     "LOSSES",
     "OBJECTIVES",
     "QUARANTINE",
-    "STRATEGIES",
+    "STRATEGY_NAMES",
     "TIME",
     "FeatureWindows",
     "LossName",
@@ -179,7 +179,7 @@ StrategyName = Literal[
     "cluster_centroids",
     "smote_tomek",
 ]
-STRATEGIES: Final[tuple[str, ...]] = get_args(StrategyName)
+STRATEGY_NAMES: Final[tuple[str, ...]] = get_args(StrategyName)
 #: Training losses (``longtail.losses.make_loss``).
 LossName = Literal["bce", "weighted_bce", "focal", "class_balanced"]
 LOSSES: Final[tuple[str, ...]] = get_args(LossName)

@@ -100,7 +100,7 @@ def _resample(ctx: RunContext) -> dict[str, Any]:
         return {"strategy": "none"}
     ensure_ray()
     report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
-    return {"strategy": cfg.resampling.strategy, **report.to_dict()["overall"]["after"]}
+    return {"strategy": cfg.resampling.strategy, **report.overall.to_dict()["after"]}
 
 
 def _last_trained(layout: Layout) -> dt.date | None:

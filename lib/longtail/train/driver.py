@@ -1,7 +1,8 @@
-"""The training driver: datasets, the TorchTrainer run, calibration, evaluation, saving.
+"""The training driver: datasets and the TorchTrainer run, then :mod:`longtail.train.finish`.
 
 Only the training split may come resampled; validation and test are read as they
-are from ``training/{validation,test}.parquet``.
+are from ``training/{validation,test}.parquet``. Calibration, evaluation and
+saving are :func:`longtail.train.finish.finish_model`, shared with tune's trials.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from longtail.resampling import SamplingReport
 from longtail.schema import EVENT_TIME, LABEL
 from longtail.train.finish import (
     ClassCounts,
+    Finished,
     ModelRun,
     build_model_config,
     evaluate,
@@ -117,6 +119,25 @@ class TrainResult:
     history: list[dict[str, float]]
     restarts: int
     resources: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls, done: Finished, *, version: str, progress: Progress, resources: Resources
+    ) -> TrainResult:
+        """The result of a fit from its finished model and the run's progress."""
+        if done.metrics is None or done.ranking is None:
+            msg = f"model {version} was finished without its metrics"
+            raise StageError(msg)
+        return cls(
+            version=version,
+            path=done.path,
+            metrics=done.metrics,
+            ranking=done.ranking,
+            calibration=done.calibration,
+            history=progress.history,
+            restarts=progress.restarts,
+            resources=dict(resources.__dict__),
+        )
 
 
 def _datasets(inputs: TrainInputs, spec: FeatureSpec) -> dict[str, Any]:
@@ -244,11 +265,7 @@ def fit(
         seed=cfg.seed,
         feature_service=cfg.feature_store.feature_service,
         strategy_requested=requested,
-        data_window={
-            "train": _window(train_lazy),
-            "validation": _window(validation.lazy()),
-            "test": _window(test.lazy()),
-        },
+        data_window={name: _window(f) for name, f in _splits(train_lazy, validation, test)},
         history=progress.history,
         best_epoch=progress.best_epoch,
         resources=resources.__dict__,
@@ -263,17 +280,13 @@ def fit(
         version=version,
         ranking_k=tc.ranking_k,
     )
-    assert done.metrics is not None and done.ranking is not None  # ranking_k was given
-    return TrainResult(
-        version=version,
-        path=done.path,
-        metrics=done.metrics,
-        ranking=done.ranking,
-        calibration=done.calibration,
-        history=progress.history,
-        restarts=progress.restarts,
-        resources=dict(resources.__dict__),
-    )
+    return TrainResult.of(done, version=version, progress=progress, resources=resources)
+
+
+def _splits(
+    train: pl.LazyFrame, validation: pl.DataFrame, test: pl.DataFrame
+) -> list[tuple[str, pl.LazyFrame]]:
+    return [("train", train), ("validation", validation.lazy()), ("test", test.lazy())]
 
 
 def _class_counts(train: pl.LazyFrame, *, max_rows: int | None) -> ClassCounts:

@@ -26,11 +26,12 @@ from longtail.schema import (
     SPLIT,
     TIME,
     USER_ID,
+    USER_RECENT_ITEMS,
 )
 
 __all__ = ["make_training_rows", "write_splits", "write_undersampled"]
 
-_RECENT = "user_recent_items"
+_RECENT = USER_RECENT_ITEMS
 
 
 def make_training_rows(

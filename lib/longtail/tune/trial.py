@@ -8,17 +8,17 @@ process with :func:`longtail.resampling.resample_frame` (the same code path as
 the resampling stage, cached per strategy and parameters), then runs the
 *same* epoch loop as the Ray Train worker (:func:`longtail.train.worker.run_epochs`),
 reporting every epoch so ASHA can stop it. Validation and test rows are never
-resampled. Every epoch the model is calibrated on validation exactly as
-:func:`longtail.train.fit` does it (sampling-prior correction from the
-sampling report, the loss's shift, then Platt/temperature/isotonic), and the
-objective and ECE are those of the calibrated probabilities.
+resampled. Every epoch the model is calibrated on validation by the same
+:class:`longtail.train.Calibrator` as :func:`longtail.train.fit` (sampling-prior
+correction from the sampling report, the loss's shift, then Platt/temperature/
+isotonic), and the objective and ECE are those of the calibrated probabilities.
 
 Each trial writes ``<run>/trials/<trial_id>/``: ``trial.json`` (settings,
-history, timings), and at each epoch that improves the objective the model as
-:func:`longtail.models.save_model` writes it (``model/``) and the calibrated
-predictions on validation and test (``predictions.parquet``), read by the
-leaderboard. Like the training stage's Ray Data reads, this assumes ``DATA_DIR``
-is reachable from every node.
+history, timings), and at each epoch that improves the objective the model,
+finished by :func:`longtail.train.finish_model` like every model of the project
+(``model/``), and the calibrated predictions on validation and test
+(``predictions.parquet``), read by the leaderboard. Like the training stage's
+Ray Data reads, this assumes ``DATA_DIR`` is reachable from every node.
 """
 
 from __future__ import annotations
@@ -324,83 +324,25 @@ def train_trial(
     setup = dataclasses.replace(setup, cfg=setup.cfg.model_copy(update={"seed": spec.seed}))
     cfg = setup.cfg
     trial_dir = setup.run_dir / "trials" / trial_id
-    record: dict[str, Any] = {
-        "trial_id": trial_id,
-        "run_id": setup.run_id,
-        **spec.to_json(),
-        "label": spec.label,
-        "baseline": is_baseline(point, cfg),
-        "history": [],
-        "epochs_run": 0,
-        "best_epoch": None,
-    }
+    record = _new_record(setup, spec, trial_id=trial_id, baseline=is_baseline(point, cfg))
     started = time.perf_counter()
     write_json(record, trial_dir / TRIAL_JSON)
-    train, sampling_report, cached = resampled_train(setup, spec)
-    record.update(resample_seconds=time.perf_counter() - started, resample_cached=cached)
-    n_pos = int(train[LABEL].cast(pl.Int64).sum())
-    n_neg = train.height - n_pos
-    if n_pos == 0 or n_neg == 0:
-        msg = f"trial {spec.label}: train rows need both classes. Got {n_pos} and {n_neg}."
-        raise StageError(msg)
-    record.update(
-        train_rows=train.height,
-        class_counts={"negative": n_neg, "positive": n_pos},
-        # The positive-to-negative weight the loss really applies (None for focal).
-        loss_weight_ratio=weight_ratio(
-            spec.loss, spec.loss_params, n_negative=n_neg, n_positive=n_pos
-        ),
-    )
-    if sampling_report is not None:
-        record["sampling_offsets"] = sampling_report.log_odds_offset_by
-
-    tc = cfg.train.model_copy(update={"embedding_dim": spec.embedding_dim})
+    train, run = _train_rows(setup, spec, record, started=started)
     fspec = fit_feature_spec(
         train,
-        hash_buckets_user=tc.hash_buckets_user,
-        hash_buckets_item=tc.hash_buckets_item,
-        sequence_length=tc.sequence_length,
+        hash_buckets_user=run.train.hash_buckets_user,
+        hash_buckets_item=run.train.hash_buckets_item,
+        sequence_length=run.train.sequence_length,
     )
-    torch.manual_seed(cfg.seed)
-    model = ConversionModel(build_model_config(tc, fspec))
-    optimizers = build_optimizers(model, kind=tc.optimizer, learning_rate=spec.learning_rate)
-    wc = WorkerConfig.from_train(
-        tc,
-        model=model.cfg.to_json(),
-        loss=spec.loss,
-        loss_params=dict(spec.loss_params),
-        n_negative=n_neg,
-        n_positive=n_pos,
-        epochs=setup.epochs,
-        learning_rate=spec.learning_rate,
-        seed=cfg.seed,
-    )
+    model, optimizers, wc = _model(setup, run, fspec)
     validation = pl.read_parquet(setup.validation)
     test = pl.read_parquet(setup.test)
     train_arrays = _encoded(train, fspec)
     val_batches = _batches(_encoded(validation, fspec), batch_size=8192, seed=None)
 
     def train_batches(epoch: int) -> Batches:
-        return _batches(train_arrays, batch_size=tc.batch_size, seed=cfg.seed * 1_000 + epoch)()
+        return _batches(train_arrays, batch_size=wc.batch_size, seed=cfg.seed * 1_000 + epoch)()
 
-    run = ModelRun(
-        strategy=spec.strategy,
-        sampling=sampling_report,
-        # The train section as this trial used it: what the manifest records.
-        train=cfg.train.model_copy(
-            update={
-                "loss": spec.loss,
-                "loss_params": spec.loss_params,
-                "learning_rate": spec.learning_rate,
-                "embedding_dim": spec.embedding_dim,
-                "epochs": setup.epochs,
-            }
-        ),
-        counts=ClassCounts(negative=n_neg, positive=n_pos),
-        seed=cfg.seed,
-        feature_service=cfg.feature_store.feature_service,
-        strategy_params=dict(spec.strategy_params),
-    )
     tracker = _Tracker(
         setup=setup,
         run=run,
@@ -423,6 +365,93 @@ def train_trial(
         device=torch.device("cpu"),
     )
     return record
+
+
+def _new_record(
+    setup: TrialSetup, spec: TrialSpec, *, trial_id: str, baseline: bool
+) -> dict[str, Any]:
+    """The trial record (``trial.json``) before any epoch."""
+    return {
+        "trial_id": trial_id,
+        "run_id": setup.run_id,
+        **spec.to_json(),
+        "label": spec.label,
+        "baseline": baseline,
+        "history": [],
+        "epochs_run": 0,
+        "best_epoch": None,
+    }
+
+
+def _model(
+    setup: TrialSetup, run: ModelRun, fspec: FeatureSpec
+) -> tuple[ConversionModel, list[torch.optim.Optimizer], WorkerConfig]:
+    """The trial's freshly seeded model, its optimizers and the epoch loop's settings."""
+    tc = run.train
+    torch.manual_seed(setup.cfg.seed)
+    model = ConversionModel(build_model_config(tc, fspec))
+    optimizers = build_optimizers(model, kind=tc.optimizer, learning_rate=tc.learning_rate)
+    wc = WorkerConfig.from_train(
+        tc,
+        model=model.cfg.to_json(),
+        loss=tc.loss,
+        loss_params=dict(tc.loss_params),
+        n_negative=run.counts.negative,
+        n_positive=run.counts.positive,
+        epochs=setup.epochs,
+        learning_rate=tc.learning_rate,
+        seed=setup.cfg.seed,
+    )
+    return model, optimizers, wc
+
+
+def _train_rows(
+    setup: TrialSetup, spec: TrialSpec, record: dict[str, Any], *, started: float
+) -> tuple[pl.DataFrame, ModelRun]:
+    """The trial's (resampled) train rows and what it trains with; counts go into ``record``.
+
+    Raises
+    ------
+    StageError
+        The rows lack a class.
+    """
+    cfg = setup.cfg
+    train, sampling_report, cached = resampled_train(setup, spec)
+    record.update(resample_seconds=time.perf_counter() - started, resample_cached=cached)
+    n_pos = int(train[LABEL].cast(pl.Int64).sum())
+    n_neg = train.height - n_pos
+    if n_pos == 0 or n_neg == 0:
+        msg = f"trial {spec.label}: train rows need both classes. Got {n_pos} and {n_neg}."
+        raise StageError(msg)
+    record.update(
+        train_rows=train.height,
+        class_counts={"negative": n_neg, "positive": n_pos},
+        # The positive-to-negative weight the loss really applies (None for focal).
+        loss_weight_ratio=weight_ratio(
+            spec.loss, spec.loss_params, n_negative=n_neg, n_positive=n_pos
+        ),
+    )
+    if sampling_report is not None:
+        record["sampling_offsets"] = sampling_report.log_odds_offset_by
+    run = ModelRun(
+        strategy=spec.strategy,
+        sampling=sampling_report,
+        # The train section as this trial uses it: what the manifest records.
+        train=cfg.train.model_copy(
+            update={
+                "loss": spec.loss,
+                "loss_params": spec.loss_params,
+                "learning_rate": spec.learning_rate,
+                "embedding_dim": spec.embedding_dim,
+                "epochs": setup.epochs,
+            }
+        ),
+        counts=ClassCounts(negative=n_neg, positive=n_pos),
+        seed=cfg.seed,
+        feature_service=cfg.feature_store.feature_service,
+        strategy_params=dict(spec.strategy_params),
+    )
+    return train, run
 
 
 def run_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
