@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--tail-share", default="0.1")
     args = parser.parse_args()
     cfg = load_config(args.config, data_dir=args.data_dir)
-    events, items, _ = load_tables(Layout(cfg.data_dir))
+    canonical = load_tables(Layout(cfg.data_dir))
+    events, items = canonical.events, canonical.items
     last = events[S.EVENT_TIME].max()
     assert isinstance(last, dt.datetime)
     day = args.date or last.date()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from longtail.config import StrategyName
+from longtail.paths import Layout
 
 STRATEGIES = list(get_args(StrategyName))
 
@@ -52,14 +53,13 @@ def _tree_rss_peak(stop: threading.Event, out: list[float]) -> None:
 
 
 def run_ours(data_dir: str, strategy: str, max_group_rows: int) -> dict[str, Any]:
-    import ray
+    import ray.data
 
     from longtail.config import ResamplingConfig
-    from longtail.paths import Layout
+    from longtail.ray_runtime import ensure_ray
     from longtail.resampling import resample_train_split
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    import ray.data
+    ensure_ray(num_cpus=2)
 
     ray.data.DataContext.get_current().enable_progress_bars = False
     stop, peak = threading.Event(), []  # type: ignore[var-annotated]
@@ -82,7 +82,7 @@ def run_imblearn(data_dir: str, strategy: str) -> dict[str, Any]:
     from longtail.schema import LABEL, dense_feature_columns
 
     t_read = time.perf_counter()
-    frame = pl.read_parquet(Path(data_dir) / "training" / "train.parquet")
+    frame = pl.read_parquet(Layout(Path(data_dir)).split("train"))
     read_s = time.perf_counter() - t_read
     cols = dense_feature_columns(frame)
     x = (
@@ -176,7 +176,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="longtail-bench-") as tmp:
         args.data_dir = tmp
         frame = make_train_frame(args.rows, n_features=args.features, seed=0)
-        write_parquet(frame, Path(tmp) / "training" / "train.parquet")
+        write_parquet(frame, Layout(Path(tmp)).split("train"))
         print(
             f"{args.rows} rows x {args.features} dense features, "
             f"{frame.get_column('label').mean():.3%} positives, "

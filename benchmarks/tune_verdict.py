@@ -70,9 +70,9 @@ def _config(path: Path | None, *, epochs: int, rounds: int) -> Config:
 def _splits(args: argparse.Namespace) -> pl.DataFrame:
     if args.data_dir is None:
         return make_training_rows(n_rows=args.rows, seed=args.data_seed)
-    folder = Layout(args.data_dir).training
+    layout = Layout(args.data_dir)
     return pl.concat(
-        [pl.read_parquet(folder / f"{s}.parquet") for s in ("train", "validation", "test")],
+        [pl.read_parquet(layout.split(s)) for s in ("train", "validation", "test")],
         how="diagonal_relaxed",
     )
 
@@ -84,9 +84,9 @@ def _setup(root: Path, name: str, rows: pl.DataFrame, cfg: Config, epochs: int) 
         cfg=cfg,
         run_id=name,
         run_dir=layout.tune / name,
-        train=layout.training / "train.parquet",
-        validation=layout.training / "validation.parquet",
-        test=layout.training / "test.parquet",
+        train=layout.split("train"),
+        validation=layout.split("validation"),
+        test=layout.split("test"),
         epochs=epochs,
     )
 

@@ -22,6 +22,7 @@ import polars as pl
 from longtail import schema as S
 from longtail.config import SyntheticSource, ValidationConfig, config_from_dict
 from longtail.ingest import generate
+from longtail.paths import Layout
 from longtail.validation import run_gate
 from longtail.validation import suites as V
 from longtail.validation.engine import to_pandas, validate_frames
@@ -96,7 +97,7 @@ def main() -> None:
         (data / "training").mkdir()
         events.write_parquet(data / "canonical" / "events.parquet")
         tables.items.write_parquet(data / "canonical" / "items.parquet")
-        split.write_parquet(data / "training" / "train.parquet")
+        split.write_parquet(Layout(data).split("train"))
         full = config_from_dict({"data_dir": str(data)})
         t_gate, result = timed(lambda: run_gate(full, date=last.date()))
     print(f"{'table':<16}{'rows':>10}{'expectations':>14}{'to pandas s':>13}{'GE suite s':>12}")

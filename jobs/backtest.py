@@ -37,10 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with data_dir_lock(cfg.data_dir, job="backtest"):
         result = run_backtest(cfg, date=args.date, holdout_days=args.holdout_days)
     m = result.metrics
-    k = m["k"]
+    k = m.k
     print(
-        f"backtest {m['date']}: cutoff {m['cutoff']}, {m['users_evaluated']} users, "
-        f"{m['target_pairs']} target pairs, K={k}"
+        f"backtest {m.date}: cutoff {m.cutoff}, {m.users_evaluated} users, "
+        f"{m.target_pairs} target pairs, K={k}"
     )
     names = (
         "recall_at_k",
@@ -51,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "aplt",
     )
     print(f"{'system':<18}" + "".join(f"{n.replace('_at_k', f'@{k}'):>18}" for n in names))
-    for system, values in m["systems"].items():
+    for system, values in m.systems.items():
         print(f"{system:<18}" + "".join(f"{values[n]:>18.4f}" for n in names))
-    print(f"candidate recall: {m['candidate_recall']}")
-    print(m["verdict"])
+    print(f"candidate recall: {m.candidate_recall}")
+    print(m.verdict)
     print(f"report: {result.report}")
     return 0
 

@@ -78,8 +78,8 @@ def print_result(result: TuneResult) -> None:
     if result.best is not None:
         best = result.best
         print(
-            f"best: {best['strategy']} / {best['loss']} {best['loss_params']} "
-            f"lr={best['learning_rate']:.2g} embedding_dim={best['embedding_dim']}"
+            f"best: {best.strategy} / {best.loss} {best.loss_params} "
+            f"lr={best.learning_rate:.2g} embedding_dim={best.embedding_dim}"
         )
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from longtail.errors import ConfigError
+from longtail.schema import LossName, Objective, StrategyName
 
 __all__ = [
     "BacktestConfig",
@@ -332,22 +333,6 @@ class ValidationConfig(_Section):
         return self
 
 
-#: Names of the resampling strategies (``longtail.resampling.STRATEGIES`` holds
-#: their samplers; a test keeps the two in step). Here so a misspelt name fails
-#: when the config loads, not at the resample step after ingest and gates ran.
-StrategyName = Literal[
-    "none",
-    "random_under",
-    "random_over",
-    "smote",
-    "borderline_smote",
-    "adasyn",
-    "tomek",
-    "cluster_centroids",
-    "smote_tomek",
-]
-
-
 class ResamplingConfig(_Section):
     """Imbalance strategy applied to the training split only."""
 
@@ -367,7 +352,7 @@ class TrainConfig(_Section):
     else one CPU worker in float32.
     """
 
-    loss: Literal["bce", "weighted_bce", "focal", "class_balanced"] = "bce"
+    loss: LossName = "bce"
     loss_params: dict[str, float] = Field(default_factory=dict)
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(1024, ge=1)
@@ -399,7 +384,7 @@ class TrainConfig(_Section):
 class LossVariant(_Section):
     """One loss of the tune search, with its parameters (see ``longtail.losses``)."""
 
-    loss: Literal["bce", "weighted_bce", "focal", "class_balanced"]
+    loss: LossName
     params: dict[str, float] = Field(default_factory=dict)
 
 
@@ -455,9 +440,7 @@ class TuneConfig(_Section):
     time_budget_s: float = Field(900.0, gt=0)
     # pr_auc (pointwise) or the backtest's list metrics at every test snapshot time
     # (recall_at_k, ndcg_at_k, tail_recall_at_k; on candidate rows), or tail_pr_auc.
-    objective: Literal["pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc"] = (
-        "pr_auc"
-    )
+    objective: Objective = "pr_auc"
     # Eligibility on held-out (cross-fitted) validation calibration, seed-averaged:
     # ECE over the base rate, and log-loss / Brier skill against the base-rate predictor.
     max_relative_ece: float = Field(0.5, gt=0)

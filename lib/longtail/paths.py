@@ -1,12 +1,48 @@
-"""Where every stage reads and writes under ``DATA_DIR``: one place, so no job guesses."""
+"""Where every stage reads and writes under ``DATA_DIR``: one place, so no job guesses.
+
+Every artifact file name is written here once; stages ask :class:`Layout` for the
+path (``layout.split("train")``, ``layout.current_model``, ``layout.tune_best``, ...).
+The typed content of the JSON artifacts is in :mod:`longtail.artifacts`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
-__all__ = ["Layout"]
+__all__ = [
+    "BACKTEST_METRICS",
+    "CURRENT_MODEL",
+    "LAST_TRAINED",
+    "MODEL_MANIFEST",
+    "RAY_RUNS",
+    "SAMPLING_REPORT",
+    "TUNE_BEST",
+    "Layout",
+    "split_file",
+]
+
+#: The pointer to the model version scoring uses, in a models folder.
+CURRENT_MODEL: Final = "current.json"
+#: A saved model's manifest, in its version folder.
+MODEL_MANIFEST: Final = "manifest.json"
+#: The daily chain's record of its last training (date, version).
+LAST_TRAINED: Final = "last_trained.json"
+#: Class counts and the prior correction, beside the resampled rows of a strategy.
+SAMPLING_REPORT: Final = "sampling_report.json"
+#: The winning configuration of the latest tune run.
+TUNE_BEST: Final = "best.json"
+#: The backtest's metrics, in its date folder.
+BACKTEST_METRICS: Final = "metrics.json"
+#: The Ray Train run folders of fits in progress (resumable after a crash).
+RAY_RUNS: Final = "_ray_runs"
+
+
+def split_file(name: str) -> str:
+    """File name of a training split (``train``, ``validation``, ``test``)."""
+    return f"{name}.parquet"
 
 
 @dataclass(frozen=True)
@@ -69,6 +105,72 @@ class Layout:
     def staging(self) -> Path:
         """Temporary folders of partitions being written, outside every dataset folder."""
         return self.root / ".staging"
+
+    def split(self, name: str) -> Path:
+        """One labelled split: ``training/<name>.parquet`` (``train``, ``validation``, ``test``)."""
+        return self.training / split_file(name)
+
+    def feature_table(self, name: str) -> Path:
+        """A feature snapshot table (``user_features``, ``item_features``)."""
+        return self.features / f"{name}.parquet"
+
+    def resampled_strategy(self, strategy: str) -> Path:
+        """Everything resampling wrote for ``strategy``: its rows and its report."""
+        return self.resampled / strategy
+
+    def resampled_train(self, strategy: str) -> Path:
+        """The resampled train rows of ``strategy`` (a folder of Parquet parts)."""
+        return self.resampled_strategy(strategy) / "train"
+
+    def sampling_report(self, strategy: str) -> Path:
+        """The sampling report of ``strategy`` (:class:`longtail.resampling.SamplingReport`)."""
+        return self.resampled_strategy(strategy) / SAMPLING_REPORT
+
+    @property
+    def current_model(self) -> Path:
+        """The pointer to the model scoring uses (:class:`longtail.artifacts.CurrentModel`)."""
+        return self.models / CURRENT_MODEL
+
+    def model(self, version: str) -> Path:
+        """One saved model's folder (weights and :class:`longtail.artifacts.ModelManifest`)."""
+        return self.models / version
+
+    def model_manifest(self, version: str) -> Path:
+        """One saved model's manifest (:class:`longtail.artifacts.ModelManifest`)."""
+        return self.model(version) / MODEL_MANIFEST
+
+    @property
+    def last_trained(self) -> Path:
+        """The daily chain's last training (:class:`longtail.artifacts.LastTrained`)."""
+        return self.models / LAST_TRAINED
+
+    @property
+    def ray_runs(self) -> Path:
+        """Ray Train's run folders of fits in progress."""
+        return self.models / RAY_RUNS
+
+    @property
+    def tune_best(self) -> Path:
+        """The tuned best configuration (:class:`longtail.artifacts.TunedBest`)."""
+        return self.tune / TUNE_BEST
+
+    def tune_run(self, run_id: str) -> Path:
+        """One tune run's folder (trials, leaderboard, report)."""
+        return self.tune / run_id
+
+    @property
+    def ingest_summary(self) -> Path:
+        """The ingest step's row accounting."""
+        return self.reports / "ingest_summary.json"
+
+    @property
+    def training_set_summary(self) -> Path:
+        """The training-set build's summary (split sizes, embargo counts)."""
+        return self.reports / "training_set_summary.json"
+
+    def backtest_metrics(self, date: dt.date) -> Path:
+        """One date's backtest metrics (:class:`longtail.artifacts.BacktestMetrics`)."""
+        return self.backtest(date) / BACKTEST_METRICS
 
     def table(self, name: str) -> Path:
         """Path of a canonical table's Parquet file."""

@@ -6,7 +6,8 @@ checks and orders a frame against a schema with an error that names the column.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, Literal, Protocol, get_args
 
 import polars as pl
 
@@ -17,10 +18,19 @@ __all__ = [
     "EVENTS",
     "EVENT_TYPES",
     "ITEMS",
+    "LOSSES",
+    "OBJECTIVES",
     "QUARANTINE",
+    "STRATEGY_NAMES",
     "TIME",
+    "FeatureWindows",
+    "LossName",
+    "Objective",
+    "StrategyName",
     "conform",
     "empty",
+    "item_feature_schema",
+    "user_feature_schema",
 ]
 
 TIME: Final = pl.Datetime("us", "UTC")
@@ -145,6 +155,42 @@ def dense_feature_columns(frame: pl.DataFrame) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- model outputs
+# Columns of scored rows and of the served lists (``recommendations/date=D/``).
+SCORE: Final = "score"  # the model's logit
+PROBABILITY: Final = "probability"  # calibrated: prior-corrected, then Platt/temperature/isotonic
+RAW_PROBABILITY: Final = "raw_probability"  # sigmoid of the logit, before calibration
+RANK: Final = "rank"  # 1 = first in the user's list
+MODEL_VERSION: Final = "model_version"
+STRATEGY: Final = "strategy"
+FEATURE_SERVICE: Final = "feature_service"
+GENERATED_AT: Final = "generated_at"
+
+# --------------------------------------------------------------------------- shared names
+# Checked when the config loads (pydantic validates the Literals), so a misspelt name
+# fails before ingest and the gates run, not at the step that uses it.
+#: Resampling strategies (``longtail.resampling.STRATEGIES`` holds their samplers; a
+#: test keeps the two in step).
+StrategyName = Literal[
+    "none",
+    "random_under",
+    "random_over",
+    "smote",
+    "borderline_smote",
+    "adasyn",
+    "tomek",
+    "cluster_centroids",
+    "smote_tomek",
+]
+STRATEGY_NAMES: Final[tuple[str, ...]] = get_args(StrategyName)
+#: Training losses (``longtail.losses.make_loss``).
+LossName = Literal["bce", "weighted_bce", "focal", "class_balanced"]
+LOSSES: Final[tuple[str, ...]] = get_args(LossName)
+#: What tune selects on: pointwise PR-AUC, or the backtest's list metrics on candidate rows.
+Objective = Literal["pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc"]
+OBJECTIVES: Final[tuple[str, ...]] = get_args(Objective)
+
+
 # --------------------------------------------------------------------------- feature snapshots
 # Daily snapshots, the Parquet sources of the Feast feature views. A snapshot at
 # ``event_timestamp`` = D 00:00 UTC is computed from events strictly before D.
@@ -164,3 +210,53 @@ ITEM_DAYS_SINCE_FIRST_SEEN: Final = "item_days_since_first_seen"
 def window_column(entity: str, event: str, days: int) -> str:
     """Name of a windowed count, e.g. ``user_views_7d``."""
     return f"{entity}_{event}_{days}d"
+
+
+class FeatureWindows(Protocol):
+    """What the snapshot schemas depend on (``longtail.config.FeaturesConfig`` has it)."""
+
+    @property
+    def user_windows_days(self) -> Sequence[int]:
+        """Windows (days) of the user activity counts."""
+        ...
+
+    @property
+    def item_windows_days(self) -> Sequence[int]:
+        """Windows (days) of the item popularity counts."""
+        ...
+
+    @property
+    def recent_items(self) -> int:
+        """Length of ``user_recent_items``; 0 leaves the column out."""
+        ...
+
+
+def user_feature_schema(cfg: FeatureWindows) -> dict[str, pl.DataType]:
+    """Column -> dtype of the user snapshot table, keys and timestamp first."""
+    out: dict[str, pl.DataType] = {USER_ID: pl.Int64(), SNAPSHOT_TIME: TIME}
+    for w in cfg.user_windows_days:
+        for ev in ("views", "carts", "purchases"):
+            out[window_column("user", ev, w)] = pl.Int64()
+    out[USER_CONVERSION_RATE] = pl.Float64()
+    out[USER_DAYS_SINCE_LAST_PURCHASE] = pl.Float64()
+    out[USER_DISTINCT_CATEGORIES] = pl.Int64()
+    out[USER_TOP_CATEGORY_SHARE] = pl.Float64()
+    if cfg.recent_items:
+        out[USER_RECENT_ITEMS] = pl.List(pl.Int64())
+    return out
+
+
+def item_feature_schema(cfg: FeatureWindows) -> dict[str, pl.DataType]:
+    """Column -> dtype of the item snapshot table, keys and timestamp first."""
+    out: dict[str, pl.DataType] = {ITEM_ID: pl.Int64(), SNAPSHOT_TIME: TIME}
+    for w in cfg.item_windows_days:
+        for ev in ("views", "purchases"):
+            out[window_column("item", ev, w)] = pl.Int64()
+    out[ITEM_CONVERSION_RATE] = pl.Float64()
+    out[ITEM_PRICE] = pl.Float64()
+    out[ITEM_CATEGORY] = pl.Int64()
+    out[ITEM_AVAILABLE] = pl.Boolean()
+    out[ITEM_POPULARITY_RANK] = pl.Int64()
+    out[POPULARITY_BUCKET] = pl.String()
+    out[ITEM_DAYS_SINCE_FIRST_SEEN] = pl.Float64()
+    return out

@@ -65,7 +65,7 @@ def shop(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     run_ingest(cfg)
     run_features(cfg, until=DATE + dt.timedelta(days=1))
     fit(layout, cfg, strategy="none", version="v-score-test")
-    events, _, _ = load_tables(layout)
+    events = load_tables(layout).events
     users = expected_users(events, cfg, as_of=scoring_time(DATE))
     return Shop(cfg, layout, users, run_scoring(cfg, date=DATE))
 

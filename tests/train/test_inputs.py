@@ -36,7 +36,7 @@ def test_resampled_train_comes_with_its_report_and_untouched_evaluation_splits(
     assert inputs.validation == layout.training / "validation.parquet"
     assert inputs.test == layout.training / "test.parquet"
     assert inputs.sampling_report is not None
-    assert inputs.sampling_report["correction"]["by"] == "item_popularity_bucket"
+    assert inputs.sampling_report.correction_by == "item_popularity_bucket"
 
 
 def test_strategy_without_folder_falls_back_to_plain_train(layout: Layout) -> None:

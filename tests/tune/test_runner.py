@@ -82,17 +82,17 @@ def test_best_config_is_saved_for_the_daily_job(tuned: Run) -> None:
     best = load_best(tuned.layout)
     assert best is not None and best == tuned.result.best
     winner = tuned.result.comparison.configurations.filter(pl.col("rank") == 1).row(0, named=True)
-    assert best["label"] == winner["label"] and best["seeds"] == 2
-    assert best["objective_value"] == pytest.approx(winner["objective"])
-    trial = tuned.result.leaderboard.filter(pl.col("trial_id") == best["trial_id"])
+    assert best.label == winner["label"] and best.seeds == 2
+    assert best.objective_value == pytest.approx(winner["objective"])
+    trial = tuned.result.leaderboard.filter(pl.col("trial_id") == best.trial_id)
     assert trial["label"].item() == winner["label"] and trial["selected"].item()
-    assert best["run_id"] == "run-1"
+    assert best.run_id == "run-1"
     cfg = apply_best(tuned.cfg, best)
-    assert cfg.resampling.strategy == best["strategy"]
-    assert cfg.train.loss == best["loss"]
-    assert cfg.train.embedding_dim == best["embedding_dim"]
-    model = load_model(tuned.layout.tune / best["model_path"])
-    assert model.manifest["strategy"] == best["strategy"]
+    assert cfg.resampling.strategy == best.strategy
+    assert cfg.train.loss == best.loss
+    assert cfg.train.embedding_dim == best.embedding_dim
+    model = load_model(tuned.layout.tune / best.model_path)
+    assert model.manifest["strategy"] == best.strategy
 
 
 def test_latest_points_at_the_run_with_its_report(tuned: Run) -> None:

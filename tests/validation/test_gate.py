@@ -10,10 +10,11 @@ import pytest
 
 from longtail import schema as S
 from longtail.config import Config
+from longtail.daily import gate_step
 from longtail.daily.runner import RunContext, Step, StepFailed, run_steps
 from longtail.errors import ConfigError, GateError
 from longtail.paths import Layout
-from longtail.validation import ensure_passed, gate_step, run_gate
+from longtail.validation import ensure_passed, run_gate
 from longtail.validation.history import HISTORY_FILE, read_history, record_run
 from tests.validation.validation_data import DAY, NOON, Tables
 

@@ -25,7 +25,7 @@ from longtail import schema as S
 __all__ = ["BASELINES", "BaselineInputs", "build_baselines"]
 
 BASELINES = ("popular", "category_popular", "recent", "random")
-RANK = "rank"
+RANK = S.RANK
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ def _recall_by_bucket(
     truth: pl.DataFrame, lists: pl.DataFrame, inp: EvaluationInputs
 ) -> dict[str, float]:
     tagged = inp.bucket_of(truth)
-    top = lists.filter(pl.col("rank") <= inp.k).select(S.USER_ID, S.ITEM_ID).unique()
+    top = lists.filter(pl.col(S.RANK) <= inp.k).select(S.USER_ID, S.ITEM_ID).unique()
     hit = tagged.join(
         top.with_columns(pl.lit(1).alias("_hit")), on=[S.USER_ID, S.ITEM_ID], how="left"
     )
@@ -180,7 +180,7 @@ def _recall_by_bucket(
 
 
 def _mean_length(lists: pl.DataFrame, k: int) -> float:
-    lengths = lists.filter(pl.col("rank") <= k).group_by(S.USER_ID).len()["len"]
+    lengths = lists.filter(pl.col(S.RANK) <= k).group_by(S.USER_ID).len()["len"]
     value = lengths.mean()
     return float(value) if isinstance(value, (int, float)) else 0.0
 

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from longtail import schema as S
+from longtail.artifacts import BacktestMetrics
 from longtail.backtest.baselines import BaselineInputs, build_baselines
 from longtail.backtest.evaluate import (
     MODEL,
@@ -35,7 +36,8 @@ from longtail.backtest.evaluate import (
 )
 from longtail.config import Config
 from longtail.errors import StageError
-from longtail.io import write_json, write_parquet
+from longtail.ingest.result import CanonicalTables
+from longtail.io import write_parquet
 from longtail.paths import Layout
 
 __all__ = ["BacktestResult", "backtest_cutoff", "run_backtest"]
@@ -51,7 +53,7 @@ class BacktestResult:
     date: dt.date
     cutoff: dt.datetime
     path: Path
-    metrics: dict[str, Any]
+    metrics: BacktestMetrics
 
     @property
     def report(self) -> Path:
@@ -68,7 +70,7 @@ def backtest_cutoff(date: dt.date, *, holdout_days: int) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
-def _canonical(cfg: Config, work_cfg: Config) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _canonical(cfg: Config, work_cfg: Config) -> CanonicalTables:
     """The live canonical tables, or a fresh ingest into the work folder when there are none."""
     from longtail.ingest import load_tables, run_ingest
 
@@ -80,8 +82,8 @@ def _canonical(cfg: Config, work_cfg: Config) -> tuple[pl.DataFrame, pl.DataFram
     return load_tables(Layout(work_cfg.data_dir))
 
 
-def _write_cut(layout: Layout, tables: tuple[pl.DataFrame, ...], cutoff: dt.datetime) -> None:
-    events, items, categories = tables
+def _write_cut(layout: Layout, tables: CanonicalTables, cutoff: dt.datetime) -> None:
+    events, items, categories = tables.events, tables.items, tables.categories
     layout.canonical.mkdir(parents=True, exist_ok=True)
     write_parquet(events.filter(pl.col(S.EVENT_TIME) < cutoff), layout.table("events"))
     write_parquet(items.filter(pl.col(S.VALID_FROM) < cutoff), layout.table("items"))
@@ -163,7 +165,7 @@ def run_backtest(
     h = holdout_days or bt.holdout_days
     scratch = layout.root / "backtest" / "_ingest"
     tables = _canonical(cfg, _work_config(cfg, scratch))
-    events, items, _ = tables
+    events, items = tables.events, tables.items
     if events.is_empty():
         msg = "no canonical events to backtest"
         raise StageError(msg)
@@ -217,7 +219,7 @@ def run_backtest(
         exclude_purchased=sc.exclude_purchased,
     )
     model_lists = pl.read_parquet(scored.path / "*.parquet").select(
-        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), "rank"
+        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), S.RANK
     )
     systems = {
         MODEL: model_lists,
@@ -248,38 +250,42 @@ def run_backtest(
     )
     timings["evaluate"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    metrics: dict[str, Any] = {
-        "date": day.isoformat(),
-        "cutoff": cutoff.isoformat(),
-        "holdout_end": end.isoformat(),
-        "holdout_days": h,
-        "k": sc.k,
-        "target_event": cfg.labels.target_event,
-        "exclude_purchased": sc.exclude_purchased,
-        "users_served": served_users.len(),
-        "users_with_truth": truth_users.len(),
-        "users_without_list": truth_users.len() - users.len(),
-        "users_evaluated": users.len(),
-        "target_pairs": evaluated_truth.height,
-        "tail_target_pairs": int(
-            inputs.bucket_of(evaluated_truth).filter(pl.col(S.POPULARITY_BUCKET) == "tail").height
-        ),
-        "catalog_size": inputs.catalog.len(),
-        "model_version": str(scored.manifest.get("model_version", "")),
-        "strategy": cfg.resampling.strategy,
-        "loss": cfg.train.loss,
-        "bootstrap_rounds": bt.bootstrap_rounds,
-        "candidate_recall": cand_recall,
-        "verdict": verdict(evaluation.vs_baseline, k=sc.k),
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        **evaluation.to_json(),
-    }
+    metrics = BacktestMetrics.model_validate(
+        {
+            "date": day.isoformat(),
+            "cutoff": cutoff.isoformat(),
+            "holdout_end": end.isoformat(),
+            "holdout_days": h,
+            "k": sc.k,
+            "target_event": cfg.labels.target_event,
+            "exclude_purchased": sc.exclude_purchased,
+            "users_served": served_users.len(),
+            "users_with_truth": truth_users.len(),
+            "users_without_list": truth_users.len() - users.len(),
+            "users_evaluated": users.len(),
+            "target_pairs": evaluated_truth.height,
+            "tail_target_pairs": int(
+                inputs.bucket_of(evaluated_truth)
+                .filter(pl.col(S.POPULARITY_BUCKET) == "tail")
+                .height
+            ),
+            "catalog_size": inputs.catalog.len(),
+            "model_version": str(scored.manifest.get("model_version", "")),
+            "strategy": cfg.resampling.strategy,
+            "loss": cfg.train.loss,
+            "bootstrap_rounds": bt.bootstrap_rounds,
+            "candidate_recall": cand_recall,
+            "verdict": verdict(evaluation.vs_baseline, k=sc.k),
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+            **evaluation.to_json(),
+        }
+    )
     lists = pl.concat(
         [f.with_columns(pl.lit(n).alias("system")) for n, f in systems.items()]
-    ).select("system", S.USER_ID, "rank", S.ITEM_ID)
+    ).select("system", S.USER_ID, S.RANK, S.ITEM_ID)
     write_parquet(lists, folder / "lists.parquet")
     write_parquet(evaluation.per_user, folder / "per_user.parquet")
-    write_backtest_report(metrics, folder / "report.html")
-    write_json(metrics, folder / "metrics.json")
-    log.info("backtest %s: %s", day, metrics["verdict"])
+    write_backtest_report(metrics.as_dict(), folder / "report.html")
+    metrics.write(layout.backtest_metrics(day))
+    log.info("backtest %s: %s", day, metrics.verdict)
     return BacktestResult(date=day, cutoff=cutoff, path=folder, metrics=metrics)

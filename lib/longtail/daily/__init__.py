@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from longtail.daily.chain import build_steps, last_data_date, run_daily
+from longtail.daily.chain import build_steps, gate_step, last_data_date, run_daily
 from longtail.daily.runner import RunContext, Step, StepFailed, data_dir_lock, run_steps
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "StepFailed",
     "build_steps",
     "data_dir_lock",
+    "gate_step",
     "last_data_date",
     "run_daily",
     "run_steps",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from longtail import schema as S
+from longtail.artifacts import LastTrained
 from longtail.config import Config, GenericSource, RetailRocketSource
 from longtail.daily.report import write_run_report
 from longtail.daily.runner import RunContext, Step, StepRecord, data_dir_lock, run_steps
@@ -20,8 +21,9 @@ from longtail.paths import Layout
 
 if TYPE_CHECKING:
     from longtail.runlog import RunLog
+    from longtail.validation import Stage
 
-__all__ = ["DailyResult", "build_steps", "last_data_date", "run_daily"]
+__all__ = ["DailyResult", "build_steps", "gate_step", "last_data_date", "run_daily"]
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +80,9 @@ def _features(ctx: RunContext) -> dict[str, Any]:
 
 def _split_rows(layout: Layout) -> dict[str, int]:
     return {
-        split: pl.scan_parquet(layout.training / f"{split}.parquet")
-        .select(pl.len())
-        .collect()
-        .item()
+        split: pl.scan_parquet(layout.split(split)).select(pl.len()).collect().item()
         for split in S.SPLITS
-        if (layout.training / f"{split}.parquet").is_file()
+        if layout.split(split).is_file()
     }
 
 
@@ -92,27 +91,28 @@ def _strategy(ctx: RunContext) -> str:
 
 
 def _resample(ctx: RunContext) -> dict[str, Any]:
+    from longtail.ray_runtime import ensure_ray
     from longtail.resampling import resample_train_split
 
     cfg = effective_config(ctx.cfg, ctx.layout)
     if cfg.resampling.strategy == "none":
         # Nothing to do, and recorded as done: train reads the split as it is.
         return {"strategy": "none"}
+    ensure_ray()
     report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
-    return {"strategy": cfg.resampling.strategy, **report.to_dict()["overall"]["after"]}
+    return {"strategy": cfg.resampling.strategy, **report.overall.to_dict()["after"]}
 
 
 def _last_trained(layout: Layout) -> dt.date | None:
-    path = layout.models / "last_trained.json"
-    if not path.is_file():
+    if not layout.last_trained.is_file():
         return None
-    return dt.date.fromisoformat(json.loads(path.read_text())["date"])
+    return LastTrained.load(layout.last_trained).date
 
 
 def _train_due(ctx: RunContext) -> bool:
     policy = ctx.cfg.daily.retrain
     last = _last_trained(ctx.layout)
-    if last is None or not (ctx.layout.models / "current.json").is_file():
+    if last is None or not ctx.layout.current_model.is_file():
         return True  # no model yet: always train
     if policy == "always":
         return True
@@ -123,7 +123,6 @@ def _train_due(ctx: RunContext) -> bool:
 
 
 def _train(ctx: RunContext) -> dict[str, Any]:
-    from longtail.io import write_json
     from longtail.ray_runtime import ensure_ray
     from longtail.train import fit
 
@@ -132,10 +131,7 @@ def _train(ctx: RunContext) -> dict[str, Any]:
     strategy = cfg.resampling.strategy
     version = f"{ctx.date.isoformat()}-{strategy}-{cfg.train.loss}"
     result = fit(ctx.layout, cfg, strategy=strategy, version=version)
-    write_json(
-        {"date": ctx.date.isoformat(), "version": result.version},
-        ctx.layout.models / "last_trained.json",
-    )
+    LastTrained(date=ctx.date, version=result.version).write(ctx.layout.last_trained)
     overall = result.metrics.filter((pl.col("split") == "test") & (pl.col("scope") == "all"))
     row = overall.row(0, named=True) if overall.height else {}
     return {
@@ -163,13 +159,13 @@ def _backtest(ctx: RunContext) -> dict[str, Any]:
 
     result = run_backtest(effective_config(ctx.cfg, ctx.layout), date=ctx.date)
     m = result.metrics
-    model = m["systems"]["model"]
+    model = m.systems["model"]
     return {
-        "users_evaluated": m["users_evaluated"],
+        "users_evaluated": m.users_evaluated,
         "recall_at_k": round(float(model["recall_at_k"]), 4),
         "ndcg_at_k": round(float(model["ndcg_at_k"]), 4),
         "tail_recall_at_k": round(float(model["tail_recall_at_k"]), 4),
-        "verdict": m["verdict"],
+        "verdict": m.verdict,
     }
 
 
@@ -186,27 +182,59 @@ def effective_config(cfg: Config, layout: Layout) -> Config:
     best = load_best(layout) if policy != "never" else None
     if best is None:
         return cfg
-    vs = best.get("vs_baseline") or {}
     # Beyond noise *and* better: the paired interval of (winner - baseline) lies above zero.
-    if policy == "beyond_noise" and not (vs.get("beyond_noise") and float(vs.get("low", 0)) > 0):
+    if policy == "beyond_noise" and not best.better_beyond_noise():
         return cfg
     return apply_best(cfg, best)
 
 
 def _tune_best(ctx: RunContext) -> Path:
-    return ctx.layout.tune / "best.json"
+    return ctx.layout.tune_best
+
+
+def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
+    """A chain step that runs the data-quality gate for the run date and stops the chain on failure.
+
+    Put one after the features step (``stage="features"``) and one after the
+    training set (``stage="training"``), before training and scoring.
+    """
+    # Imported here: Great Expectations is slow to import and most callers never gate.
+    from longtail.validation import ensure_passed, format_result, report_dir, run_gate
+
+    layout_dirs: dict[str, tuple[str, ...]] = {
+        "canonical": ("canonical",),
+        "features": ("features",),
+        "training": ("training",),
+        "all": ("canonical", "features", "training"),
+    }
+
+    def inputs(ctx: RunContext) -> list[Path]:
+        return [ctx.layout.root / d for d in layout_dirs[stage]]
+
+    def run(ctx: RunContext) -> dict[str, Any]:
+        result = run_gate(ctx.cfg, date=ctx.date, stage=stage)
+        for line in format_result(result).splitlines():
+            log.info("%s", line)
+        ensure_passed(result)
+        return {"warnings": len(result.warnings), **result.metrics}
+
+    return Step(
+        name=name or (f"validate_{stage}" if stage != "all" else "validate"),
+        run=run,
+        inputs=inputs,
+        outputs=lambda ctx: [report_dir(ctx.layout, ctx.date, stage)],
+        config=("validation", "labels", "features", "ingest"),
+    )
 
 
 def build_steps(cfg: Config) -> list[Step]:
     """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest."""
-    from longtail.validation import gate_step
-
     return [
         Step(
             name="ingest",
             run=_ingest,
             inputs=_source_files,
-            outputs=lambda c: [c.layout.canonical, c.layout.reports / "ingest_summary.json"],
+            outputs=lambda c: [c.layout.canonical, c.layout.ingest_summary],
             config=("source", "ingest"),
             per_date=False,
         ),
@@ -223,15 +251,21 @@ def build_steps(cfg: Config) -> list[Step]:
         Step(
             name="resample",
             run=_resample,
-            inputs=lambda c: [c.layout.training / "train.parquet", _tune_best(c)],
-            outputs=lambda c: [c.layout.resampled / _strategy(c)] if _strategy(c) != "none" else [],
+            inputs=lambda c: [c.layout.split("train"), _tune_best(c)],
+            outputs=lambda c: (
+                [c.layout.resampled_strategy(_strategy(c))] if _strategy(c) != "none" else []
+            ),
             config=("resampling",),
         ),
         Step(
             name="train",
             run=_train,
-            inputs=lambda c: [c.layout.training, c.layout.resampled / _strategy(c), _tune_best(c)],
-            outputs=lambda c: [c.layout.models / "current.json"],
+            inputs=lambda c: [
+                c.layout.training,
+                c.layout.resampled_strategy(_strategy(c)),
+                _tune_best(c),
+            ],
+            outputs=lambda c: [c.layout.current_model],
             config=("train", "resampling", "feature_store"),
             when=_train_due,
         ),
@@ -241,7 +275,7 @@ def build_steps(cfg: Config) -> list[Step]:
             inputs=lambda c: [
                 c.layout.canonical,
                 c.layout.features,
-                c.layout.models / "current.json",
+                c.layout.current_model,
             ],
             outputs=lambda c: [c.layout.recommendations(c.date)],
             config=("score", "feature_store"),
@@ -250,7 +284,7 @@ def build_steps(cfg: Config) -> list[Step]:
             name="backtest",
             run=_backtest,
             inputs=lambda c: [c.layout.canonical, _tune_best(c)],
-            outputs=lambda c: [c.layout.backtest(c.date) / "metrics.json"],
+            outputs=lambda c: [c.layout.backtest_metrics(c.date)],
             config=(
                 "backtest",
                 "labels",

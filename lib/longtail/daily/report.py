@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import os
 import textwrap
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from longtail.artifacts import BacktestMetrics, CurrentModel
 from longtail.daily.runner import StepRecord, format_metrics
 from longtail.paths import Layout
 from longtail.reporting import Headline, figure, headline, img_tag, page, table
@@ -21,17 +21,16 @@ __all__ = ["closing_screen", "run_headline", "stage_links", "write_run_report"]
 
 
 def _current_manifest(layout: Layout) -> Path:
-    pointer = layout.models / "current.json"
+    pointer = layout.current_model
     if not pointer.is_file():
         return pointer
-    version = json.loads(pointer.read_text()).get("version", "")
-    return layout.models / str(version) / "manifest.json"
+    return layout.model_manifest(CurrentModel.load(pointer).version)
 
 
 def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
     """The reports a run can link to, in pipeline order, for those that exist."""
     validation = layout.reports / "validation" / f"date={date.isoformat()}"
-    candidates = [("Ingest summary (JSON)", layout.reports / "ingest_summary.json")]
+    candidates = [("Ingest summary (JSON)", layout.ingest_summary)]
     for stage in ("canonical", "features", "training", "all"):
         candidates += [
             (f"Data quality and imbalance report: {stage}", validation / stage / "report.html"),
@@ -41,7 +40,7 @@ def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
             ),
         ]
     candidates += [
-        ("Training-set summary (JSON)", layout.reports / "training_set_summary.json"),
+        ("Training-set summary (JSON)", layout.training_set_summary),
         ("Current model: manifest with metrics and calibration", _current_manifest(layout)),
         ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
         ("Scoring report", layout.scoring_report(date) / "scoring_report.html"),
@@ -173,23 +172,23 @@ def write_run_report(
 
 def _backtest_lines(layout: Layout, date: dt.date) -> list[str]:
     """The backtest's judgement of the lists, when this date has one."""
-    path = layout.backtest(date) / "metrics.json"
+    path = layout.backtest_metrics(date)
     if not path.is_file():
         return []
     from longtail.backtest.report import best_baseline
 
-    m = json.loads(path.read_text())
-    k, model = m["k"], m["systems"]["model"]
-    best, best_recall = best_baseline(m)
+    m = BacktestMetrics.load(path)
+    k, model = m.k, m.systems["model"]
+    best, best_recall = best_baseline(m.as_dict())
     lines = [
         "",
-        f"Backtest (lists served {m['holdout_days']} days back vs what {m['users_evaluated']} "
+        f"Backtest (lists served {m.holdout_days} days back vs what {m.users_evaluated} "
         "users then bought):",
         f"   recall@{k} {model['recall_at_k']:.3f} (best baseline {best} "
         f"{best_recall:.3f}), NDCG@{k} {model['ndcg_at_k']:.3f}, "
         f"tail recall@{k} {model['tail_recall_at_k']:.3f}",
     ]
-    lines += textwrap.wrap(m["verdict"], width=90, initial_indent="   ", subsequent_indent="   ")
+    lines += textwrap.wrap(m.verdict, width=90, initial_indent="   ", subsequent_indent="   ")
     lines.append(f"   report: {(layout.backtest(date) / 'report.html').resolve()}")
     return lines
 

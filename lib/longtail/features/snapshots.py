@@ -19,6 +19,7 @@ import pyarrow as pa
 from longtail import schema as S
 from longtail.config import FeaturesConfig
 from longtail.errors import StageError
+from longtail.schema import item_feature_schema, user_feature_schema
 
 __all__ = [
     "FeatureTables",
@@ -39,37 +40,6 @@ class FeatureTables:
 
     user: pl.DataFrame
     item: pl.DataFrame
-
-
-def user_feature_schema(cfg: FeaturesConfig) -> dict[str, pl.DataType]:
-    """Column -> dtype of the user snapshot table, keys and timestamp first."""
-    out: dict[str, pl.DataType] = {S.USER_ID: pl.Int64(), S.SNAPSHOT_TIME: S.TIME}
-    for w in cfg.user_windows_days:
-        for ev in ("views", "carts", "purchases"):
-            out[S.window_column("user", ev, w)] = pl.Int64()
-    out[S.USER_CONVERSION_RATE] = pl.Float64()
-    out[S.USER_DAYS_SINCE_LAST_PURCHASE] = pl.Float64()
-    out[S.USER_DISTINCT_CATEGORIES] = pl.Int64()
-    out[S.USER_TOP_CATEGORY_SHARE] = pl.Float64()
-    if cfg.recent_items:
-        out[S.USER_RECENT_ITEMS] = pl.List(pl.Int64())
-    return out
-
-
-def item_feature_schema(cfg: FeaturesConfig) -> dict[str, pl.DataType]:
-    """Column -> dtype of the item snapshot table, keys and timestamp first."""
-    out: dict[str, pl.DataType] = {S.ITEM_ID: pl.Int64(), S.SNAPSHOT_TIME: S.TIME}
-    for w in cfg.item_windows_days:
-        for ev in ("views", "purchases"):
-            out[S.window_column("item", ev, w)] = pl.Int64()
-    out[S.ITEM_CONVERSION_RATE] = pl.Float64()
-    out[S.ITEM_PRICE] = pl.Float64()
-    out[S.ITEM_CATEGORY] = pl.Int64()
-    out[S.ITEM_AVAILABLE] = pl.Boolean()
-    out[S.ITEM_POPULARITY_RANK] = pl.Int64()
-    out[S.POPULARITY_BUCKET] = pl.String()
-    out[S.ITEM_DAYS_SINCE_FIRST_SEEN] = pl.Float64()
-    return out
 
 
 def _cutoff(until: dt.date) -> dt.datetime:

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def feature_paths(layout: Layout) -> tuple[Path, Path]:
     """``(user, item)`` snapshot Parquet paths under ``DATA_DIR/features``."""
-    return layout.features / "user_features.parquet", layout.features / "item_features.parquet"
+    return layout.feature_table("user_features"), layout.feature_table("item_features")
 
 
 def write_features(cfg: Config, *, until: dt.date) -> FeatureTables:
@@ -32,7 +32,8 @@ def write_features(cfg: Config, *, until: dt.date) -> FeatureTables:
     from longtail.ingest import load_tables
 
     layout = Layout(cfg.data_dir)
-    events, items, _ = load_tables(layout)
+    canonical = load_tables(layout)
+    events, items = canonical.events, canonical.items
     tables = build_features(events, items, cfg.features, until=until)
     user_path, item_path = feature_paths(layout)
     write_parquet(tables.user, user_path)

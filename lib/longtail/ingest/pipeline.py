@@ -16,7 +16,7 @@ from longtail.errors import StageError
 from longtail.ingest.events import RowLimits
 from longtail.ingest.generic import ingest_generic
 from longtail.ingest.quarantine import TableAccount
-from longtail.ingest.result import IngestResult
+from longtail.ingest.result import CanonicalTables, IngestResult
 from longtail.ingest.retailrocket import ingest_retailrocket
 from longtail.ingest.synthetic import generate
 from longtail.io import atomic_dir, write_json
@@ -160,7 +160,7 @@ def run_ingest(cfg: Config, *, now: dt.datetime | None = None) -> IngestSummary:
         quarantined=dict(sorted(quarantined.items())),
         seconds=time.perf_counter() - t0,
     )
-    write_json(summary.to_dict(), layout.reports / "ingest_summary.json")
+    write_json(summary.to_dict(), layout.ingest_summary)
     log.info(
         "ingest %s: read %d, accepted %d, deduplicated %d, ignored %d, quarantined %d (%.1fs)",
         summary.source,
@@ -174,16 +174,16 @@ def run_ingest(cfg: Config, *, now: dt.datetime | None = None) -> IngestSummary:
     return summary
 
 
-def load_tables(layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def load_tables(layout: Layout) -> CanonicalTables:
     """Read the canonical events, items and categories written by :func:`run_ingest`."""
     missing = [n for n in ("events", "items", "categories") if not layout.table(n).is_file()]
     if missing:
         msg = f"no canonical table(s) {missing} under {layout.canonical}: run jobs/ingest.py first"
         raise StageError(msg)
-    return (
-        pl.read_parquet(layout.table("events")),
-        pl.read_parquet(layout.table("items")),
-        pl.read_parquet(layout.table("categories")),
+    return CanonicalTables(
+        events=pl.read_parquet(layout.table("events")),
+        items=pl.read_parquet(layout.table("items")),
+        categories=pl.read_parquet(layout.table("categories")),
     )
 
 

@@ -8,7 +8,16 @@ import polars as pl
 
 from longtail.ingest.quarantine import TableAccount
 
-__all__ = ["IngestResult"]
+__all__ = ["CanonicalTables", "IngestResult"]
+
+
+@dataclass(frozen=True)
+class CanonicalTables:
+    """The three canonical tables of a source (or of ``DATA_DIR/canonical/``)."""
+
+    events: pl.DataFrame
+    items: pl.DataFrame
+    categories: pl.DataFrame
 
 
 @dataclass

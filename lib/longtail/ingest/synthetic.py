@@ -29,7 +29,6 @@ The generative story:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -37,6 +36,7 @@ import polars as pl
 
 from longtail import schema as S
 from longtail.config import SyntheticSource
+from longtail.ingest.result import CanonicalTables
 
 __all__ = ["CanonicalTables", "generate"]
 
@@ -55,15 +55,6 @@ _ADJECTIVES: Final = (
     "classic", "modern", "compact", "deluxe", "eco", "smart", "vintage", "premium",
     "basic", "pro", "soft", "bold", "mini", "ultra", "rustic", "urban",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CanonicalTables:
-    """The three canonical tables of a source."""
-
-    events: pl.DataFrame
-    items: pl.DataFrame
-    categories: pl.DataFrame
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

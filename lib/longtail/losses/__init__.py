@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from longtail.errors import ConfigError
+from longtail.schema import LOSSES
 
 __all__ = [
     "LOSSES",
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-LOSSES = ("bce", "weighted_bce", "focal", "class_balanced")
 
 
 def bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.metrics import log_loss as _sk_log_loss
 
 from longtail.metrics._checks import binary_arrays, require
-from longtail.schema import BUCKETS, LABEL, POPULARITY_BUCKET
+from longtail.schema import BUCKETS, LABEL, POPULARITY_BUCKET, PROBABILITY
 
 __all__ = [
     "BinStrategy",
@@ -39,7 +39,7 @@ __all__ = [
 
 BinStrategy = Literal["quantile", "uniform"]
 
-SCORE = "probability"
+SCORE = PROBABILITY
 _EPS = 1e-7
 
 
@@ -65,7 +65,7 @@ def pr_auc(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> fl
     return float(average_precision_score(y, s))
 
 
-def log_loss(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
+def log_loss(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """Mean negative log-likelihood of probabilities, clipped to [1e-7, 1 - 1e-7]."""
     y, p = binary_arrays(frame, label=label, score=score)
     if y.size == 0:
@@ -74,7 +74,7 @@ def log_loss(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probabili
     return float(_sk_log_loss(y, p, labels=[0.0, 1.0]))
 
 
-def brier(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
+def brier(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """Mean squared error between probability and label."""
     y, p = binary_arrays(frame, label=label, score=score)
     if y.size == 0:
@@ -86,7 +86,7 @@ def _base_rate(y: np.ndarray) -> float:
     return float(np.mean(y)) if y.size else float("nan")
 
 
-def log_loss_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
+def log_loss_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """``1 - log_loss / log_loss(base rate)``: 0 for the base-rate predictor, 1 for a perfect one.
 
     NaN when the rows hold one class only (the base-rate predictor is then perfect).
@@ -99,7 +99,7 @@ def log_loss_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "pro
     return float(1.0 - log_loss(frame, label=label, score=score) / reference)
 
 
-def brier_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = "probability") -> float:
+def brier_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """``1 - brier / (rate * (1 - rate))``, the base-rate predictor's Brier; NaN for one class."""
     y, _ = binary_arrays(frame, label=label, score=score)
     rate = _base_rate(y)
@@ -126,7 +126,7 @@ def reliability_bins(
     frame: pl.DataFrame,
     *,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = SCORE,
     n_bins: int = 15,
     strategy: BinStrategy = "quantile",
 ) -> pl.DataFrame:
@@ -168,7 +168,7 @@ def ece(
     frame: pl.DataFrame,
     *,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = SCORE,
     n_bins: int = 15,
     strategy: BinStrategy = "quantile",
 ) -> float:
@@ -188,7 +188,7 @@ def relative_ece(
     frame: pl.DataFrame,
     *,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = SCORE,
     n_bins: int = 15,
     strategy: BinStrategy = "quantile",
 ) -> float:
@@ -219,7 +219,7 @@ def per_bucket(
     metric: Metric,
     *,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = SCORE,
     bucket: str = POPULARITY_BUCKET,
 ) -> pl.DataFrame:
     """Apply ``metric`` within each popularity bucket.
@@ -252,7 +252,7 @@ def classification_report(
     frame: pl.DataFrame,
     *,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = SCORE,
     bucket: str | None = POPULARITY_BUCKET,
 ) -> pl.DataFrame:
     """All probability metrics overall and per bucket, one row per scope.

@@ -22,7 +22,7 @@ import polars as pl
 
 from longtail.errors import StageError
 from longtail.metrics._checks import require
-from longtail.schema import ITEM_ID, USER_ID
+from longtail.schema import ITEM_ID, RANK, USER_ID
 
 __all__ = [
     "ACCURACY_METRICS",
@@ -37,7 +37,6 @@ __all__ = [
     "recall_curve",
 ]
 
-RANK = "rank"
 #: Per-user accuracy columns of :func:`per_user_accuracy`, averaged by :func:`mean_accuracy`.
 ACCURACY_METRICS = (
     "recall_at_k",

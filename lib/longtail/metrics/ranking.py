@@ -17,7 +17,15 @@ import polars as pl
 
 from longtail.errors import StageError
 from longtail.metrics._checks import require
-from longtail.schema import EVENT_TIME, ITEM_ID, LABEL, POPULARITY_BUCKET, USER_ID
+from longtail.schema import (
+    EVENT_TIME,
+    ITEM_ID,
+    LABEL,
+    POPULARITY_BUCKET,
+    PROBABILITY,
+    RANK,
+    USER_ID,
+)
 
 __all__ = [
     "LIST",
@@ -49,7 +57,7 @@ def _check_k(k: int) -> None:
 
 
 def top_k(
-    frame: pl.DataFrame, *, k: int, user: str = USER_ID, score: str = "probability"
+    frame: pl.DataFrame, *, k: int, user: str = USER_ID, score: str = PROBABILITY
 ) -> pl.DataFrame:
     """Return each user's ``k`` highest-scored rows with a 1-based ``rank`` column.
 
@@ -60,8 +68,8 @@ def top_k(
     return (
         frame.with_row_index("_order")
         .sort([user, score, "_order"], descending=[False, True, False])
-        .with_columns(pl.int_range(1, pl.len() + 1).over(user).alias("rank"))
-        .filter(pl.col("rank") <= k)
+        .with_columns(pl.int_range(1, pl.len() + 1).over(user).alias(RANK))
+        .filter(pl.col(RANK) <= k)
         .drop("_order")
     )
 
@@ -80,8 +88,8 @@ def _per_user(frame: pl.DataFrame, *, k: int, user: str, label: str, score: str)
     y = pl.col(label).cast(pl.Float64)
     hits = ranked.group_by(user).agg(
         y.sum().alias("hits"),
-        (y / (pl.col("rank") + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
-        (y * y.cum_sum() / pl.col("rank")).sum().alias("ap_sum"),
+        (y / (pl.col(RANK) + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
+        (y * y.cum_sum() / pl.col(RANK)).sum().alias("ap_sum"),
     )
     # cum_sum above must run in rank order within the user: ``ranked`` is sorted so.
     return totals.join(hits, on=user, how="left").fill_null(0.0)
@@ -93,7 +101,7 @@ def recall_at_k(
     k: int,
     user: str = USER_ID,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = PROBABILITY,
 ) -> float:
     """Mean over lists with a positive of (positives in their top-k) / (their positives).
 
@@ -112,7 +120,7 @@ def ndcg_at_k(
     k: int,
     user: str = USER_ID,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = PROBABILITY,
 ) -> float:
     """Mean binary NDCG@k over lists with a positive (ideal DCG puts all positives first)."""
     per = _per_user(frame, k=k, user=user, label=label, score=score)
@@ -128,7 +136,7 @@ def map_at_k(
     k: int,
     user: str = USER_ID,
     label: str = LABEL,
-    score: str = "probability",
+    score: str = PROBABILITY,
 ) -> float:
     """Mean average precision@k: sum of precision at each hit / min(positives, k), averaged."""
     per = _per_user(frame, k=k, user=user, label=label, score=score)
@@ -143,7 +151,7 @@ def catalog_coverage(
     catalog_size: int,
     user: str = USER_ID,
     item: str = ITEM_ID,
-    score: str = "probability",
+    score: str = PROBABILITY,
 ) -> float:
     """Share of the catalog's ``catalog_size`` items that appear in some user's top-k."""
     if catalog_size < 1:
@@ -160,7 +168,7 @@ def tail_share(
     k: int,
     user: str = USER_ID,
     bucket: str = POPULARITY_BUCKET,
-    score: str = "probability",
+    score: str = PROBABILITY,
     tail: str = "tail",
 ) -> float:
     """Share of all top-k slots (over users) taken by ``tail`` items."""

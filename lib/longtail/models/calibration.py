@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import polars as pl
 
+from longtail.artifacts import SamplingCorrection
 from longtail.errors import StageError
+from longtail.prior import FALLBACK, Groups, row_offsets, with_fallback
 
 __all__ = ["Calibration", "fit_calibration", "offsets_from_report", "sigmoid"]
 
 Method = Literal["none", "temperature", "platt", "isotonic"]
-#: The rows' ``offset_by`` values: numpy array, Polars Series, or None for the fallback.
-Groups = np.ndarray | pl.Series | None
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -62,18 +61,10 @@ class Calibration:
 
     def row_offsets(self, groups: Groups, n: int) -> np.ndarray:
         """Per-row sampling offset, from the rows' ``offset_by`` values (strings or None)."""
-        fallback = self.offsets.get("*", 0.0)
-        if self.offset_by is None or groups is None:
-            return np.full(n, fallback, dtype=np.float64)
-        # Vectorized lookup: a Python dict lookup per row costs ~2 s per 10M rows.
-        raw = groups if isinstance(groups, pl.Series) else pl.Series(np.asarray(groups))
-        if raw.dtype.is_float():  # integer ids with nulls come through numpy as floats
-            raw = raw.fill_nan(None).cast(pl.Int64, strict=False)
-        # Keys as the sampling report writes strata: strings, nulls as "null".
-        keys = raw.cast(pl.String, strict=False).fill_null("null")
-        known = {k: float(v) for k, v in self.offsets.items()}
-        looked = keys.replace_strict(known, default=fallback, return_dtype=pl.Float64)
-        return looked.fill_null(fallback).to_numpy().astype(np.float64, copy=False)
+        fallback = self.offsets.get(FALLBACK, 0.0)
+        return row_offsets(
+            None if self.offset_by is None else groups, self.offsets, fallback=fallback, n=n
+        )
 
     def corrected_logits(self, logits: np.ndarray, groups: Groups) -> np.ndarray:
         """Logits with the sampling prior and the loss shift removed."""
@@ -133,31 +124,27 @@ class Calibration:
         )
 
 
-def offsets_from_report(report: Mapping[str, Any] | None) -> tuple[str | None, dict[str, float]]:
-    """Read ``correction`` from a sampling report: ``(offset_by, offsets)``.
+def offsets_from_report(
+    report: SamplingCorrection | Mapping[str, Any] | None,
+) -> tuple[str | None, dict[str, float]]:
+    """The calibration's ``(offset_by, offsets)`` from a sampling correction.
 
-    A report grouped by bucket without a ``"*"`` entry gets the mean of its
-    bucket offsets as the fallback for rows of an unknown bucket.
+    ``report`` is the typed correction, or a sampling report's JSON form (its
+    ``correction`` part is read). Offsets by stratum without a ``"*"`` entry
+    get the mean of the others as the fallback for rows of an unknown value
+    (:func:`longtail.prior.with_fallback`).
 
     Raises
     ------
     StageError
-        The report lacks ``correction.log_odds_offset`` or it is not numbers.
+        The JSON lacks ``correction.log_odds_offset`` or it is not numbers.
     """
     if report is None:
-        return None, {"*": 0.0}
-    try:
-        correction = report["correction"]
-        by = correction.get("by")
-        offsets = {str(k): float(v) for k, v in correction["log_odds_offset"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        msg = f"sampling report lacks a valid correction.log_odds_offset: {exc!r}"
-        raise StageError(msg) from exc
-    if not offsets:
-        offsets = {"*": 0.0}
-    if "*" not in offsets:
-        offsets["*"] = float(np.mean(list(offsets.values())))
-    return (str(by) if by else None), offsets
+        return None, {FALLBACK: 0.0}
+    correction = (
+        report if isinstance(report, SamplingCorrection) else SamplingCorrection.from_report(report)
+    )
+    return correction.by, with_fallback(correction.log_odds_offset)
 
 
 def _nll(z: np.ndarray, y: np.ndarray, temperature: float) -> float:

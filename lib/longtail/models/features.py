@@ -15,10 +15,15 @@ import polars as pl
 import pyarrow as pa
 
 from longtail.errors import StageError
-from longtail.schema import ITEM_CATEGORY, ITEM_ID, USER_ID, dense_feature_columns
+from longtail.schema import (
+    ITEM_CATEGORY,
+    ITEM_ID,
+    USER_ID,
+    USER_RECENT_ITEMS,
+    dense_feature_columns,
+)
 
 __all__ = [
-    "RECENT_ITEMS",
     "FeatureSpec",
     "encode",
     "encode_arrow",
@@ -26,8 +31,6 @@ __all__ = [
     "hash_ids",
 ]
 
-# Optional list column: the user's last viewed items before the row's time, most recent last.
-RECENT_ITEMS = "user_recent_items"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -112,7 +115,9 @@ def fit_feature_spec(
     if missing:
         msg = f"training rows lack column(s) {missing}; have {list(schema)}"
         raise StageError(msg)
-    dense = [c for c in dense_feature_columns(pl.DataFrame(schema=schema)) if c != RECENT_ITEMS]
+    dense = [
+        c for c in dense_feature_columns(pl.DataFrame(schema=schema)) if c != USER_RECENT_ITEMS
+    ]
     exprs: list[pl.Expr] = []
     for name in dense:
         col = pl.col(name).cast(pl.Float64)
@@ -123,7 +128,7 @@ def fit_feature_spec(
     std = tuple(
         float(s) if s is not None and s > 1e-12 else 1.0 for s in (stats[f"s:{c}"] for c in dense)
     )
-    has_sequence = sequence_length > 0 and isinstance(schema.get(RECENT_ITEMS), pl.List)
+    has_sequence = sequence_length > 0 and isinstance(schema.get(USER_RECENT_ITEMS), pl.List)
     return FeatureSpec(
         dense_columns=tuple(dense),
         dense_mean=mean,
@@ -138,10 +143,10 @@ def fit_feature_spec(
 def _recent_items(frame: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     n = spec.sequence_length
     out = np.zeros((frame.height, n), dtype=np.int64)
-    if RECENT_ITEMS not in frame.columns:
+    if USER_RECENT_ITEMS not in frame.columns:
         return out
     # Keep the last n items, right-aligned so the most recent is always at position n - 1.
-    lists = frame[RECENT_ITEMS].list.tail(n)
+    lists = frame[USER_RECENT_ITEMS].list.tail(n)
     lists = lists.list.eval(pl.element().drop_nulls())
     lengths = lists.list.len().fill_null(0).cast(pl.Int64).to_numpy()
     flat = lists.explode().drop_nulls().cast(pl.Int64).to_numpy()

@@ -13,11 +13,13 @@ import polars as pl
 import torch
 from safetensors.torch import load_file, save_file
 
+from longtail.artifacts import CurrentModel, ModelManifest
 from longtail.errors import StageError
-from longtail.io import atomic_dir, write_json
+from longtail.io import atomic_dir
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode
+from longtail.paths import CURRENT_MODEL, MODEL_MANIFEST
 
 __all__ = [
     "CURRENT",
@@ -34,8 +36,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
-MANIFEST = "manifest.json"
-CURRENT = "current.json"
+MANIFEST = MODEL_MANIFEST
+CURRENT = CURRENT_MODEL
 # Rows in every forward pass of LoadedModel.predict (fixed so scores are batch-invariant).
 FORWARD_ROWS = 4_096
 
@@ -72,7 +74,8 @@ def save_model(
     model, spec, calibration
         What :func:`load_model` needs to rebuild the scorer.
     extra
-        More manifest entries (strategy, loss, metrics, data window, ...).
+        More manifest entries (strategy, loss, metrics, data window, ...): fields
+        of :class:`longtail.artifacts.ModelManifest`, checked before anything is written.
 
     Returns
     -------
@@ -82,17 +85,19 @@ def save_model(
     target = models_dir / version
     with atomic_dir(target) as tmp:
         save_file(state_to_safetensors(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
-        manifest = {
-            **extra,
-            "format_version": FORMAT_VERSION,
-            "version": version,
-            "weights": WEIGHTS,
-            "model_config": model.cfg.to_json(),
-            "features": spec.to_json(),
-            "calibration": calibration.to_json(),
-        }
-        write_json(manifest, tmp / MANIFEST)
-    write_json({"version": version, "path": version}, models_dir / CURRENT)
+        manifest = ModelManifest.model_validate(
+            {
+                **extra,
+                "format_version": FORMAT_VERSION,
+                "version": version,
+                "weights": WEIGHTS,
+                "model_config": model.cfg.to_json(),
+                "features": spec.to_json(),
+                "calibration": calibration.to_json(),
+            }
+        )
+        manifest.write(tmp / MANIFEST)
+    CurrentModel(version=version, path=version).write(models_dir / CURRENT)
     return target
 
 
@@ -114,8 +119,14 @@ class LoadedModel:
     module: ConversionModel
     spec: FeatureSpec
     calibration: Calibration
+    #: The manifest as written (JSON); :attr:`info` is its typed form.
     manifest: dict[str, Any]
     path: Path
+
+    @property
+    def info(self) -> ModelManifest:
+        """The manifest, typed."""
+        return ModelManifest.model_validate(self.manifest)
 
     def predict(self, frame: pl.DataFrame, *, batch_size: int = FORWARD_ROWS) -> Prediction:
         """Score rows: raw logits and calibrated probabilities.
@@ -180,8 +191,7 @@ def _resolve(path: Path) -> Path:
         return path
     pointer = path / CURRENT
     if pointer.is_file():
-        current = json.loads(pointer.read_text(encoding="utf-8"))
-        return path / str(current["path"])
+        return path / CurrentModel.load(pointer).path
     msg = f"no saved model at {path} (neither {MANIFEST} nor {CURRENT})"
     raise StageError(msg)
 
@@ -204,8 +214,9 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> Loade
             f"Got {manifest.get('format_version')!r} instead."
         )
         raise StageError(msg)
-    module = ConversionModel(ModelConfig.from_json(manifest["model_config"]))
-    state = load_file(str(folder / manifest["weights"]))
+    info = ModelManifest.load(folder / MANIFEST)
+    module = ConversionModel(ModelConfig.from_json(info.architecture))
+    state = load_file(str(folder / info.weights))
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -214,8 +225,8 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> Loade
     module.to(device).eval()
     return LoadedModel(
         module=module,
-        spec=FeatureSpec.from_json(manifest["features"]),
-        calibration=Calibration.from_json(manifest["calibration"]),
+        spec=FeatureSpec.from_json(info.features),
+        calibration=Calibration.from_json(info.calibration),
         manifest=manifest,
         path=folder,
     )

@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
 from longtail.io import atomic_dir
-from longtail.paths import Layout
+from longtail.paths import SAMPLING_REPORT, Layout
 from longtail.resampling.report import ClassCounts, SamplingReport
 from longtail.resampling.strategies import FrameSampler, check_params, refuse_non_train_rows
 from longtail.resampling.stratify import (
@@ -87,12 +87,12 @@ PART_COMPRESSION: Final = "lz4"
 
 def train_split_path(layout: Layout) -> Path:
     """Return the train split read by resampling: ``DATA_DIR/training/train.parquet``."""
-    return layout.training / "train.parquet"
+    return layout.split("train")
 
 
 def resampled_dir(layout: Layout, strategy: str) -> Path:
     """Return ``DATA_DIR/resampled/<strategy>``, which holds ``train/`` and the report."""
-    return layout.resampled / strategy
+    return layout.resampled_strategy(strategy)
 
 
 def _correction_by(cfg: ResamplingConfig) -> str | None:
@@ -285,7 +285,7 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         report = _resample_in_memory(source, target, cfg, seed=base, warming=_warm_workers())
     else:
         report = _resample_streaming(source, target, cfg, seed=base)
-    report.to_json(target / "sampling_report.json")
+    report.to_json(target / SAMPLING_REPORT)
     log.info(
         "resampled %s with %r: %s -> %s rows",
         source,
@@ -308,10 +308,9 @@ def _warm_workers() -> list[Any]:
     (5-6 s each on a loaded 2-core machine); that overlaps the driver's read, plan
     and split instead of following it.
     """
-    import ray
+    from longtail.ray_runtime import ensure_ray
 
-    if not ray.is_initialized():
-        ray.init()
+    ray = ensure_ray()  # the caller's Ray, or a local one with the project's runtime env
     cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
     # One CPU is left to the driver, which resamples groups too (see _run_groups):
     # on 2 cores, driver + 1 worker beat driver + 2 workers importing at once

@@ -28,46 +28,18 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
+from longtail.artifacts import SamplingCorrection
 from longtail.errors import StageError
 from longtail.io import write_json
+from longtail.prior import FALLBACK, correct_probabilities, row_offsets
 
 __all__ = ["USER_HASH_TOLERANCE", "ClassCounts", "SamplingReport", "correct_probabilities"]
 
-OVERALL = "*"
+OVERALL = FALLBACK
 #: Largest gap (logits) between a user-hash bucket's offset and the overall one.
 USER_HASH_TOLERANCE = 0.25
-
-
-def correct_probabilities(p: ArrayLike, offset: ArrayLike) -> NDArray[np.float64]:
-    """Undo a prior shift: ``sigmoid(logit(p) - offset)``, stable at 0 and 1.
-
-    Parameters
-    ----------
-    p
-        Probabilities predicted by a model trained on resampled rows, in [0, 1].
-    offset
-        ``log(rate_1 / rate_0)`` per row (or one scalar), from :class:`SamplingReport`.
-
-    Returns
-    -------
-    numpy.ndarray
-        Probabilities under the true (not resampled) class prior.
-
-    Raises
-    ------
-    ValueError
-        A probability is outside [0, 1] or NaN.
-    """
-    prob = np.asarray(p, dtype=np.float64)
-    off = np.asarray(offset, dtype=np.float64)
-    if np.any(~((prob >= 0) & (prob <= 1))):
-        bad = prob[~((prob >= 0) & (prob <= 1))][:5]
-        msg = f"probabilities must lie in [0, 1]. Got {bad.tolist()!r} instead."
-        raise ValueError(msg)
-    out: NDArray[np.float64] = prob / (prob + (1.0 - prob) * np.exp(off))
-    return out
 
 
 @dataclass(frozen=True)
@@ -200,6 +172,11 @@ class SamplingReport:
         )
 
     @property
+    def correction(self) -> SamplingCorrection:
+        """The prior correction: the column that picks the offset, and the offsets."""
+        return SamplingCorrection(by=self.correction_by, log_odds_offset=self.log_odds_offset_by)
+
+    @property
     def overall_offset(self) -> float:
         """``log(rate_1 / rate_0)`` over all rows: the fallback for unknown buckets."""
         if OVERALL in self.log_odds_offset_by:
@@ -219,19 +196,14 @@ class SamplingReport:
             The report corrects by bucket and ``frame`` lacks the bucket column.
         """
         base = self.overall_offset
-        if self.correction_by is None:
-            return np.full(frame.height, base, dtype=np.float64)
-        if self.correction_by not in frame.columns:
+        if self.correction_by is not None and self.correction_by not in frame.columns:
             msg = (
                 f"the correction is by {self.correction_by!r}, which the frame lacks. "
                 f"Got columns {frame.columns!r} instead."
             )
             raise StageError(msg)
-        keys = frame.get_column(self.correction_by).cast(pl.String).fill_null("null")
-        mapped = keys.replace_strict(
-            self.log_odds_offset_by, default=base, return_dtype=pl.Float64
-        ).fill_null(base)
-        return mapped.to_numpy().astype(np.float64)
+        groups = None if self.correction_by is None else frame.get_column(self.correction_by)
+        return row_offsets(groups, self.log_odds_offset_by, fallback=base, n=frame.height)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form read by training and scoring."""

@@ -21,14 +21,14 @@ __all__ = ["RECOMMENDATIONS", "check_lists", "write_partition"]
 
 RECOMMENDATIONS: Final[dict[str, pl.DataType]] = {
     S.USER_ID: pl.Int64(),
-    "rank": pl.UInt32(),
+    S.RANK: pl.UInt32(),
     S.ITEM_ID: pl.Int64(),
-    "score": pl.Float64(),
-    "probability": pl.Float64(),
-    "model_version": pl.String(),
-    "strategy": pl.String(),
-    "feature_service": pl.String(),
-    "generated_at": S.TIME,
+    S.SCORE: pl.Float64(),
+    S.PROBABILITY: pl.Float64(),
+    S.MODEL_VERSION: pl.String(),
+    S.STRATEGY: pl.String(),
+    S.FEATURE_SERVICE: pl.String(),
+    S.GENERATED_AT: S.TIME,
 }
 
 
@@ -51,8 +51,8 @@ def check_lists(recs: pl.DataFrame, expected_users: pl.Series, *, k: int) -> dic
     per_user = recs.group_by(S.USER_ID).agg(
         pl.len().alias("n"),
         pl.col(S.ITEM_ID).n_unique().alias("distinct"),
-        pl.col("rank").max().alias("max_rank"),
-        pl.col("rank").min().alias("min_rank"),
+        pl.col(S.RANK).max().alias("max_rank"),
+        pl.col(S.RANK).min().alias("min_rank"),
     )
     expected = expected_users.unique()
     missing = expected.filter(~expected.is_in(per_user[S.USER_ID].implode()))
@@ -70,7 +70,7 @@ def check_lists(recs: pl.DataFrame, expected_users: pl.Series, *, k: int) -> dic
         problems.append("ranks are not 1..n")
     if per_user.filter(pl.col("n") > k).height:
         problems.append(f"a list is longer than k={k}")
-    p = recs["probability"]
+    p = recs[S.PROBABILITY]
     if p.null_count() or (p < 0).any() or (p > 1).any():
         problems.append("a probability is outside [0, 1]")
     if problems:
@@ -125,7 +125,7 @@ def write_partition(
     dict
         The manifest written.
     """
-    recs = S.conform(recs.sort(S.USER_ID, "rank"), RECOMMENDATIONS, table="recommendations")
+    recs = S.conform(recs.sort(S.USER_ID, S.RANK), RECOMMENDATIONS, table="recommendations")
     counts = check_lists(recs, expected_users, k=k)
     full = {**manifest, **counts, "k": k, "written_at": dt.datetime.now(dt.UTC).isoformat()}
     staging = staging or target.parent.parent / ".staging"

@@ -35,7 +35,7 @@ from longtail.candidates import candidate_config, generate_candidates
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.io import atomic_dir
-from longtail.paths import Layout
+from longtail.paths import CURRENT_MODEL, Layout
 from longtail.scoring.output import write_partition
 from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 PAIRS = "_pairs"
 #: Lists are ranked by the calibrated probability that is written, not the raw logit:
 #: per-bucket prior offsets (resampling by label x bucket) reorder the two.
-RANK_BY = "probability"
+RANK_BY = S.PROBABILITY
 #: Largest candidate block (one ``map_batches`` call): bounds an actor's feature frame.
 PAIRS_PER_BLOCK = 262_144
 
@@ -148,8 +148,8 @@ class BatchScorer:
             else pl.Series(S.POPULARITY_BUCKET, ["tail"] * feats.height)
         )
         scored = cands.with_columns(
-            pl.Series("score", np.asarray(pred.logits, dtype=np.float64)),
-            pl.Series("probability", np.asarray(pred.probabilities, dtype=np.float64)),
+            pl.Series(S.SCORE, np.asarray(pred.logits, dtype=np.float64)),
+            pl.Series(S.PROBABILITY, np.asarray(pred.probabilities, dtype=np.float64)),
             bucket.alias(S.POPULARITY_BUCKET),
         )
         if not self.reduce:
@@ -175,11 +175,11 @@ def reduce_batch(scored: pl.DataFrame, *, k: int, tail_min_share: float) -> pl.D
     """
     kept = top_k(scored, k=k, tail_min_share=tail_min_share, score=RANK_BY)
     pairs = scored.group_by(S.USER_ID).len(PAIRS)
-    first = pl.col("rank") == 1
+    first = pl.col(S.RANK) == 1
     return (
         kept.join(pairs, on=S.USER_ID, how="left")
         .with_columns(pl.when(first).then(pl.col(PAIRS)).otherwise(0).cast(pl.Int64).alias(PAIRS))
-        .drop("rank")
+        .drop(S.RANK)
     )
 
 
@@ -235,16 +235,15 @@ def run_scoring(
     layout = Layout(cfg.data_dir)
     as_of = scoring_time(date)
     model_dir = model_path or layout.models
-    if not model_dir.exists() or (
-        model_path is None and not (model_dir / "current.json").is_file()
-    ):
+    if not model_dir.exists() or (model_path is None and not (model_dir / CURRENT_MODEL).is_file()):
         msg = f"no trained model under {model_dir}: run jobs/train.py first"
         raise StageError(msg)
     model = load_model(model_dir)
-    manifest = model.manifest
+    info = model.info
     # Ray Data's helper actors start while the driver builds the candidates.
     warming = warm_ray_data()
-    events, items, _ = load_tables(layout)
+    canonical = load_tables(layout)
+    events, items = canonical.events, canonical.items
     users = expected_users(events, cfg, as_of=as_of)
     if users.len() == 0:
         msg = f"no users with events before {as_of.isoformat()}"
@@ -290,8 +289,8 @@ def run_scoring(
     generated_at = dt.datetime.now(dt.UTC)
     recs = ranked.select(
         S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
-        pl.lit(str(manifest.get("version", model.path.name))).alias("model_version"),
-        pl.lit(str(manifest.get("strategy", "none"))).alias("strategy"),
+        pl.lit(info.version).alias(S.MODEL_VERSION),
+        pl.lit(info.strategy).alias(S.STRATEGY),
         pl.lit(cfg.feature_store.feature_service).alias("feature_service"),
         pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
     )  # fmt: skip
@@ -303,8 +302,8 @@ def run_scoring(
         recs, target, expected_users=users, k=sc.k,
         manifest={
             "date": date.isoformat(), "as_of": as_of.isoformat(),
-            "model_version": str(manifest.get("version", model.path.name)),
-            "strategy": str(manifest.get("strategy", "none")),
+            "model_version": info.version,
+            "strategy": info.strategy,
             "feature_service": cfg.feature_store.feature_service,
             "candidate_pairs": cands.height,
             "users_per_fallback": summary["users_per_fallback"],

@@ -34,12 +34,12 @@ RECS_FEATURES = [
 def online_lists(recs: pl.DataFrame, *, date: dt.date, as_of: dt.datetime) -> pl.DataFrame:
     """One row per user: the ranked item ids, probabilities and scores as lists."""
     return (
-        recs.sort(S.USER_ID, "rank")
+        recs.sort(S.USER_ID, S.RANK)
         .group_by(S.USER_ID, maintain_order=True)
         .agg(
             pl.col(S.ITEM_ID).alias("rec_items"),
-            pl.col("probability").alias("rec_probabilities"),
-            pl.col("score").alias("rec_scores"),
+            pl.col(S.PROBABILITY).alias("rec_probabilities"),
+            pl.col(S.SCORE).alias("rec_scores"),
             pl.col("model_version").first().alias("rec_model_version"),
         )
         .with_columns(

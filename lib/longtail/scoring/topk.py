@@ -16,7 +16,7 @@ def top_k(
     *,
     k: int,
     tail_min_share: float = 0.0,
-    score: str = "score",
+    score: str = S.SCORE,
     bucket: str = S.POPULARITY_BUCKET,
 ) -> pl.DataFrame:
     """Keep the ``k`` best items per user, ranked 1..k by ``score`` (ties: lower item id first).
@@ -76,4 +76,4 @@ def top_k(
         )
         ranked = pl.concat([guaranteed, rest]).drop("_guaranteed").sort(order, descending=desc)
     rank = (pl.int_range(pl.len()).over(S.USER_ID) + 1).cast(pl.UInt32)
-    return ranked.with_columns(rank.alias("rank")).filter(pl.col("rank") <= k)
+    return ranked.with_columns(rank.alias(S.RANK)).filter(pl.col(S.RANK) <= k)

@@ -3,7 +3,7 @@
 ``feature_repo/repo.py`` exposes these to the ``feast`` CLI, and
 :func:`longtail.store.apply_definitions` registers the same objects from code,
 so the CLI and the jobs always agree. Field types come from the snapshot
-schemas in :mod:`longtail.features.snapshots`, so a feature cannot be added to
+schemas in :mod:`longtail.schema`, so a feature cannot be added to
 the tables without appearing in the views.
 """
 
@@ -20,7 +20,6 @@ from feast.types import Array, Bool, Float64, Int64, String
 from longtail import schema as S
 from longtail.config import FeaturesConfig
 from longtail.errors import StageError
-from longtail.features.snapshots import item_feature_schema, user_feature_schema
 
 __all__ = [
     "ITEM_SOURCE_PATH",
@@ -158,7 +157,7 @@ def build_definitions(cfg: FeaturesConfig, *, service: str = "ranking_v1") -> De
         name=USER_VIEW,
         entities=[user],
         ttl=ttl,
-        schema=_fields(user_feature_schema(cfg)),
+        schema=_fields(S.user_feature_schema(cfg)),
         source=user_source,
         online=True,
         description="User activity windows, smoothed conversion, recency, category focus",
@@ -168,7 +167,7 @@ def build_definitions(cfg: FeaturesConfig, *, service: str = "ranking_v1") -> De
         name=ITEM_VIEW,
         entities=[item],
         ttl=ttl,
-        schema=_fields(item_feature_schema(cfg)),
+        schema=_fields(S.item_feature_schema(cfg)),
         source=item_source,
         online=True,
         description="Item popularity windows, bucket and rank, conversion, price, age",

@@ -1,7 +1,8 @@
-"""The training driver: datasets, the TorchTrainer run, calibration, evaluation, saving.
+"""The training driver: datasets and the TorchTrainer run, then :mod:`longtail.train.finish`.
 
 Only the training split may come resampled; validation and test are read as they
-are from ``training/{validation,test}.parquet``.
+are from ``training/{validation,test}.parquet``. Calibration, evaluation and
+saving are :func:`longtail.train.finish.finish_model`, shared with tune's trials.
 """
 
 from __future__ import annotations
@@ -18,26 +19,25 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from longtail.config import Config, TrainConfig
+from longtail.config import Config
 from longtail.errors import StageError
-from longtail.losses import logit_shift, weight_ratio
-from longtail.metrics import (
-    catalog_coverage,
-    classification_report,
-    ece,
-    map_at_k,
-    ndcg_at_k,
-    recall_at_k,
-    tail_share,
-)
-from longtail.models.arch import ConversionModel, ModelConfig
-from longtail.models.calibration import Calibration, fit_calibration, offsets_from_report, sigmoid
+from longtail.models.arch import ConversionModel
+from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
-from longtail.models.saved import LoadedModel, save_model
 from longtail.paths import Layout
-from longtail.schema import EVENT_TIME, ITEM_ID, LABEL, POPULARITY_BUCKET
+from longtail.resampling import SamplingReport
+from longtail.schema import EVENT_TIME, LABEL
+from longtail.train.finish import (
+    ClassCounts,
+    Finished,
+    ModelRun,
+    build_model_config,
+    evaluate,
+    finish_model,
+    load_best_weights,
+)
 from longtail.train.ray_configs import Resources, build_ray_configs, resolve_resources
-from longtail.train.state import read_best_weights
+from longtail.train.state import Progress
 from longtail.train.worker import TRAIN, VALIDATION, WorkerConfig, train_loop_per_worker
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-PROBABILITY = "probability"
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class TrainInputs:
     train_files: tuple[Path, ...]
     validation: Path
     test: Path
-    sampling_report: dict[str, Any] | None
+    sampling_report: SamplingReport | None
 
 
 def resolve_inputs(layout: Layout, *, strategy: str) -> TrainInputs:
@@ -80,25 +79,24 @@ def resolve_inputs(layout: Layout, *, strategy: str) -> TrainInputs:
     StageError
         A split file is missing, the resampled folder is empty, or its report is missing.
     """
-    validation = layout.training / "validation.parquet"
-    test = layout.training / "test.parquet"
-    plain = layout.training / "train.parquet"
+    validation = layout.split("validation")
+    test = layout.split("test")
+    plain = layout.split("train")
     for path in (validation, test):
         if not path.is_file():
             msg = f"missing split {path}; build the training set first"
             raise StageError(msg)
-    folder = layout.resampled / strategy / "train"
+    folder = layout.resampled_train(strategy)
     if strategy != "none" and folder.is_dir():
         files = tuple(sorted(folder.rglob("*.parquet")))
         if not files:
             msg = f"resampled train {folder} holds no Parquet files"
             raise StageError(msg)
-        report_path = layout.resampled / strategy / "sampling_report.json"
+        report_path = layout.sampling_report(strategy)
         if not report_path.is_file():
             msg = f"resampled train {folder} lacks its {report_path.name}; cannot correct the prior"
             raise StageError(msg)
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        return TrainInputs(strategy, files, validation, test, report)
+        return TrainInputs(strategy, files, validation, test, SamplingReport.load(report_path))
     if strategy != "none":
         log.warning(
             "no resampled train for strategy %r at %s; training on %s", strategy, folder, plain
@@ -122,6 +120,25 @@ class TrainResult:
     restarts: int
     resources: dict[str, Any]
 
+    @classmethod
+    def of(
+        cls, done: Finished, *, version: str, progress: Progress, resources: Resources
+    ) -> TrainResult:
+        """The result of a fit from its finished model and the run's progress."""
+        if done.metrics is None or done.ranking is None:
+            msg = f"model {version} was finished without its metrics"
+            raise StageError(msg)
+        return cls(
+            version=version,
+            path=done.path,
+            metrics=done.metrics,
+            ranking=done.ranking,
+            calibration=done.calibration,
+            history=progress.history,
+            restarts=progress.restarts,
+            resources=dict(resources.__dict__),
+        )
+
 
 def _datasets(inputs: TrainInputs, spec: FeatureSpec) -> dict[str, Any]:
     import ray.data
@@ -137,31 +154,6 @@ def _datasets(inputs: TrainInputs, spec: FeatureSpec) -> dict[str, Any]:
         # Fixed and read every epoch by every worker: computed once.
         VALIDATION: encoded([str(inputs.validation)]).materialize(),
     }
-
-
-def evaluate(
-    frame: pl.DataFrame, *, k: int, catalog_size: int
-) -> tuple[pl.DataFrame, dict[str, float]]:
-    """Probability metrics (overall and per bucket) and top-k ranking metrics of scored rows.
-
-    ``frame`` needs ``label``, ``probability``, ``raw_probability`` (uncalibrated),
-    user and item ids and the popularity bucket.
-    """
-    table = classification_report(frame, score=PROBABILITY)
-    raw_ece = [ece(frame, score="raw_probability")]
-    for scope in table["scope"].to_list()[1:]:
-        raw_ece.append(
-            ece(frame.filter(pl.col(POPULARITY_BUCKET) == scope), score="raw_probability")
-        )
-    table = table.with_columns(pl.Series("ece_uncalibrated", raw_ece))
-    ranking = {
-        f"recall@{k}": recall_at_k(frame, k=k),
-        f"ndcg@{k}": ndcg_at_k(frame, k=k),
-        f"map@{k}": map_at_k(frame, k=k),
-        f"coverage@{k}": catalog_coverage(frame, k=k, catalog_size=catalog_size),
-        f"tail_share@{k}": tail_share(frame, k=k),
-    }
-    return table, ranking
 
 
 def _window(frame: pl.LazyFrame) -> dict[str, Any]:
@@ -206,21 +198,6 @@ def _fresh_run_folder(
     return name
 
 
-def build_model_config(tc: TrainConfig, spec: FeatureSpec) -> ModelConfig:
-    """The model's sizes from the ``train`` section and the fitted feature spec."""
-    return ModelConfig(
-        n_dense=len(spec.dense_columns),
-        category_vocab_size=spec.category_vocab_size,
-        hash_buckets_user=tc.hash_buckets_user,
-        hash_buckets_item=tc.hash_buckets_item,
-        embedding_dim=tc.embedding_dim,
-        sequence_length=spec.sequence_length,
-        sequence_layers=tc.sequence_layers,
-        over_hidden=tuple(tc.over_hidden),
-        sparse_ids=tc.optimizer == "sparse_adam",
-    )
-
-
 def fit(
     layout: Layout,
     cfg: Config,
@@ -261,11 +238,9 @@ def fit(
     StageError
         Missing inputs, a failed Ray run, or a split without both classes.
     """
-    import ray
-    from ray.train.torch import TorchTrainer
-
     tc = cfg.train
-    inputs = resolve_inputs(layout, strategy=strategy or cfg.resampling.strategy)
+    requested = strategy or cfg.resampling.strategy
+    inputs = resolve_inputs(layout, strategy=requested)
     train_lazy = pl.scan_parquet([str(p) for p in inputs.train_files])
     spec = fit_feature_spec(
         train_lazy,
@@ -273,8 +248,51 @@ def fit(
         hash_buckets_item=tc.hash_buckets_item,
         sequence_length=tc.sequence_length,
     )
+    counts = _class_counts(train_lazy, max_rows=max_train_rows)
+    version = version or (
+        dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{inputs.strategy}-{tc.loss}"
+    )
+    model, progress, resources = _train(
+        layout, cfg, inputs, spec, counts, version=version, fail_at=simulate_failure_at_epoch
+    )
+    validation = pl.read_parquet(inputs.validation)
+    test = pl.read_parquet(inputs.test)
+    run = ModelRun(
+        strategy=inputs.strategy,
+        sampling=inputs.sampling_report,
+        train=tc,
+        counts=counts,
+        seed=cfg.seed,
+        feature_service=cfg.feature_store.feature_service,
+        strategy_requested=requested,
+        data_window={name: _window(f) for name, f in _splits(train_lazy, validation, test)},
+        history=progress.history,
+        best_epoch=progress.best_epoch,
+        resources=resources.__dict__,
+    )
+    done = finish_model(
+        model,
+        spec,
+        run=run,
+        validation=validation,
+        test=test,
+        models_dir=layout.models,
+        version=version,
+        ranking_k=tc.ranking_k,
+    )
+    return TrainResult.of(done, version=version, progress=progress, resources=resources)
+
+
+def _splits(
+    train: pl.LazyFrame, validation: pl.DataFrame, test: pl.DataFrame
+) -> list[tuple[str, pl.LazyFrame]]:
+    return [("train", train), ("validation", validation.lazy()), ("test", test.lazy())]
+
+
+def _class_counts(train: pl.LazyFrame, *, max_rows: int | None) -> ClassCounts:
+    """Train rows per class; both classes must be there (and at most ``max_rows`` rows)."""
     counts = (
-        train_lazy.select(pl.col(LABEL).cast(pl.Int64).sum().alias("pos"), pl.len().alias("n"))
+        train.select(pl.col(LABEL).cast(pl.Int64).sum().alias("pos"), pl.len().alias("n"))
         .collect()
         .row(0, named=True)
     )
@@ -282,34 +300,55 @@ def fit(
     if n_pos == 0 or n_neg == 0:
         msg = f"training rows need both classes. Got {n_pos} positives and {n_neg} negatives."
         raise StageError(msg)
-    if max_train_rows is not None and counts["n"] > max_train_rows:
-        msg = f"train has {counts['n']} rows, above max_train_rows={max_train_rows}"
+    if max_rows is not None and counts["n"] > max_rows:
+        msg = f"train has {counts['n']} rows, above max_train_rows={max_rows}"
         raise StageError(msg)
+    return ClassCounts(negative=n_neg, positive=n_pos)
+
+
+def _train(
+    layout: Layout,
+    cfg: Config,
+    inputs: TrainInputs,
+    spec: FeatureSpec,
+    counts: ClassCounts,
+    *,
+    version: str,
+    fail_at: int | None,
+) -> tuple[ConversionModel, Progress, Resources]:
+    """The TorchTrainer run: the model with its best epoch's weights, the progress, the resources.
+
+    Raises
+    ------
+    StageError
+        The Ray run failed or left no checkpoint.
+    """
+    import ray
+    from ray.train.torch import TorchTrainer
+
+    tc = cfg.train
     model_cfg = build_model_config(tc, spec)
-    version = version or (
-        dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{inputs.strategy}-{tc.loss}"
-    )
     cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
     resources = resolve_resources(
         tc, cluster_gpus=float(cluster.get("GPU", 0)), cluster_cpus=float(cluster.get("CPU", 1))
     )
-    storage = layout.models / "_ray_runs"
+    storage = layout.ray_runs
     worker = WorkerConfig.from_train(
         tc,
         model=model_cfg.to_json(),
         loss=tc.loss,
         loss_params=dict(tc.loss_params),
-        n_negative=n_neg,
-        n_positive=n_pos,
+        n_negative=counts.negative,
+        n_positive=counts.positive,
         epochs=tc.epochs,
         learning_rate=tc.learning_rate,
         seed=cfg.seed,
         mixed_precision=resources.mixed_precision,
         shuffle_buffer_rows=tc.shuffle_buffer_rows,
-        simulate_failure_at_epoch=simulate_failure_at_epoch,
+        simulate_failure_at_epoch=fail_at,
     )
     run_name = _fresh_run_folder(storage, version, worker, resources, inputs)
-    if simulate_failure_at_epoch:
+    if fail_at:
         marker = storage / run_name / "simulated_failure"
         worker = replace(worker, failure_marker=str(marker))
     ray_cfgs = build_ray_configs(tc, resources, storage_path=storage, name=run_name)
@@ -326,78 +365,7 @@ def fit(
         msg = f"training run {version} failed: {result.error!r}"
         raise StageError(msg) from result.error
     with result.checkpoint.as_directory() as folder:
-        progress, best = read_best_weights(Path(folder))
+        model, progress = load_best_weights(Path(folder), model_cfg)
     # Done: its checkpoints must never be resumed by a later run (--force, a retrain).
     shutil.rmtree(storage / run_name, ignore_errors=True)
-    model = ConversionModel(model_cfg)
-    model.load_state_dict(best)
-
-    uncalibrated = LoadedModel(model, spec, Calibration(), {}, layout.models)
-    validation = pl.read_parquet(inputs.validation)
-    test = pl.read_parquet(inputs.test)
-    val_logits = uncalibrated.predict(validation).logits
-    by, offsets = offsets_from_report(inputs.sampling_report)
-    shift = logit_shift(tc.loss, tc.loss_params, n_negative=n_neg, n_positive=n_pos)
-    calibration = fit_calibration(
-        val_logits,
-        validation[LABEL].to_numpy(),
-        method=tc.calibration,
-        groups=validation[by].to_numpy() if by else None,
-        offset_by=by,
-        offsets=offsets,
-        loss_shift=shift,
-    )
-    scored = LoadedModel(model, spec, calibration, {}, layout.models)
-    catalog = pl.concat([validation.select(ITEM_ID), test.select(ITEM_ID)])[ITEM_ID].n_unique()
-    tables, ranking_rows = [], []
-    for name, frame in (("validation", validation), ("test", test)):
-        pred = scored.predict(frame)
-        rows = frame.with_columns(
-            pl.Series(PROBABILITY, pred.probabilities),
-            pl.Series("raw_probability", sigmoid(pred.logits)),
-        )
-        table, ranking = evaluate(rows, k=tc.ranking_k, catalog_size=catalog)
-        tables.append(table.with_columns(pl.lit(name).alias("split")))
-        ranking_rows.append({"split": name, **ranking})
-    metrics = pl.concat(tables).select("split", pl.exclude("split"))
-    ranking_table = pl.DataFrame(ranking_rows)
-
-    extra = {
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "feature_service": cfg.feature_store.feature_service,
-        "strategy": inputs.strategy,
-        "strategy_requested": strategy or cfg.resampling.strategy,
-        "sampling_report": inputs.sampling_report,
-        "loss": tc.loss,
-        "loss_params": dict(tc.loss_params),
-        "train_config": tc.model_dump(mode="json"),
-        "seed": cfg.seed,
-        "class_counts": {"negative": n_neg, "positive": n_pos},
-        # The positive-to-negative weight the loss applied (class_balanced: beta from the counts).
-        "loss_weight_ratio": weight_ratio(
-            tc.loss, tc.loss_params, n_negative=n_neg, n_positive=n_pos
-        ),
-        "data_window": {
-            "train": _window(train_lazy),
-            "validation": _window(validation.lazy()),
-            "test": _window(test.lazy()),
-        },
-        "metrics": metrics.to_dicts(),
-        "ranking": ranking_table.to_dicts(),
-        "history": progress.history,
-        "best_epoch": progress.best_epoch,
-        "resources": resources.__dict__,
-    }
-    path = save_model(
-        layout.models, version=version, model=model, spec=spec, calibration=calibration, extra=extra
-    )
-    return TrainResult(
-        version=version,
-        path=path,
-        metrics=metrics,
-        ranking=ranking_table,
-        calibration=calibration,
-        history=progress.history,
-        restarts=progress.restarts,
-        resources=dict(resources.__dict__),
-    )
+    return model, progress, resources

@@ -9,14 +9,14 @@ few features, so a model that learns must beat one trained on shuffled labels.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from longtail.io import write_json, write_parquet
+from longtail.io import write_parquet
 from longtail.paths import Layout
+from longtail.resampling import ClassCounts, SamplingReport
 from longtail.schema import (
     EVENT_TIME,
     ITEM_CATEGORY,
@@ -26,11 +26,12 @@ from longtail.schema import (
     SPLIT,
     TIME,
     USER_ID,
+    USER_RECENT_ITEMS,
 )
 
 __all__ = ["make_training_rows", "write_splits", "write_undersampled"]
 
-_RECENT = "user_recent_items"
+_RECENT = USER_RECENT_ITEMS
 
 
 def make_training_rows(
@@ -151,7 +152,7 @@ def write_splits(layout: Layout, rows: pl.DataFrame) -> dict[str, Path]:
     """Write ``rows`` split by their ``split`` column to ``training/{split}.parquet``."""
     out = {}
     for name in ("train", "validation", "test"):
-        path = layout.training / f"{name}.parquet"
+        path = layout.split(name)
         write_parquet(rows.filter(pl.col(SPLIT) == name), path)
         out[name] = path
     return out
@@ -168,27 +169,36 @@ def write_undersampled(
     """Keep each negative with its bucket's rate and write a resampled train plus report.
 
     A stand-in for the resampling stage in tests: it writes
-    ``resampled/<strategy>/train/part-*.parquet`` and ``sampling_report.json`` with
-    ``correction.log_odds_offset[bucket] = -log(rate)``.
+    ``resampled/<strategy>/train/part-*.parquet`` and a real
+    :class:`~longtail.resampling.SamplingReport` (``sampling_report.json``) whose
+    offsets are ``log(1 / kept share of the bucket's negatives)``, about ``-log(rate)``.
     """
-    train = pl.read_parquet(layout.training / "train.parquet")
+    train = pl.read_parquet(layout.split("train"))
     rng = np.random.default_rng(seed)
     rate = train[POPULARITY_BUCKET].replace_strict(negative_rate, return_dtype=pl.Float64)
     keep = (train[LABEL] == 1).to_numpy() | (rng.random(train.height) < rate.to_numpy())
     kept = train.filter(pl.Series(keep))
-    folder = layout.resampled / strategy
+    folder = layout.resampled_strategy(strategy)
     for k in range(parts):
         write_parquet(
-            kept.gather_every(parts, offset=k), folder / "train" / f"part-{k:03d}.parquet"
+            kept.gather_every(parts, offset=k),
+            layout.resampled_train(strategy) / f"part-{k:03d}.parquet",
         )
-    report = {
-        "strategy": strategy,
-        "correction": {
-            "by": POPULARITY_BUCKET,
-            "log_odds_offset": {b: -math.log(r) for b, r in negative_rate.items()},
-        },
-        "rows_in": train.height,
-        "rows_out": kept.height,
-    }
-    write_json(report, folder / "sampling_report.json")
+    strata = {}
+    for bucket in negative_rate:
+        counts = [
+            frame.filter(pl.col(POPULARITY_BUCKET) == bucket)[LABEL].value_counts()
+            for frame in (train, kept)
+        ]
+        before, after = ({int(c): int(n) for c, n in vc.iter_rows()} for vc in counts)
+        strata[bucket] = ClassCounts(before=before, after=after)
+    report = SamplingReport.build(
+        strategy=strategy,
+        stratum="label_bucket",
+        params={"negative_rate": dict(negative_rate)},
+        seed=seed,
+        strata=strata,
+        correction_by=POPULARITY_BUCKET,
+    )
+    report.to_json(layout.sampling_report(strategy))
     return folder

@@ -13,7 +13,7 @@ from longtail import schema as S
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.io import atomic_dir, write_json
-from longtail.paths import Layout
+from longtail.paths import Layout, split_file
 from longtail.store.pit import as_polars
 from longtail.training_set.candidate_rows import candidate_rows
 from longtail.training_set.embargo import EmbargoStats, apply_embargo
@@ -166,7 +166,8 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     from longtail.ingest import load_tables
 
     layout = Layout(cfg.data_dir)
-    events, items, _ = load_tables(layout)
+    canonical = load_tables(layout)
+    events, items = canonical.events, canonical.items
     cutoff = dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
     population: dict[str, Any] = {"population": cfg.labels.population}
     if cfg.labels.population == "candidates":
@@ -215,8 +216,8 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
                 start=start if isinstance(start, dt.datetime) else None,
                 end=end if isinstance(end, dt.datetime) else None,
             )
-            part.write_parquet(tmp / f"{name}.parquet", statistics=True)
-            paths[name] = str(layout.training / f"{name}.parquet")
+            part.write_parquet(tmp / split_file(name), statistics=True)
+            paths[name] = str(layout.split(name))
     summary = TrainingSetSummary(
         until=until,
         views_seen=views_seen,
@@ -236,7 +237,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
             "views_labelled": views_seen,
             "embargo": [e.to_json() for e in embargo],
         },
-        layout.reports / "training_set_summary.json",
+        layout.training_set_summary,
     )
     for line in summary.lines():
         log.info("training set %s", line)

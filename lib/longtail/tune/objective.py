@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -28,7 +28,16 @@ from sklearn.metrics import average_precision_score
 
 from longtail.errors import StageError
 from longtail.metrics.ranking import LIST, top_k, with_lists
-from longtail.schema import BUCKETS, LABEL, POPULARITY_BUCKET, USER_ID
+from longtail.schema import (
+    BUCKETS,
+    LABEL,
+    OBJECTIVES,
+    POPULARITY_BUCKET,
+    PROBABILITY,
+    RANK,
+    USER_ID,
+    Objective,
+)
 from longtail.tune.stats import Metric, WeightedScore
 
 __all__ = [
@@ -52,11 +61,8 @@ __all__ = [
     "weighted_skills",
 ]
 
-Objective = Literal["pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc"]
-OBJECTIVES: Final = ("pr_auc", "recall_at_k", "ndcg_at_k", "tail_recall_at_k", "tail_pr_auc")
 #: The list objectives (per user: the mean over the user's lists).
 LIST_OBJECTIVES: Final = ("recall_at_k", "ndcg_at_k", "tail_recall_at_k")
-PROBABILITY: Final = "probability"
 
 
 def objective_label(name: str, *, k: int) -> str:
@@ -166,7 +172,7 @@ def per_user_list_metric(
     hits = ranked.group_by(LIST).agg(
         y.sum().alias("hits"),
         (y * tail).sum().alias("tail_hits"),
-        (y / (pl.col("rank") + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
+        (y / (pl.col(RANK) + 1).cast(pl.Float64).log(2)).sum().alias("dcg"),
     )
     # Only the counts are filled: a float fill over every column turns user_id into f64.
     per = totals.join(hits, on=LIST, how="left").with_columns(

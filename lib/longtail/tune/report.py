@@ -22,9 +22,9 @@ from sklearn.metrics import precision_recall_curve
 from longtail.config import Config
 from longtail.metrics import reliability_bins
 from longtail.reporting import Headline, figure, headline, img_tag, page, table
-from longtail.schema import BUCKETS, LABEL
+from longtail.schema import BUCKETS, LABEL, PROBABILITY
 from longtail.tune.leaderboard import EFFECTS, Comparison, TrialOutcome
-from longtail.tune.objective import PROBABILITY, objective_label
+from longtail.tune.objective import objective_label
 
 __all__ = ["best_per_strategy", "write_report"]
 

@@ -24,10 +24,11 @@ from typing import Any, Final
 
 import polars as pl
 
+from longtail.artifacts import TunedBest
 from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.io import atomic_dir, write_json, write_parquet
-from longtail.paths import Layout
+from longtail.paths import TUNE_BEST, Layout
 from longtail.tune.leaderboard import (
     Comparison,
     build_leaderboard,
@@ -41,19 +42,8 @@ __all__ = ["BEST_JSON", "TuneResult", "apply_best", "load_best", "run_tune"]
 
 log = logging.getLogger(__name__)
 
-BEST_JSON: Final = "best.json"
+BEST_JSON: Final = TUNE_BEST
 LATEST: Final = "latest"
-_BEST_KEYS: Final = (
-    "strategy",
-    "strategy_params",
-    "loss",
-    "loss_params",
-    "learning_rate",
-    "embedding_dim",
-    "objective",
-    "objective_value",
-    "run_id",
-)
 
 
 @dataclass(frozen=True)
@@ -64,7 +54,7 @@ class TuneResult:
     run_dir: Path
     leaderboard: pl.DataFrame
     comparison: Comparison
-    best: dict[str, Any] | None
+    best: TunedBest | None
 
 
 def _epochs(cfg: Config) -> int:
@@ -72,9 +62,7 @@ def _epochs(cfg: Config) -> int:
 
 
 def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
-    paths = {
-        s: (layout.training / f"{s}.parquet").resolve() for s in ("train", "validation", "test")
-    }
+    paths = {s: layout.split(s).resolve() for s in ("train", "validation", "test")}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         msg = f"missing split(s) {missing}; build the training set first"
@@ -82,7 +70,7 @@ def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
     return TrialSetup(
         cfg=cfg,
         run_id=run_id,
-        run_dir=(layout.tune / run_id).resolve(),
+        run_dir=layout.tune_run(run_id).resolve(),
         train=paths["train"],
         validation=paths["validation"],
         test=paths["test"],
@@ -196,7 +184,7 @@ def _link_latest(layout: Layout, run_dir: Path) -> Path:
     return latest
 
 
-def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> dict[str, Any] | None:
+def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> TunedBest | None:
     if comparison.best_trial is None or comparison.best_label is None:
         return None
     row = comparison.configurations.filter(pl.col("label") == comparison.best_label).row(
@@ -206,7 +194,7 @@ def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> dict[str, 
         0, named=True
     )
     diff = comparison.diff
-    return {
+    raw = {
         "run_id": run_id,
         "trial_id": comparison.best_trial,
         "label": row["label"],
@@ -248,6 +236,7 @@ def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> dict[str, 
         "model_path": f"{run_id}/best_model",
         "report": f"{run_id}/report.html",
     }
+    return TunedBest.model_validate(raw)
 
 
 def run_tune(
@@ -326,7 +315,7 @@ def run_tune(
     if best is not None:
         with atomic_dir(setup.run_dir / "best_model") as folder:
             shutil.copytree(
-                setup.run_dir / "trials" / str(best["trial_id"]) / MODEL_DIR,
+                setup.run_dir / "trials" / str(best.trial_id) / MODEL_DIR,
                 folder,
                 dirs_exist_ok=True,
             )
@@ -337,7 +326,7 @@ def run_tune(
             "trials": board.height,
             "configurations": comparison.configurations.height,
             "eligible_configurations": int(comparison.configurations["eligible"].sum()),
-            "best": best,
+            "best": None if best is None else best.model_dump(),
             "baseline_trial": comparison.baseline_trial,
             "verdict": comparison.verdict,
             "tune_config": cfg.tune.model_dump(mode="json"),
@@ -347,46 +336,32 @@ def run_tune(
     write_report(setup.run_dir, board, comparison, outcomes, cfg)
     shutil.rmtree(setup.run_dir / "cache", ignore_errors=True)
     if best is not None:
-        write_json(best, layout.tune / BEST_JSON)
+        best.write(layout.tune_best)
     else:
-        log.warning("tune run %s: no eligible trial; %s left as it was", run_id, BEST_JSON)
+        log.warning("tune run %s: no eligible trial; %s left as it was", run_id, layout.tune_best)
     _link_latest(layout, setup.run_dir)
     return TuneResult(run_id, setup.run_dir, board, comparison, best)
 
 
-def load_best(layout: Layout) -> dict[str, Any] | None:
+def load_best(layout: Layout) -> TunedBest | None:
     """Return the best configuration of the latest tune run, or None when none exists.
 
-    The daily job trains with it (see :func:`apply_best`). Keys: ``strategy``,
-    ``strategy_params``, ``loss``, ``loss_params``, ``learning_rate``,
-    ``embedding_dim``, ``objective``, ``objective_value``, ``run_id`` and more
-    (``vs_baseline``: the paired test interval, ``verdict``, ``model_path``).
+    The daily job trains with it (see :func:`apply_best`): strategy, loss,
+    learning rate and embedding size, with the objective, the paired test
+    interval against the baseline (``vs_baseline``), the verdict and the model's path.
 
     Raises
     ------
     StageError
         ``best.json`` exists but is not valid JSON or lacks a key.
     """
-    path = layout.tune / BEST_JSON
+    path = layout.tune_best
     if not path.is_file():
         return None
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        msg = f"cannot read {path}: {exc}"
-        raise StageError(msg) from exc
-    if not isinstance(raw, dict):
-        msg = f"{path} must hold a JSON object. Got {raw!r} instead."
-        raise StageError(msg)
-    missing = [k for k in _BEST_KEYS if k not in raw]
-    if missing:
-        msg = f"{path} lacks key(s) {missing}. Got keys {sorted(raw)!r} instead."
-        raise StageError(msg)
-    best: dict[str, Any] = raw
-    return best
+    return TunedBest.load(path)
 
 
-def apply_best(cfg: Config, best: dict[str, Any]) -> Config:
+def apply_best(cfg: Config, best: TunedBest) -> Config:
     """Return ``cfg`` with the tuned strategy, loss, learning rate and embedding size.
 
     ``resampling.strategy``/``params`` and ``train.loss``/``loss_params``/
@@ -398,11 +373,11 @@ def apply_best(cfg: Config, best: dict[str, Any]) -> Config:
         The values do not validate against the config's types.
     """
     raw = cfg.model_dump(mode="python")
-    raw["resampling"] |= {"strategy": best["strategy"], "params": dict(best["strategy_params"])}
+    raw["resampling"] |= {"strategy": best.strategy, "params": dict(best.strategy_params)}
     raw["train"] |= {
-        "loss": best["loss"],
-        "loss_params": dict(best["loss_params"]),
-        "learning_rate": float(best["learning_rate"]),
-        "embedding_dim": int(best["embedding_dim"]),
+        "loss": best.loss,
+        "loss_params": dict(best.loss_params),
+        "learning_rate": float(best.learning_rate),
+        "embedding_dim": int(best.embedding_dim),
     }
     return config_from_dict(raw)

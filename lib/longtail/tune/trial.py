@@ -8,23 +8,22 @@ process with :func:`longtail.resampling.resample_frame` (the same code path as
 the resampling stage, cached per strategy and parameters), then runs the
 *same* epoch loop as the Ray Train worker (:func:`longtail.train.worker.run_epochs`),
 reporting every epoch so ASHA can stop it. Validation and test rows are never
-resampled. Every epoch the model is calibrated on validation exactly as
-:func:`longtail.train.fit` does it (sampling-prior correction from the
-sampling report, the loss's shift, then Platt/temperature/isotonic), and the
-objective and ECE are those of the calibrated probabilities.
+resampled. Every epoch the model is calibrated on validation by the same
+:class:`longtail.train.Calibrator` as :func:`longtail.train.fit` (sampling-prior
+correction from the sampling report, the loss's shift, then Platt/temperature/
+isotonic), and the objective and ECE are those of the calibrated probabilities.
 
 Each trial writes ``<run>/trials/<trial_id>/``: ``trial.json`` (settings,
-history, timings), and at each epoch that improves the objective the model as
-:func:`longtail.models.save_model` writes it (``model/``) and the calibrated
-predictions on validation and test (``predictions.parquet``), read by the
-leaderboard. Like the training stage's Ray Data reads, this assumes ``DATA_DIR``
-is reachable from every node.
+history, timings), and at each epoch that improves the objective the model,
+finished by :func:`longtail.train.finish_model` like every model of the project
+(``model/``), and the calibrated predictions on validation and test
+(``predictions.parquet``), read by the leaderboard. Like the training stage's
+Ray Data reads, this assumes ``DATA_DIR`` is reachable from every node.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -39,31 +38,40 @@ import numpy as np
 import polars as pl
 import torch
 
+from longtail.artifacts import TuneOrigin
 from longtail.config import Config, ResamplingConfig
 from longtail.errors import StageError
 from longtail.io import write_json, write_parquet
-from longtail.losses import logit_shift, weight_ratio
+from longtail.losses import weight_ratio
 from longtail.metrics import brier_skill, ece, log_loss_skill, relative_ece
 from longtail.models.arch import ConversionModel
-from longtail.models.calibration import (
-    Calibration,
-    fit_calibration,
-    offsets_from_report,
-    sigmoid,
-)
+from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode, fit_feature_spec
-from longtail.models.saved import LoadedModel, save_model, to_tensors
-from longtail.resampling import resample_frame
-from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, SPLIT, USER_ID
-from longtail.train.driver import build_model_config
-from longtail.train.worker import (
+from longtail.models.saved import to_tensors
+from longtail.paths import SAMPLING_REPORT, split_file
+from longtail.resampling import SamplingReport, resample_frame
+from longtail.schema import (
+    ITEM_ID,
+    LABEL,
+    POPULARITY_BUCKET,
+    PROBABILITY,
+    RAW_PROBABILITY,
+    SPLIT,
+    USER_ID,
+)
+from longtail.train import (
     Batches,
+    Calibrator,
+    ClassCounts,
     EpochEnd,
+    ModelRun,
     WorkerConfig,
+    build_model_config,
     build_optimizers,
+    finish_model,
     run_epochs,
 )
-from longtail.tune.objective import PROBABILITY, objective_value
+from longtail.tune.objective import objective_value
 from longtail.tune.space import TrialSpec, is_baseline, trial_spec
 
 __all__ = [
@@ -113,7 +121,7 @@ def _cache_key(setup: TrialSetup, rcfg: ResamplingConfig) -> str:
 
 def resampled_train(
     setup: TrialSetup, spec: TrialSpec
-) -> tuple[pl.DataFrame, dict[str, Any] | None, bool]:
+) -> tuple[pl.DataFrame, SamplingReport | None, bool]:
     """The train rows for the trial's strategy, and the sampling report (None for "none").
 
     Resampling uses ``resampling`` (stratum, group cap, target rows) with the
@@ -123,7 +131,7 @@ def resampled_train(
     Returns
     -------
     tuple
-        Rows, the report's JSON form, and whether it came from the cache.
+        Rows, the sampling report, and whether it came from the cache.
     """
     train = pl.read_parquet(setup.train)
     if spec.strategy == "none":
@@ -132,14 +140,13 @@ def resampled_train(
         update={"strategy": spec.strategy, "params": dict(spec.strategy_params)}
     )
     folder = setup.run_dir / "cache" / f"{spec.strategy}-{_cache_key(setup, rcfg)}"
-    rows_path, report_path = folder / "train.parquet", folder / "sampling_report.json"
+    rows_path, report_path = folder / split_file("train"), folder / SAMPLING_REPORT
     if report_path.is_file() and rows_path.is_file():
-        report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
-        return pl.read_parquet(rows_path), report, True
+        return pl.read_parquet(rows_path), SamplingReport.load(report_path), True
     rows, sampling = resample_frame(train, rcfg, seed=setup.cfg.seed)
     write_parquet(rows, rows_path)
     sampling.to_json(report_path)  # written last: its presence marks a complete entry
-    return rows, sampling.to_dict(), False
+    return rows, sampling, False
 
 
 def _batches(
@@ -173,43 +180,28 @@ class _Tracker:
         self,
         *,
         setup: TrialSetup,
-        spec: TrialSpec,
+        run: ModelRun,
         trial_dir: Path,
         model: ConversionModel,
         fspec: FeatureSpec,
         validation: pl.DataFrame,
         test: pl.DataFrame,
-        sampling_report: dict[str, Any] | None,
-        n_negative: int,
-        n_positive: int,
         record: dict[str, Any],
         report: Callable[[dict[str, float]], None],
         trial_started: float,
     ) -> None:
-        self.setup, self.spec, self.trial_dir = setup, spec, trial_dir
+        self.setup, self.run, self.trial_dir = setup, run, trial_dir
         self.model, self.fspec = model, fspec
         self.validation, self.test = validation, test
-        self.sampling_report = sampling_report
         self.record, self.report = record, report
-        self.by, self.offsets = offsets_from_report(sampling_report)
-        self.shift = logit_shift(
-            spec.loss, spec.loss_params, n_negative=n_negative, n_positive=n_positive
-        )
-        self.groups = validation[self.by].to_numpy() if self.by else None
+        # The same calibration as train.fit: sampling prior, loss shift, then the scaling.
+        self.calibrator = Calibrator.for_run(run, validation)
         self.best: float | None = None
         self.started = time.perf_counter()
         self.trial_started = trial_started
 
     def calibrate(self, end: EpochEnd) -> Calibration:
-        return fit_calibration(
-            end.val_logits,
-            end.val_labels,
-            method=self.setup.cfg.train.calibration,
-            groups=self.groups,
-            offset_by=self.by,
-            offsets=self.offsets,
-            loss_shift=self.shift,
-        )
+        return self.calibrator.fit(end.val_logits, end.val_labels)
 
     def heldout_calibration(self, end: EpochEnd) -> dict[str, float]:
         """Calibration of validation probabilities, cross-fitted over two halves of the users.
@@ -220,22 +212,14 @@ class _Tracker:
         ``val_ece``, ``val_relative_ece``, ``val_log_loss_skill``, ``val_brier_skill``.
         """
         fold = self.validation[USER_ID].to_numpy() % 2 == 1
+        groups_all = self.calibrator.groups
         prob = np.empty(end.val_logits.size, dtype=np.float64)
         for held in (fold, ~fold):
-            fit_rows = ~held
             try:
-                cal = fit_calibration(
-                    end.val_logits[fit_rows],
-                    end.val_labels[fit_rows],
-                    method=self.setup.cfg.train.calibration,
-                    groups=None if self.groups is None else self.groups[fit_rows],
-                    offset_by=self.by,
-                    offsets=self.offsets,
-                    loss_shift=self.shift,
-                )
+                cal = self.calibrator.fit(end.val_logits, end.val_labels, rows=~held)
             except StageError:
                 cal = self.calibrate(end)
-            groups = None if self.groups is None else self.groups[held]
+            groups = None if groups_all is None else groups_all[held]
             prob[held] = cal.apply(end.val_logits[held], groups)
         scored = self.validation.with_columns(pl.Series(PROBABILITY, prob))
         return {
@@ -248,7 +232,7 @@ class _Tracker:
     def __call__(self, end: EpochEnd, _best_weights: dict[str, torch.Tensor]) -> None:
         cfg = self.setup.cfg
         calibration = self.calibrate(end)
-        prob = calibration.apply(end.val_logits, self.groups)
+        prob = calibration.apply(end.val_logits, self.calibrator.groups)
         scored = self.validation.with_columns(pl.Series(PROBABILITY, prob))
         value = objective_value(scored, cfg.tune.objective, k=cfg.train.ranking_k)
         heldout = self.heldout_calibration(end)
@@ -256,7 +240,7 @@ class _Tracker:
         improved = self.best is None or (_finite(value) and not value <= self.best)
         if improved:
             self.best = value
-            self._save(end, calibration, val_logits=end.val_logits)
+            self._save(end, calibration)
             self.record.update(
                 best_epoch=end.epoch, objective=value, seconds_to_best=seconds, **heldout
             )
@@ -276,56 +260,30 @@ class _Tracker:
         write_json(self.record, self.trial_dir / TRIAL_JSON)
         self.report(metrics)
 
-    def _save(self, end: EpochEnd, calibration: Calibration, *, val_logits: np.ndarray) -> None:
-        scorer = LoadedModel(self.model, self.fspec, calibration, {}, self.trial_dir)
-        test_pred = scorer.predict(self.test)
-        groups = self.groups
-        frames = []
-        for name, frame, logits, probs in (
-            ("validation", self.validation, val_logits, calibration.apply(val_logits, groups)),
-            ("test", self.test, test_pred.logits, test_pred.probabilities),
-        ):
-            frames.append(
-                frame.select(_KEEP).with_columns(
-                    pl.lit(name).alias(SPLIT),
-                    pl.Series(PROBABILITY, probs),
-                    pl.Series("raw_probability", sigmoid(logits)),
-                )
-            )
-        write_parquet(pl.concat(frames), self.trial_dir / PREDICTIONS)
-        cfg = self.setup.cfg
-        save_model(
-            self.trial_dir,
-            version=MODEL_DIR,
-            model=self.model,
-            spec=self.fspec,
-            calibration=calibration,
-            extra={
-                "created_at": dt.datetime.now(dt.UTC).isoformat(),
-                "feature_service": cfg.feature_store.feature_service,
-                "strategy": self.spec.strategy,
-                "strategy_params": self.spec.strategy_params,
-                "sampling_report": self.sampling_report,
-                "loss": self.spec.loss,
-                "loss_params": self.spec.loss_params,
-                "train_config": cfg.train.model_copy(
-                    update={
-                        "loss": self.spec.loss,
-                        "loss_params": self.spec.loss_params,
-                        "learning_rate": self.spec.learning_rate,
-                        "embedding_dim": self.spec.embedding_dim,
-                        "epochs": self.setup.epochs,
-                    }
-                ).model_dump(mode="json"),
-                "seed": cfg.seed,
-                "tune": {
-                    "run_id": self.setup.run_id,
-                    "trial_id": self.record["trial_id"],
-                    "epoch": end.epoch,
-                    "objective": cfg.tune.objective,
-                },
-            },
+    def _save(self, end: EpochEnd, calibration: Calibration) -> None:
+        """Save this epoch's model (the trial's best so far) and its calibrated predictions."""
+        origin = TuneOrigin(
+            run_id=self.setup.run_id,
+            trial_id=self.record["trial_id"],
+            epoch=end.epoch,
+            objective=self.setup.cfg.tune.objective,
         )
+        done = finish_model(
+            self.model,
+            self.fspec,
+            run=dataclasses.replace(self.run, tune=origin),
+            validation=self.validation,
+            test=self.test,
+            models_dir=self.trial_dir,
+            version=MODEL_DIR,
+            calibration=calibration,
+            val_logits=end.val_logits,
+        )
+        frames = [
+            rows.select(*_KEEP, pl.lit(name).alias(SPLIT), PROBABILITY, RAW_PROBABILITY)
+            for name, rows in done.scored.items()
+        ]
+        write_parquet(pl.concat(frames), self.trial_dir / PREDICTIONS)
 
 
 def train_trial(
@@ -366,18 +324,98 @@ def train_trial(
     setup = dataclasses.replace(setup, cfg=setup.cfg.model_copy(update={"seed": spec.seed}))
     cfg = setup.cfg
     trial_dir = setup.run_dir / "trials" / trial_id
-    record: dict[str, Any] = {
+    record = _new_record(setup, spec, trial_id=trial_id, baseline=is_baseline(point, cfg))
+    started = time.perf_counter()
+    write_json(record, trial_dir / TRIAL_JSON)
+    train, run = _train_rows(setup, spec, record, started=started)
+    fspec = fit_feature_spec(
+        train,
+        hash_buckets_user=run.train.hash_buckets_user,
+        hash_buckets_item=run.train.hash_buckets_item,
+        sequence_length=run.train.sequence_length,
+    )
+    model, optimizers, wc = _model(setup, run, fspec)
+    validation = pl.read_parquet(setup.validation)
+    test = pl.read_parquet(setup.test)
+    train_arrays = _encoded(train, fspec)
+    val_batches = _batches(_encoded(validation, fspec), batch_size=8192, seed=None)
+
+    def train_batches(epoch: int) -> Batches:
+        return _batches(train_arrays, batch_size=wc.batch_size, seed=cfg.seed * 1_000 + epoch)()
+
+    tracker = _Tracker(
+        setup=setup,
+        run=run,
+        trial_dir=trial_dir,
+        model=model,
+        fspec=fspec,
+        validation=validation,
+        test=test,
+        record=record,
+        report=report,
+        trial_started=started,
+    )
+    run_epochs(
+        wc,
+        model=model,
+        optimizers=optimizers,
+        train_batches=train_batches,
+        val_batches=val_batches,
+        on_epoch=tracker,
+        device=torch.device("cpu"),
+    )
+    return record
+
+
+def _new_record(
+    setup: TrialSetup, spec: TrialSpec, *, trial_id: str, baseline: bool
+) -> dict[str, Any]:
+    """The trial record (``trial.json``) before any epoch."""
+    return {
         "trial_id": trial_id,
         "run_id": setup.run_id,
         **spec.to_json(),
         "label": spec.label,
-        "baseline": is_baseline(point, cfg),
+        "baseline": baseline,
         "history": [],
         "epochs_run": 0,
         "best_epoch": None,
     }
-    started = time.perf_counter()
-    write_json(record, trial_dir / TRIAL_JSON)
+
+
+def _model(
+    setup: TrialSetup, run: ModelRun, fspec: FeatureSpec
+) -> tuple[ConversionModel, list[torch.optim.Optimizer], WorkerConfig]:
+    """The trial's freshly seeded model, its optimizers and the epoch loop's settings."""
+    tc = run.train
+    torch.manual_seed(setup.cfg.seed)
+    model = ConversionModel(build_model_config(tc, fspec))
+    optimizers = build_optimizers(model, kind=tc.optimizer, learning_rate=tc.learning_rate)
+    wc = WorkerConfig.from_train(
+        tc,
+        model=model.cfg.to_json(),
+        loss=tc.loss,
+        loss_params=dict(tc.loss_params),
+        n_negative=run.counts.negative,
+        n_positive=run.counts.positive,
+        epochs=setup.epochs,
+        learning_rate=tc.learning_rate,
+        seed=setup.cfg.seed,
+    )
+    return model, optimizers, wc
+
+
+def _train_rows(
+    setup: TrialSetup, spec: TrialSpec, record: dict[str, Any], *, started: float
+) -> tuple[pl.DataFrame, ModelRun]:
+    """The trial's (resampled) train rows and what it trains with; counts go into ``record``.
+
+    Raises
+    ------
+    StageError
+        The rows lack a class.
+    """
+    cfg = setup.cfg
     train, sampling_report, cached = resampled_train(setup, spec)
     record.update(resample_seconds=time.perf_counter() - started, resample_cached=cached)
     n_pos = int(train[LABEL].cast(pl.Int64).sum())
@@ -394,62 +432,26 @@ def train_trial(
         ),
     )
     if sampling_report is not None:
-        record["sampling_offsets"] = sampling_report["correction"]["log_odds_offset"]
-
-    tc = cfg.train.model_copy(update={"embedding_dim": spec.embedding_dim})
-    fspec = fit_feature_spec(
-        train,
-        hash_buckets_user=tc.hash_buckets_user,
-        hash_buckets_item=tc.hash_buckets_item,
-        sequence_length=tc.sequence_length,
-    )
-    torch.manual_seed(cfg.seed)
-    model = ConversionModel(build_model_config(tc, fspec))
-    optimizers = build_optimizers(model, kind=tc.optimizer, learning_rate=spec.learning_rate)
-    wc = WorkerConfig.from_train(
-        tc,
-        model=model.cfg.to_json(),
-        loss=spec.loss,
-        loss_params=dict(spec.loss_params),
-        n_negative=n_neg,
-        n_positive=n_pos,
-        epochs=setup.epochs,
-        learning_rate=spec.learning_rate,
+        record["sampling_offsets"] = sampling_report.log_odds_offset_by
+    run = ModelRun(
+        strategy=spec.strategy,
+        sampling=sampling_report,
+        # The train section as this trial uses it: what the manifest records.
+        train=cfg.train.model_copy(
+            update={
+                "loss": spec.loss,
+                "loss_params": spec.loss_params,
+                "learning_rate": spec.learning_rate,
+                "embedding_dim": spec.embedding_dim,
+                "epochs": setup.epochs,
+            }
+        ),
+        counts=ClassCounts(negative=n_neg, positive=n_pos),
         seed=cfg.seed,
+        feature_service=cfg.feature_store.feature_service,
+        strategy_params=dict(spec.strategy_params),
     )
-    validation = pl.read_parquet(setup.validation)
-    test = pl.read_parquet(setup.test)
-    train_arrays = _encoded(train, fspec)
-    val_batches = _batches(_encoded(validation, fspec), batch_size=8192, seed=None)
-
-    def train_batches(epoch: int) -> Batches:
-        return _batches(train_arrays, batch_size=tc.batch_size, seed=cfg.seed * 1_000 + epoch)()
-
-    tracker = _Tracker(
-        setup=setup,
-        spec=spec,
-        trial_dir=trial_dir,
-        model=model,
-        fspec=fspec,
-        validation=validation,
-        test=test,
-        sampling_report=sampling_report,
-        n_negative=n_neg,
-        n_positive=n_pos,
-        record=record,
-        report=report,
-        trial_started=started,
-    )
-    run_epochs(
-        wc,
-        model=model,
-        optimizers=optimizers,
-        train_batches=train_batches,
-        val_batches=val_batches,
-        on_epoch=tracker,
-        device=torch.device("cpu"),
-    )
-    return record
+    return train, run
 
 
 def run_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:

@@ -1,7 +1,7 @@
 """Validate: Great Expectations gates, imbalance metrics and reports.
 
-The daily job calls :func:`run_gate` then :func:`ensure_passed` (or adds
-:func:`gate_step` to the chain); ``jobs/validate.py`` is the command line.
+The daily chain's gate steps (:func:`longtail.daily.chain.gate_step`) call
+:func:`run_gate` then :func:`ensure_passed`; ``jobs/validate.py`` is the command line.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from longtail.validation.gate import (
     Stage,
     ensure_passed,
     format_result,
-    gate_step,
     report_dir,
     run_gate,
 )
@@ -24,7 +23,6 @@ __all__ = [
     "SuiteOutcome",
     "ensure_passed",
     "format_result",
-    "gate_step",
     "report_dir",
     "run_gate",
 ]

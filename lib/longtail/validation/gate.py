@@ -2,7 +2,7 @@
 
 :func:`run_gate` never raises for a failed expectation; it returns a
 :class:`GateResult` and the caller decides (the job exits 1, the daily chain
-calls :func:`ensure_passed`, which raises :class:`~longtail.errors.GateError`).
+calls :func:`ensure_passed` in its gate steps, which raises :class:`~longtail.errors.GateError`).
 Every run writes, under ``DATA_DIR/reports/``:
 
 - ``data_docs/<stage>/`` Great Expectations Data Docs of this stage's run (replaced whole);
@@ -16,10 +16,9 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 import great_expectations as gx
 import polars as pl
@@ -34,16 +33,11 @@ from longtail.validation import suites as V
 from longtail.validation.engine import Finding, SuiteOutcome, validate_frames
 from longtail.validation.report import imbalance_summary, render_html
 
-if TYPE_CHECKING:
-    # Imported at call time: longtail.daily's chain may import this module.
-    from longtail.daily.runner import RunContext, Step
-
 __all__ = [
     "GateResult",
     "Stage",
     "ensure_passed",
     "format_result",
-    "gate_step",
     "report_dir",
     "run_gate",
 ]
@@ -53,6 +47,14 @@ log = logging.getLogger(__name__)
 Stage = Literal["canonical", "features", "training", "all"]
 STAGES: Final = ("canonical", "features", "training")
 FEATURE_TABLES: Final = {"user_features": S.USER_ID, "item_features": S.ITEM_ID}
+#: Every suite a gate can run (``validation.warn_only`` may name only these).
+SUITES: Final = (
+    "events",
+    "items",
+    *FEATURE_TABLES,
+    *(f"training_{s}" for s in S.SPLITS),
+    V.METRICS_SUITE,
+)
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ def _load(layout: Layout, stage: Stage) -> _Tables:
     wanted = STAGES if stage == "all" else (stage,)
     paths: dict[str, dict[str, Path]] = {
         "canonical": {"events": layout.table("events"), "items": layout.table("items")},
-        "features": {n: layout.features / f"{n}.parquet" for n in FEATURE_TABLES},
-        "training": {f"training_{s}": layout.training / f"{s}.parquet" for s in S.SPLITS},
+        "features": {n: layout.feature_table(n) for n in FEATURE_TABLES},
+        "training": {f"training_{s}": layout.split(s) for s in S.SPLITS},
     }
     tables = _Tables()
     for name in wanted:
@@ -187,7 +189,7 @@ def _default_date(tables: _Tables) -> dt.date:
 
 def _embargo_counts(layout: Layout) -> list[dict[str, Any]]:
     """The embargo counts the training-set build wrote (empty when there are none yet)."""
-    path = layout.reports / "training_set_summary.json"
+    path = layout.training_set_summary
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -279,29 +281,54 @@ def run_gate(
     """
     t0 = time.perf_counter()
     layout = Layout(cfg.data_dir)
-    suite_names = [
-        "events",
-        "items",
-        *FEATURE_TABLES,
-        *(f"training_{s}" for s in S.SPLITS),
-        V.METRICS_SUITE,
-    ]
-    V.check_warn_only(cfg.validation, suites=suite_names)
+    V.check_warn_only(cfg.validation, suites=list(SUITES))
     tables = _load(layout, stage)
     run_date = date or _default_date(tables)
     history_path = layout.reports / H.HISTORY_FILE
     records = H.read_history(history_path)
     previous = H.previous_record(records, date=run_date)
-    ref = now or cfg.ingest.now or dt.datetime.now(dt.UTC)
-    if ref.tzinfo is None:
-        ref = ref.replace(tzinfo=dt.UTC)
-    bounds = V.RunBounds.for_date(
-        run_date,
-        window_days=cfg.validation.window_days,
-        now=ref + dt.timedelta(hours=cfg.ingest.future_tolerance_hours),
-        previous_rows=(previous or {}).get("rows", {}),
+    bounds = _bounds(cfg, run_date, now=now, previous=previous)
+    summary = _imbalance(cfg, tables, layout)
+    metrics, checked = _metrics(summary, previous)
+    pairs = _pairs(cfg, tables, bounds, checked)
+    with_docs = cfg.validation.data_docs and bool(pairs)
+    # One Data Docs site per stage, so the daily chain's gates do not overwrite each other.
+    docs_root = layout.reports / "data_docs" / stage
+    if with_docs:
+        with atomic_dir(docs_root) as tmp:
+            outcomes = validate_frames(pairs, docs_dir=tmp)
+    else:
+        outcomes = validate_frames(pairs) if pairs else []
+    findings = tables.missing + [f for o in outcomes for f in o.findings]
+    failures = [f for f in findings if f.severity == "critical"]
+    out_dir = report_dir(layout, run_date, stage)
+    outputs = {
+        "summary": str(out_dir / "summary.json"),
+        "report": str(out_dir / "report.html"),
+        "history": str(history_path),
+    }
+    if with_docs:
+        outputs["data_docs"] = str(docs_root / "index.html")
+    result = GateResult(
+        date=run_date,
+        stage=stage,
+        passed=not failures,
+        failures=failures,
+        warnings=[f for f in findings if f.severity != "critical"],
+        skipped=tables.skipped,
+        outcomes=outcomes,
+        metrics=metrics,
+        imbalance=summary,
+        outputs=outputs,
+        seconds=time.perf_counter() - t0,
     )
-    summary = imbalance_summary(
+    _write_reports(result, out_dir, history=_record(history_path, result, records))
+    return result
+
+
+def _imbalance(cfg: Config, tables: _Tables, layout: Layout) -> dict[str, Any]:
+    """The imbalance summary of the tables there (label rates, popularity, embargo counts)."""
+    return imbalance_summary(
         events=tables.events,
         items=tables.items,
         training=tables.training,
@@ -311,49 +338,37 @@ def run_gate(
         torso_share=cfg.features.torso_share,
         embargo=_embargo_counts(layout),
     )
-    metrics, checked = _metrics(summary, previous)
-    pairs = _pairs(cfg, tables, bounds, checked)
-    # One Data Docs site per stage, so the daily chain's gates do not overwrite each other.
-    docs_root = layout.reports / "data_docs" / stage
-    docs_index = docs_root / "index.html"
-    if cfg.validation.data_docs and pairs:
-        with atomic_dir(docs_root) as tmp:
-            outcomes = validate_frames(pairs, docs_dir=tmp)
-    else:
-        outcomes = validate_frames(pairs) if pairs else []
-    findings = tables.missing + [f for o in outcomes for f in o.findings]
-    failures = [f for f in findings if f.severity == "critical"]
-    warnings = [f for f in findings if f.severity != "critical"]
-    out_dir = report_dir(layout, run_date, stage)
-    outputs = {
-        "summary": str(out_dir / "summary.json"),
-        "report": str(out_dir / "report.html"),
-        "history": str(history_path),
-    }
-    if cfg.validation.data_docs and pairs:
-        outputs["data_docs"] = str(docs_index)
-    result = GateResult(
-        date=run_date,
-        stage=stage,
-        passed=not failures,
-        failures=failures,
-        warnings=warnings,
-        skipped=tables.skipped,
-        outcomes=outcomes,
-        metrics=metrics,
-        imbalance=summary,
-        outputs=outputs,
-        seconds=time.perf_counter() - t0,
+
+
+def _bounds(
+    cfg: Config, run_date: dt.date, *, now: dt.datetime | None, previous: dict[str, Any] | None
+) -> V.RunBounds:
+    """The run's date window, not-in-the-future reference and previous row counts."""
+    ref = now or cfg.ingest.now or dt.datetime.now(dt.UTC)
+    if ref.tzinfo is None:
+        ref = ref.replace(tzinfo=dt.UTC)
+    return V.RunBounds.for_date(
+        run_date,
+        window_days=cfg.validation.window_days,
+        now=ref + dt.timedelta(hours=cfg.ingest.future_tolerance_hours),
+        previous_rows=(previous or {}).get("rows", {}),
     )
-    history = _record(history_path, result, records)
+
+
+def _write_reports(result: GateResult, out_dir: Path, *, history: list[dict[str, Any]]) -> None:
+    """``summary.json`` and ``report.html`` of the run, replacing the folder whole."""
+    stage = result.stage
     with atomic_dir(out_dir) as tmp:
         gate = result.to_dict()
-        write_json({"gate": gate, "imbalance": summary}, tmp / "summary.json")
-        href = f"../../../data_docs/{stage}/index.html" if "data_docs" in outputs else None
+        write_json({"gate": gate, "imbalance": result.imbalance}, tmp / "summary.json")
+        href = f"../../../data_docs/{stage}/index.html" if "data_docs" in result.outputs else None
         render_html(
-            tmp / "report.html", gate=gate, summary=summary, history=history, docs_href=href
+            tmp / "report.html",
+            gate=gate,
+            summary=result.imbalance,
+            history=history,
+            docs_href=href,
         )
-    return result
 
 
 def _record(path: Path, result: GateResult, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -402,37 +417,3 @@ def ensure_passed(result: GateResult) -> None:
         details = "; ".join(f.message() for f in result.failures)
         msg = f"validation gate failed for {result.date} (stage {result.stage}): {details}"
         raise GateError(msg)
-
-
-def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
-    """A daily-chain step that runs the gate for the run date and stops the chain on failure.
-
-    Put one after the features step (``stage="features"``) and one after the
-    training set (``stage="training"``), before training and scoring.
-    """
-    from longtail.daily.runner import Step
-
-    layout_dirs: dict[str, Sequence[str]] = {
-        "canonical": ("canonical",),
-        "features": ("features",),
-        "training": ("training",),
-        "all": ("canonical", "features", "training"),
-    }
-
-    def inputs(ctx: RunContext) -> list[Path]:
-        return [ctx.layout.root / d for d in layout_dirs[stage]]
-
-    def run(ctx: RunContext) -> dict[str, Any]:
-        result = run_gate(ctx.cfg, date=ctx.date, stage=stage)
-        for line in format_result(result).splitlines():
-            log.info("%s", line)
-        ensure_passed(result)
-        return {"warnings": len(result.warnings), **result.metrics}
-
-    return Step(
-        name=name or (f"validate_{stage}" if stage != "all" else "validate"),
-        run=run,
-        inputs=inputs,
-        outputs=lambda ctx: [report_dir(ctx.layout, ctx.date, stage)],
-        config=("validation", "labels", "features", "ingest"),
-    )
