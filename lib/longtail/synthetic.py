@@ -547,16 +547,7 @@ def make_training_rows(
         "item_quality_score": item_quality[i] + rng.normal(scale=0.3, size=n_rows),
         "item_popularity": popularity[i] * n_items,
     }
-    for window in (1, 7, 30):
-        columns[f"user_views_{window}d"] = rng.poisson(window * 0.8, n_rows).astype(np.int64)
-        columns[f"user_purchases_{window}d"] = rng.poisson(window * 0.02, n_rows).astype(np.int64)
-    for window in (7, 30):
-        columns[f"item_views_{window}d"] = rng.poisson(popularity[i] * n_items * window)
-    columns["item_price"] = np.exp(rng.normal(3.0, 0.8, n_rows))
-    columns["item_age_days"] = rng.integers(0, 365, n_rows).astype(np.float64)
-    columns["item_available"] = rng.random(n_rows) < 0.95
-    for k in range(5):
-        columns[f"user_noise_{k}"] = rng.normal(size=n_rows)
+    columns.update(_unrelated_columns(rng, popularity[i] * n_items))
     frame = pl.DataFrame(columns).with_columns(
         pl.col(S.EVENT_TIME).cast(S.TIME),
         pl.col(S.LABEL).cast(pl.Int8),
@@ -571,21 +562,46 @@ def make_training_rows(
         .alias("item_price"),
     )
     if recent_items > 0:
-        lists: list[list[int]] = []
-        for r in range(n_rows):
-            length = int(rng.integers(0, recent_items + 1))
-            pool = by_cat[user_fav[u[r]]]
-            picks = [
-                int(
-                    item_ids[rng.choice(pool)]
-                    if rng.random() < 0.7 and pool.size
-                    else rng.choice(item_ids)
-                )
-                for _ in range(length)
-            ]
-            lists.append(picks)
+        pools = [by_cat[user_fav[user]] for user in u]
+        lists = _recent_lists(rng, pools, item_ids, max_length=recent_items)
         frame = frame.with_columns(pl.Series(_RECENT, lists, dtype=pl.List(pl.Int64)))
     return frame
+
+
+def _unrelated_columns(rng: np.random.Generator, item_popularity: np.ndarray) -> dict[str, object]:
+    """Activity counts, price, age, availability and noise: features without planted signal."""
+    n_rows = item_popularity.size
+    columns: dict[str, object] = {}
+    for window in (1, 7, 30):
+        columns[f"user_views_{window}d"] = rng.poisson(window * 0.8, n_rows).astype(np.int64)
+        columns[f"user_purchases_{window}d"] = rng.poisson(window * 0.02, n_rows).astype(np.int64)
+    for window in (7, 30):
+        columns[f"item_views_{window}d"] = rng.poisson(item_popularity * window)
+    columns["item_price"] = np.exp(rng.normal(3.0, 0.8, n_rows))
+    columns["item_age_days"] = rng.integers(0, 365, n_rows).astype(np.float64)
+    columns["item_available"] = rng.random(n_rows) < 0.95
+    for k in range(5):
+        columns[f"user_noise_{k}"] = rng.normal(size=n_rows)
+    return columns
+
+
+def _recent_lists(
+    rng: np.random.Generator, pools: list[np.ndarray], item_ids: np.ndarray, *, max_length: int
+) -> list[list[int]]:
+    """Each row's recent items: 0..max_length picks, 70% from its user's favourite category."""
+    lists: list[list[int]] = []
+    for pool in pools:
+        length = int(rng.integers(0, max_length + 1))
+        picks = [
+            int(
+                item_ids[rng.choice(pool)]
+                if rng.random() < 0.7 and pool.size
+                else rng.choice(item_ids)
+            )
+            for _ in range(length)
+        ]
+        lists.append(picks)
+    return lists
 
 
 def _intercept(signal: np.ndarray, rate: float) -> float:
