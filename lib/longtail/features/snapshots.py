@@ -158,6 +158,28 @@ def _item_category_at_event(events: pl.DataFrame, items: pl.DataFrame) -> pl.Dat
     )
 
 
+def _category_days(views: pl.DataFrame) -> pl.DataFrame:
+    """Per user and day: categories viewed for the first time, the top category's views so far.
+
+    ``__new_cats`` (categories first viewed that day), ``__top`` (views of the user's
+    most viewed category up to that day, within the day's categories) and
+    ``__cat_views`` (views with a category that day).
+    """
+    return (
+        views.filter(pl.col(S.CATEGORY_ID).is_not_null())
+        .group_by(S.USER_ID, S.CATEGORY_ID, _DAY)
+        .agg(pl.len().cast(pl.Int64).alias("__n"))
+        .sort(S.USER_ID, S.CATEGORY_ID, _DAY)
+        .with_columns(pl.col("__n").cum_sum().over(S.USER_ID, S.CATEGORY_ID).alias("__cum"))
+        .group_by(S.USER_ID, _DAY)
+        .agg(
+            (pl.col("__cum") == pl.col("__n")).sum().cast(pl.Int64).alias("__new_cats"),
+            pl.col("__cum").max().alias("__top"),
+            pl.col("__n").sum().alias("__cat_views"),
+        )
+    )
+
+
 def build_user_features(
     events: pl.DataFrame, items: pl.DataFrame, cfg: FeaturesConfig, *, until: dt.date
 ) -> pl.DataFrame:
@@ -187,19 +209,7 @@ def build_user_features(
         pl.col(S.EVENT_TIME).filter(kind == "purchase").max().alias("__last_purchase"),
     )
     views = _item_category_at_event(ev.filter(kind == "view"), items)
-    per_cat = (
-        views.filter(pl.col(S.CATEGORY_ID).is_not_null())
-        .group_by(S.USER_ID, S.CATEGORY_ID, _DAY)
-        .agg(pl.len().cast(pl.Int64).alias("__n"))
-        .sort(S.USER_ID, S.CATEGORY_ID, _DAY)
-        .with_columns(pl.col("__n").cum_sum().over(S.USER_ID, S.CATEGORY_ID).alias("__cum"))
-        .group_by(S.USER_ID, _DAY)
-        .agg(
-            (pl.col("__cum") == pl.col("__n")).sum().cast(pl.Int64).alias("__new_cats"),
-            pl.col("__cum").max().alias("__top"),
-            pl.col("__n").sum().alias("__cat_views"),
-        )
-    )
+    per_cat = _category_days(views)
     first = daily.group_by(S.USER_ID).agg(pl.col(_DAY).min())
     grid = (
         _grid(first, S.USER_ID, cutoff - DAY)
