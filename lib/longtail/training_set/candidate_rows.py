@@ -136,8 +136,8 @@ def _labelled_at(
     )
     window = (
         targets.filter((pl.col(S.EVENT_TIME) >= at) & (pl.col(S.EVENT_TIME) < at + horizon))
-        .group_by(S.USER_ID, S.ITEM_ID)
-        .agg(pl.col(S.EVENT_TIME).min().alias(S.LABEL_TIME))
+        .select(S.USER_ID, S.ITEM_ID)
+        .unique()
     )
     return cands.join(
         window.with_columns(pl.lit(1, pl.Int8).alias(S.LABEL)),
