@@ -529,12 +529,7 @@ def make_training_rows(
     intercept = _intercept(signal, base_rate)
     label = (rng.random(n_rows) < expit(intercept + signal)).astype(np.int8)
 
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    seconds = np.sort(rng.integers(0, 30 * 86_400, n_rows))
-    times = [start + dt.timedelta(seconds=int(s)) for s in seconds]
-    frac = seconds / (30 * 86_400)
-    split = np.where(frac < 0.7, "train", np.where(frac < 0.85, "validation", "test"))
-
+    times, split = _times_and_splits(rng, n_rows)
     columns: dict[str, object] = {
         S.USER_ID: user_ids[u],
         S.ITEM_ID: item_ids[i],
@@ -566,6 +561,17 @@ def make_training_rows(
         lists = _recent_lists(rng, pools, item_ids, max_length=recent_items)
         frame = frame.with_columns(pl.Series(_RECENT, lists, dtype=pl.List(pl.Int64)))
     return frame
+
+
+def _times_and_splits(
+    rng: np.random.Generator, n_rows: int
+) -> tuple[list[dt.datetime], np.ndarray]:
+    """Sorted row times over 30 days from 2024-01-01, split 70/15/15 by time."""
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    seconds = np.sort(rng.integers(0, 30 * 86_400, n_rows))
+    times = [start + dt.timedelta(seconds=int(s)) for s in seconds]
+    frac = seconds / (30 * 86_400)
+    return times, np.where(frac < 0.7, "train", np.where(frac < 0.85, "validation", "test"))
 
 
 def _unrelated_columns(rng: np.random.Generator, item_popularity: np.ndarray) -> dict[str, object]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -400,41 +400,67 @@ def _raise_on_column_failures(
             sums.append((pl.col(col).is_not_null() & pl.col(alias).is_null()).sum().alias(key))
     counts_all = parsed.select(sums).row(0, named=True)
     if mapping.id_encoding == "int":
-        for col, key, alias in ids:
-            given, n_bad = counts_all[f"{key}_given"], counts_all[key]
-            if given and 2 * n_bad > given:
-                example = parsed.filter(pl.col(col).is_not_null() & pl.col(alias).is_null())[col][0]
-                where = (
-                    'set source.id_encoding = "hash" to map string ids to stable integers'
-                    if mapping.configurable
-                    else "the ids must be integers"
-                )
-                msg = (
-                    f"{raw.path}: {n_bad:,} of {given:,} {key} values are not "
-                    f"integers (e.g. {example!r}); {where}"
-                )
-                raise SourceError(msg)
+        _raise_on_id_failures(raw, parsed, mapping, counts_all, ids)
     if 2 * counts_all["unknown_event"] > n:
-        top = (
-            parsed.filter(pl.col("_why") == Q.UNKNOWN_EVENT)
-            .group_by(mapping.event_type)
-            .len()
-            .sort("len", mapping.event_type, descending=[True, False])
-            .head(5)
-        )
-        seen = ", ".join(f"{name!r} {k:,}" for name, k in top.iter_rows())
-        where = (
-            "map them under [source.event_names] (view, cart, purchase) or list them under ignore"
-            if mapping.configurable
-            else "the mapping knows only " + ", ".join(sorted(mapping.names))
-        )
-        msg = (
-            f"{raw.path}: {counts_all['unknown_event']:,} of {n:,} rows have an event name "
-            f"that is not mapped (most common: {seen}); {where}"
-        )
-        raise SourceError(msg)
-    if 2 * counts_all["time"] <= n:
-        return
+        _raise_on_unknown_events(raw, parsed, mapping, counts_all["unknown_event"])
+    if 2 * counts_all["time"] > n:
+        _raise_on_time_failures(raw, parsed, mapping, lim, limit)
+
+
+def _raise_on_id_failures(
+    raw: RawTable,
+    parsed: pl.DataFrame,
+    mapping: EventMapping,
+    counts: dict[str, Any],
+    ids: tuple[tuple[str, str, str], ...],
+) -> None:
+    """Most given ids are not integers: string ids under ``id_encoding = "int"``."""
+    for col, key, alias in ids:
+        given, n_bad = counts[f"{key}_given"], counts[key]
+        if given and 2 * n_bad > given:
+            example = parsed.filter(pl.col(col).is_not_null() & pl.col(alias).is_null())[col][0]
+            where = (
+                'set source.id_encoding = "hash" to map string ids to stable integers'
+                if mapping.configurable
+                else "the ids must be integers"
+            )
+            msg = (
+                f"{raw.path}: {n_bad:,} of {given:,} {key} values are not "
+                f"integers (e.g. {example!r}); {where}"
+            )
+            raise SourceError(msg)
+
+
+def _raise_on_unknown_events(
+    raw: RawTable, parsed: pl.DataFrame, mapping: EventMapping, unknown: int
+) -> None:
+    """Most rows have an event name the mapping does not know."""
+    n = parsed.height
+    top = (
+        parsed.filter(pl.col("_why") == Q.UNKNOWN_EVENT)
+        .group_by(mapping.event_type)
+        .len()
+        .sort("len", mapping.event_type, descending=[True, False])
+        .head(5)
+    )
+    seen = ", ".join(f"{name!r} {k:,}" for name, k in top.iter_rows())
+    where = (
+        "map them under [source.event_names] (view, cart, purchase) or list them under ignore"
+        if mapping.configurable
+        else "the mapping knows only " + ", ".join(sorted(mapping.names))
+    )
+    msg = (
+        f"{raw.path}: {unknown:,} of {n:,} rows have an event name "
+        f"that is not mapped (most common: {seen}); {where}"
+    )
+    raise SourceError(msg)
+
+
+def _raise_on_time_failures(
+    raw: RawTable, parsed: pl.DataFrame, mapping: EventMapping, lim: RowLimits, limit: dt.datetime
+) -> None:
+    """Most timestamps fail: say how they were read and, when it is clear, the right unit."""
+    n = parsed.height
     bad_time = parsed.filter(pl.col("_why").is_in(list(_TIME_REASONS)))
     values = bad_time.get_column(mapping.event_time)
     counts = dict(bad_time.group_by("_why").len().iter_rows())
