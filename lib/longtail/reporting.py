@@ -36,11 +36,11 @@ __all__ = [
 ]
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
+# Lenient undefined on purpose: templates test optional sections with `{% if summary.part %}`.
 _ENV: Final = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=True,
     keep_trailing_newline=True,
-    undefined=jinja2.StrictUndefined,
 )
 
 
