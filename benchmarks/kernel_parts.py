@@ -77,7 +77,7 @@ def interaction() -> None:
 
 def scoring_parts() -> None:
     import scoring as bench
-    from longtail.train.synthetic import make_training_rows
+    from longtail.synthetic import make_training_rows
 
     pool = make_training_rows(n_rows=100_000, n_users=5_000, n_items=20_000, seed=1)
     model = bench.build_model(Path(tempfile.mkdtemp(prefix="kernel-parts-")) / "m", pool)
@@ -111,7 +111,7 @@ def scoring_parts() -> None:
 
 
 def parquet_parts() -> None:
-    from longtail.resampling.demo import make_train_frame
+    from longtail.synthetic import make_train_frame
 
     frame = make_train_frame(90_000, n_features=20, seed=0)
     path = Path(tempfile.mkdtemp(prefix="kernel-parts-")) / "part.parquet"

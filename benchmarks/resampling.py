@@ -171,7 +171,7 @@ def main() -> None:
         return
 
     from longtail.io import write_parquet
-    from longtail.resampling.demo import make_train_frame
+    from longtail.synthetic import make_train_frame
 
     with tempfile.TemporaryDirectory(prefix="longtail-bench-") as tmp:
         args.data_dir = tmp

@@ -310,7 +310,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     try:
         t0 = time.perf_counter()
-        from longtail.train.synthetic import make_training_rows
+        from longtail.synthetic import make_training_rows
 
         pool = make_training_rows(n_rows=100_000, n_users=5_000, n_items=20_000, seed=1)
         model = build_model(work / "models", pool)

@@ -20,8 +20,8 @@ from longtail.config import TrainConfig
 from longtail.losses import bce
 from longtail.models import ConversionModel, ModelConfig, encode, fit_feature_spec
 from longtail.models.saved import to_tensors
+from longtail.synthetic import make_training_rows
 from longtail.train import build_optimizers
-from longtail.train.synthetic import make_training_rows
 
 
 def run(

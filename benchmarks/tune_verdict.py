@@ -41,7 +41,7 @@ import torch
 from longtail.config import Config, config_from_dict, load_config
 from longtail.paths import Layout
 from longtail.schema import LABEL
-from longtail.train.synthetic import make_training_rows, write_splits
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune.leaderboard import TrialOutcome, ValueCache, compare_groups, read_trials
 from longtail.tune.objective import objective_label
 from longtail.tune.trial import TrialSetup, train_trial

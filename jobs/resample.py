@@ -22,7 +22,7 @@ from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
 from longtail.resampling import STRATEGIES, check_params, resample_train_split, train_split_path
-from longtail.resampling.demo import make_train_frame
+from longtail.synthetic import make_train_frame
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,8 +17,8 @@ from longtail.cli import base_parser, load_from_args, run_main
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.train import TrainResult, fit
-from longtail.train.synthetic import make_training_rows, write_splits
 
 
 def print_result(result: TrainResult) -> None:

@@ -19,7 +19,7 @@ from longtail.config import Config
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
-from longtail.train.synthetic import make_training_rows, write_splits
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, run_tune
 from longtail.tune.space import param_space
 

@@ -34,11 +34,14 @@ __all__ = [
     "DEBRIS",
     "Recovery",
     "atomic_dir",
+    "atomic_file",
     "exchange",
     "output_modes",
     "recover_swaps",
+    "write_csv",
     "write_json",
     "write_parquet",
+    "write_text",
 ]
 
 #: Names of temporary things this module creates: ``.NAME.tmp-XXXXXXXX`` and
@@ -76,33 +79,49 @@ def _mkstemp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` atomically (temp file in the same folder, then rename)."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary file beside ``path`` that replaces ``path`` when the block ends.
+
+    The one atomic file write of the project: write the whole file to the yielded
+    path; on success it is renamed over ``path`` (readers see the old file or the
+    new one), on an exception it is removed and ``path`` is left as it was.
+    """
     fd, tmp = _mkstemp_beside(path)
     os.close(fd)
     try:
-        frame.write_parquet(tmp, statistics=True)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    with atomic_file(path) as tmp:
+        frame.write_parquet(tmp, statistics=True)
+    return path
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as CSV to ``path`` atomically."""
+    with atomic_file(path) as tmp:
+        frame.write_csv(tmp)
+    return path
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
 def write_json(obj: Any, path: Path) -> Path:
     """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
-    fd, tmp = _mkstemp_beside(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path)
 
 
 def _libc_renameat2() -> Any:

@@ -1,45 +1,65 @@
-"""Small helpers for self-contained HTML reports: inline PNG plots, tables, one page.
+"""Self-contained HTML reports rendered from the Jinja2 templates in ``longtail/templates/``.
 
 Every page opens with its headline (:func:`headline`: the three numbers that matter
 and a sentence saying what they mean), tables scroll sideways inside their own box
-instead of running off the page, and plots are saved with their titles whole.
+instead of running off the page, and plots are saved with their titles whole. The
+markup lives in the template files; this module formats values and fills them in.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
+import jinja2
 import polars as pl
+from markupsafe import Markup
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CSS", "HEADLINE_CSS", "Headline", "figure", "headline", "img_tag", "page", "table"]
+__all__ = [
+    "Headline",
+    "figure",
+    "headline",
+    "img_tag",
+    "link_list",
+    "macro",
+    "page",
+    "paragraph",
+    "render",
+    "table",
+]
 
-# The headline boxes, shared with pages that bring their own stylesheet.
-HEADLINE_CSS = (
-    ".headline{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0 .5rem}"
-    ".headline div{border:1px solid #dde;border-radius:6px;padding:.6rem 1rem;min-width:12rem;"
-    "background:#f8f9fc}.headline b{display:block;font-size:1.7rem}"
-    ".headline span{color:#556;font-size:.85rem}.lead{font-size:1.05rem;max-width:60rem}"
+TEMPLATES: Final = Path(__file__).parent / "templates"
+# Lenient undefined on purpose: templates test optional sections with `{% if summary.part %}`.
+_ENV: Final = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    keep_trailing_newline=True,
 )
-CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;"
-    "padding:0 1rem}h1{font-size:1.6rem}"
-    "h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde}"
-    "table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}"
-    "td,th{border:1px solid #dde;padding:.25rem .6rem;text-align:right}th{background:#f3f5fa}"
-    "td:first-child,th:first-child,td:last-child,th:last-child{text-align:left}"
-    ".ok{color:#1a7f37}.bad{color:#c62828;font-weight:600}.warn{color:#b26a00}"
-    "img{max-width:100%}.muted{color:#667}"
-    ".scroll{overflow-x:auto;max-width:100%}.scroll table{margin:0}"
-    "td{overflow-wrap:break-word;max-width:36rem}" + HEADLINE_CSS
-)
+
+
+def render(template: str, **context: Any) -> str:
+    """Render ``template`` (a file in ``longtail/templates/``) with ``context``, HTML-escaped.
+
+    Values that are already HTML (a rendered table, a plot) are passed as
+    :class:`markupsafe.Markup`; everything else is escaped.
+    """
+    return _ENV.get_template(template).render(**context)
+
+
+def macro(template: str, name: str, *args: Any, **kwargs: Any) -> str:
+    """Call the macro ``name`` of ``template`` (a small piece of a page) and return its HTML."""
+    return str(getattr(_ENV.get_template(template).module, name)(*args, **kwargs))
+
+
+def _fragment(name: str, *args: Any, **kwargs: Any) -> str:
+    return macro("fragments.html.j2", name, *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -53,15 +73,7 @@ class Headline:
 
 def headline(numbers: Sequence[Headline], sentence: str) -> str:
     """The opening of a report: the numbers in boxes, then one sentence on what they mean."""
-    boxes = "".join(
-        f"<div><span>{html.escape(n.label)}</span><b>{html.escape(n.value)}</b>"
-        f"<span>{html.escape(n.note)}</span></div>"
-        for n in numbers
-    )
-    return (
-        f'<div class="headline" id="headline">{boxes}</div>'
-        f'<p class="lead" id="headline-sentence">{html.escape(sentence)}</p>'
-    )
+    return render("headline.html.j2", numbers=numbers, sentence=sentence)
 
 
 def figure(width: float = 6.0, height: float = 3.5) -> Figure:
@@ -75,26 +87,27 @@ def img_tag(fig: Figure, *, alt: str) -> str:
     """Render ``fig`` as an inline PNG ``<img>`` tag (the report stays one file)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.1)  # titles never cut
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return _fragment("img", alt, base64.b64encode(buf.getvalue()).decode())
+
+
+def paragraph(text: str, *, css_class: str = "", bold: bool = False) -> str:
+    """One escaped paragraph of text, optionally with a CSS class or in bold."""
+    return _fragment("paragraph", text, css_class=css_class, bold=bold)
+
+
+def link_list(links: Sequence[tuple[str, str]], *, empty: str) -> str:
+    """A list of (label, href) links, or the paragraph ``empty`` when there are none."""
+    return _fragment("link_list", list(links), empty)
+
+
+def _cell(value: object, float_digits: int) -> str:
+    return f"{value:.{float_digits}g}" if isinstance(value, float) else str(value)
 
 
 def table(frame: pl.DataFrame, *, float_digits: int = 4) -> str:
     """Render a small frame as an HTML table."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    rows = []
-    for row in frame.iter_rows():
-        cells = []
-        for v in row:
-            text = f"{v:.{float_digits}g}" if isinstance(v, float) else str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    body = "".join(rows)
-    # Wide tables scroll inside their own box instead of running off the page.
-    return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-    )
+    rows = [[_cell(v, float_digits) for v in row] for row in frame.iter_rows()]
+    return render("table.html.j2", columns=frame.columns, rows=rows)
 
 
 def page(
@@ -104,10 +117,10 @@ def page(
 
     ``lead`` (usually :func:`headline`) comes right under the title, before any section.
     """
-    body = "".join(f"<h2>{html.escape(h)}</h2>{content}" for h, content in sections)
-    sub = f'<p class="muted">{html.escape(subtitle)}</p>' if subtitle else ""
-    return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{sub}{lead}{body}</body></html>"
+    return render(
+        "page.html.j2",
+        title=title,
+        subtitle=subtitle,
+        lead=Markup(lead),
+        sections=[(heading, Markup(body)) for heading, body in sections],
     )

@@ -6,7 +6,7 @@ import pytest
 
 from longtail import schema as S
 from longtail.config import SyntheticSource
-from longtail.ingest.synthetic import generate
+from longtail.synthetic import generate
 
 pytestmark = pytest.mark.unit
 SMALL = SyntheticSource(n_users=800, n_items=600, days=20, n_leaf_categories=12)

@@ -14,12 +14,12 @@ from longtail.metrics import (
     ece,
     log_loss,
     log_loss_skill,
-    per_bucket,
     pr_auc,
     relative_ece,
     reliability_bins,
     roc_auc,
 )
+from tests.metrics.per_bucket import per_bucket
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from longtail.models import (
     load_model,
     save_model,
 )
-from longtail.train.synthetic import make_training_rows
+from longtail.synthetic import make_training_rows
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from longtail.resampling.demo import make_train_frame
+from longtail.synthetic import make_train_frame
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from longtail.resampling import (
     resampled_dir,
     train_split_path,
 )
-from longtail.resampling.demo import make_train_frame
+from longtail.synthetic import make_train_frame
 
 
 def _canonical(frame: pl.DataFrame) -> pl.DataFrame:

@@ -12,7 +12,6 @@ import pytest
 from longtail.config import ResamplingConfig
 from longtail.errors import ConfigError, StageError
 from longtail.resampling import STRATEGIES, FrameSampler, check_params, resample_frame
-from longtail.resampling.demo import make_train_frame
 from longtail.schema import (
     CATEGORICAL_COLUMNS,
     LABEL,
@@ -21,6 +20,7 @@ from longtail.schema import (
     TRAINING_KEYS,
     dense_feature_columns,
 )
+from longtail.synthetic import make_train_frame
 
 Counts = dict[int, int]
 # strategy -> (params, check(before, after)) for one group of rows.

@@ -6,10 +6,11 @@ import polars as pl
 import pytest
 
 from longtail.config import ResamplingConfig
-from longtail.resampling import resample_frame, stratified_subsample
-from longtail.resampling.demo import make_train_frame
+from longtail.resampling import resample_frame
 from longtail.resampling.stratify import group_parts, row_hash, stratum_values
 from longtail.schema import LABEL, POPULARITY_BUCKET
+from longtail.synthetic import make_train_frame
+from tests.resampling.helpers import stratified_subsample
 
 
 def _shares(frame: pl.DataFrame) -> dict[tuple[int, str], float]:

@@ -18,8 +18,9 @@ import torch
 from longtail.config import Config, config_from_dict
 from longtail.models import load_model
 from longtail.paths import Layout
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.train import TrainResult, fit
-from longtail.train.synthetic import make_training_rows, write_splits, write_undersampled
+from tests.train.undersampled import write_undersampled
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,9 @@ import pytest
 
 from longtail.errors import StageError
 from longtail.paths import Layout
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.train import resolve_inputs
-from longtail.train.synthetic import make_training_rows, write_splits, write_undersampled
+from tests.train.undersampled import write_undersampled
 
 pytestmark = pytest.mark.unit
 

@@ -16,8 +16,8 @@ import pytest
 
 from longtail import schema as S
 from longtail.config import Config, SyntheticSource, config_from_dict
-from longtail.ingest.synthetic import generate
 from longtail.paths import Layout
+from longtail.synthetic import generate
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from longtail.metrics import brier_skill, ece, log_loss_skill, relative_ece
 from longtail.models import load_model
 from longtail.paths import Layout
 from longtail.schema import BUCKETS
-from longtail.train.synthetic import make_training_rows, write_splits
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune.leaderboard import (
     CONFIG_COLUMNS,
     EFFECTS,

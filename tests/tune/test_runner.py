@@ -13,7 +13,7 @@ from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.models import load_model
 from longtail.paths import Layout
-from longtail.train.synthetic import make_training_rows, write_splits
+from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, apply_best, load_best, run_tune
 from longtail.tune.leaderboard import LEADERBOARD_COLUMNS
 

@@ -28,6 +28,7 @@ from longtail.artifacts import BacktestMetrics
 from longtail.backtest.baselines import BaselineInputs, build_baselines
 from longtail.backtest.evaluate import (
     MODEL,
+    Evaluation,
     EvaluationInputs,
     candidate_recall,
     evaluate_systems,
@@ -156,7 +157,6 @@ def run_backtest(
         No data, a cutoff before the data starts, or no user with a target event
         in the holdout.
     """
-    from longtail.backtest.report import write_backtest_report
     from longtail.scoring.pipeline import expected_users
 
     t0 = time.perf_counter()
@@ -166,29 +166,10 @@ def run_backtest(
     scratch = layout.root / "backtest" / "_ingest"
     tables = _canonical(cfg, _work_config(cfg, scratch))
     events, items = tables.events, tables.items
-    if events.is_empty():
-        msg = "no canonical events to backtest"
-        raise StageError(msg)
-    last = events[S.EVENT_TIME].max()
-    first = events[S.EVENT_TIME].min()
-    if not isinstance(last, dt.datetime) or not isinstance(first, dt.datetime):
-        msg = f"canonical column {S.EVENT_TIME!r} must be a datetime"
-        raise StageError(msg)
-    day = date or last.date()
-    cutoff = backtest_cutoff(day, holdout_days=h)
-    end = dt.datetime.combine(day + DAY, dt.time(), tzinfo=dt.UTC)
-    if cutoff <= first:
-        msg = (
-            f"backtest cutoff {cutoff.isoformat()} is not after the first event "
-            f"{first.isoformat()}: fewer holdout days or a later date"
-        )
-        raise StageError(msg)
+    day, cutoff, end = _holdout_window(events, date=date, holdout_days=h)
     folder = layout.backtest(day)
     work = folder / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(scratch, ignore_errors=True)
-    work_cfg = _work_config(cfg, work)
-    _write_cut(Layout(work), tables, cutoff)
+    work_cfg = _prepare_work(cfg, tables, work=work, scratch=scratch, cutoff=cutoff)
     log.info("backtest %s: cutoff %s, holdout until %s, work in %s", day, cutoff, end, work)
 
     timings: dict[str, float] = {}
@@ -196,21 +177,7 @@ def run_backtest(
     t = time.perf_counter()
     sc = cfg.score
     served_users = expected_users(events, cfg, as_of=cutoff)
-    truth = holdout_truth(
-        events,
-        cutoff=cutoff,
-        end=end,
-        target_event=cfg.labels.target_event,
-        exclude_purchased=sc.exclude_purchased,
-    )
-    truth_users = truth[S.USER_ID].unique()
-    users = truth_users.filter(truth_users.is_in(served_users.implode())).sort()
-    if users.len() == 0:
-        msg = (
-            f"no served user has a {cfg.labels.target_event!r} event in the holdout "
-            f"[{cutoff.date()}, {day}]: more holdout days or a later date"
-        )
-        raise StageError(msg)
+    truth, truth_users, users = _holdout_users(cfg, events, served_users, cutoff=cutoff, end=end)
     inp_b = BaselineInputs.build(
         events,
         items,
@@ -218,29 +185,8 @@ def run_backtest(
         window_days=bt.popular_window_days,
         exclude_purchased=sc.exclude_purchased,
     )
-    model_lists = pl.read_parquet(scored.path / "*.parquet").select(
-        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), S.RANK
-    )
-    systems = {
-        MODEL: model_lists,
-        **build_baselines(
-            inp_b, served_users, k=sc.k, seed=cfg.seed, top_categories=bt.top_categories
-        ),
-    }
-    popularity = inp_b.views.group_by(S.ITEM_ID).len("popularity")
-    item_users = inp_b.past.group_by(S.ITEM_ID).agg(pl.col(S.USER_ID).n_unique().alias("users"))
-    inputs = EvaluationInputs(
-        truth=truth,
-        users=users,
-        k=sc.k,
-        buckets=_buckets_at(Layout(work), cutoff),
-        catalog=inp_b.available,
-        popularity=popularity,
-        item_users=item_users,
-        n_users=max(inp_b.past[S.USER_ID].n_unique(), 1),
-        rounds=bt.bootstrap_rounds,
-        seed=cfg.seed,
-    )
+    systems = _systems(cfg, inp_b, served_users, scored=scored)
+    inputs = _evaluation_inputs(cfg, inp_b, truth, users, work=Layout(work), cutoff=cutoff)
     evaluation = evaluate_systems(systems, inputs)
     evaluated_truth = truth.join(pl.DataFrame({S.USER_ID: users}), on=S.USER_ID, how="semi")
     cand_recall = (
@@ -280,12 +226,160 @@ def run_backtest(
             **evaluation.to_json(),
         }
     )
+    _write_outputs(
+        folder,
+        systems=systems,
+        evaluation=evaluation,
+        metrics=metrics,
+        path=layout.backtest_metrics(day),
+    )
+    log.info("backtest %s: %s", day, metrics.verdict)
+    return BacktestResult(date=day, cutoff=cutoff, path=folder, metrics=metrics)
+
+
+def _prepare_work(
+    cfg: Config,
+    tables: CanonicalTables,
+    *,
+    work: Path,
+    scratch: Path,
+    cutoff: dt.datetime,
+) -> Config:
+    """Empty the work folder, write the canonical tables cut at ``cutoff`` into it.
+
+    Returns the configuration of the chain rebuilt in ``work``.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    work_cfg = _work_config(cfg, work)
+    _write_cut(Layout(work), tables, cutoff)
+    return work_cfg
+
+
+def _holdout_window(
+    events: pl.DataFrame, *, date: dt.date | None, holdout_days: int
+) -> tuple[dt.date, dt.datetime, dt.datetime]:
+    """The run date (default: the last day of events), the cutoff and the holdout's end.
+
+    Raises
+    ------
+    StageError
+        No events, or a cutoff not after the first event.
+    """
+    if events.is_empty():
+        msg = "no canonical events to backtest"
+        raise StageError(msg)
+    last = events[S.EVENT_TIME].max()
+    first = events[S.EVENT_TIME].min()
+    if not isinstance(last, dt.datetime) or not isinstance(first, dt.datetime):
+        msg = f"canonical column {S.EVENT_TIME!r} must be a datetime"
+        raise StageError(msg)
+    day = date or last.date()
+    cutoff = backtest_cutoff(day, holdout_days=holdout_days)
+    end = dt.datetime.combine(day + DAY, dt.time(), tzinfo=dt.UTC)
+    if cutoff <= first:
+        msg = (
+            f"backtest cutoff {cutoff.isoformat()} is not after the first event "
+            f"{first.isoformat()}: fewer holdout days or a later date"
+        )
+        raise StageError(msg)
+    return day, cutoff, end
+
+
+def _holdout_users(
+    cfg: Config,
+    events: pl.DataFrame,
+    served_users: pl.Series,
+    *,
+    cutoff: dt.datetime,
+    end: dt.datetime,
+) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
+    """The holdout's target pairs, the users who have any, and those of them who were served.
+
+    Raises
+    ------
+    StageError
+        No served user has a target event in the holdout.
+    """
+    truth = holdout_truth(
+        events,
+        cutoff=cutoff,
+        end=end,
+        target_event=cfg.labels.target_event,
+        exclude_purchased=cfg.score.exclude_purchased,
+    )
+    truth_users = truth[S.USER_ID].unique()
+    users = truth_users.filter(truth_users.is_in(served_users.implode())).sort()
+    if users.len() == 0:
+        day = (end - DAY).date()
+        msg = (
+            f"no served user has a {cfg.labels.target_event!r} event in the holdout "
+            f"[{cutoff.date()}, {day}]: more holdout days or a later date"
+        )
+        raise StageError(msg)
+    return truth, truth_users, users
+
+
+def _systems(
+    cfg: Config, inp_b: BaselineInputs, served_users: pl.Series, *, scored: Any
+) -> dict[str, pl.DataFrame]:
+    """Every system's lists (``user_id, item_id, rank``): the model's, then the baselines'."""
+    model_lists = pl.read_parquet(scored.path / "*.parquet").select(
+        pl.col(S.USER_ID).cast(pl.Int64), pl.col(S.ITEM_ID).cast(pl.Int64), S.RANK
+    )
+    return {
+        MODEL: model_lists,
+        **build_baselines(
+            inp_b,
+            served_users,
+            k=cfg.score.k,
+            seed=cfg.seed,
+            top_categories=cfg.backtest.top_categories,
+        ),
+    }
+
+
+def _evaluation_inputs(
+    cfg: Config,
+    inp_b: BaselineInputs,
+    truth: pl.DataFrame,
+    users: pl.Series,
+    *,
+    work: Layout,
+    cutoff: dt.datetime,
+) -> EvaluationInputs:
+    """What the evaluator needs besides the lists: truth, users, buckets, catalog, popularity."""
+    popularity = inp_b.views.group_by(S.ITEM_ID).len("popularity")
+    item_users = inp_b.past.group_by(S.ITEM_ID).agg(pl.col(S.USER_ID).n_unique().alias("users"))
+    return EvaluationInputs(
+        truth=truth,
+        users=users,
+        k=cfg.score.k,
+        buckets=_buckets_at(work, cutoff),
+        catalog=inp_b.available,
+        popularity=popularity,
+        item_users=item_users,
+        n_users=max(inp_b.past[S.USER_ID].n_unique(), 1),
+        rounds=cfg.backtest.bootstrap_rounds,
+        seed=cfg.seed,
+    )
+
+
+def _write_outputs(
+    folder: Path,
+    *,
+    systems: dict[str, pl.DataFrame],
+    evaluation: Evaluation,
+    metrics: BacktestMetrics,
+    path: Path,
+) -> None:
+    """Write the lists, the per-user values, the report, and ``metrics.json`` (``path``) last."""
+    from longtail.backtest.report import write_backtest_report
+
     lists = pl.concat(
         [f.with_columns(pl.lit(n).alias("system")) for n, f in systems.items()]
     ).select("system", S.USER_ID, S.RANK, S.ITEM_ID)
     write_parquet(lists, folder / "lists.parquet")
     write_parquet(evaluation.per_user, folder / "per_user.parquet")
     write_backtest_report(metrics.as_dict(), folder / "report.html")
-    metrics.write(layout.backtest_metrics(day))
-    log.info("backtest %s: %s", day, metrics.verdict)
-    return BacktestResult(date=day, cutoff=cutoff, path=folder, metrics=metrics)
+    metrics.write(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,8 @@ import numpy as np
 import polars as pl
 
 from longtail import schema as S
-from longtail.reporting import Headline, figure, headline, img_tag, page, table
+from longtail.io import write_text
+from longtail.reporting import Headline, figure, headline, img_tag, page, paragraph, table
 
 __all__ = ["best_baseline", "write_backtest_report"]
 
@@ -150,26 +150,20 @@ def write_backtest_report(metrics: dict[str, Any], path: Path) -> Path:
         )
     )  # fmt: skip
     sections = [
-        ("Verdict", f"<p><b>{html.escape(metrics['verdict'])}</b></p>"),
+        ("Verdict", paragraph(metrics["verdict"], bold=True)),
         ("Accuracy on the same users", _systems_table(metrics, _ACCURACY)),
         ("Model minus each baseline (paired bootstrap over users)", _comparison_table(metrics)),
         ("Popularity bias and exposure (all lists written)", _systems_table(metrics, _BEYOND)),
         ("Plots", _plots(metrics)),
         ("Setup", setup),
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        page(
-            f"Backtest {metrics['date']}",
-            sections,
-            lead=lead,
-            subtitle=(
-                f"Lists built from events before {metrics['cutoff']}, compared with "
-                f"{metrics['target_event']} events up to {metrics['holdout_end']}."
-            ),
+    text = page(
+        f"Backtest {metrics['date']}",
+        sections,
+        lead=lead,
+        subtitle=(
+            f"Lists built from events before {metrics['cutoff']}, compared with "
+            f"{metrics['target_event']} events up to {metrics['holdout_end']}."
         ),
-        encoding="utf-8",
     )
-    tmp.replace(path)
-    return path
+    return write_text(text, path)

@@ -97,6 +97,177 @@ def _item_buckets(views: pl.DataFrame, *, head_share: float, torso_share: float)
     )
 
 
+def _user_types(past: pl.DataFrame, user_frame: pl.DataFrame) -> pl.DataFrame:
+    """``user_id, fallback``: ``history`` for users with a view before, else ``cold_start``."""
+    known = past.filter(pl.col(S.EVENT_TYPE) == "view").select(S.USER_ID).unique()
+    return user_frame.join(
+        known.with_columns(pl.lit("history").alias("fallback")), on=S.USER_ID, how="left"
+    ).with_columns(pl.col("fallback").fill_null("cold_start"))
+
+
+def _by_priority(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The sources' rows, each (user, item) once from its highest-priority source."""
+    return (
+        pl.concat([p.select(S.USER_ID, S.ITEM_ID, "strength", "source") for p in parts])
+        .with_columns(pl.col("source").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("_p"))
+        .sort([S.USER_ID, "_p", "strength", S.ITEM_ID], descending=[False, False, True, False])
+        .unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True)
+    )
+
+
+def _history(
+    past: pl.DataFrame,
+    user_frame: pl.DataFrame,
+    *,
+    as_of: dt.datetime,
+    start: dt.datetime,
+    cfg: CandidateConfig,
+) -> pl.DataFrame:
+    """Source 1, history: the user's own viewed and carted items, recency-weighted."""
+    touched = past.filter(
+        (pl.col(S.EVENT_TYPE) != "purchase") & (pl.col(S.EVENT_TIME) >= start)
+    ).join(user_frame, on=S.USER_ID, how="semi")
+    age_days = (pl.lit(as_of) - pl.col(S.EVENT_TIME)).dt.total_seconds() / 86_400.0
+    weight = pl.when(pl.col(S.EVENT_TYPE) == "cart").then(cfg.cart_weight).otherwise(1.0)
+    return (
+        touched.group_by(S.USER_ID, S.ITEM_ID)
+        .agg(
+            (weight * (-age_days * np.log(2) / cfg.history_half_life_days).exp())
+            .sum()
+            .alias("strength")
+        )
+        .sort([S.USER_ID, "strength", S.ITEM_ID], descending=[True, True, False])
+        .group_by(S.USER_ID, maintain_order=True)
+        .head(cfg.history)
+        .with_columns(pl.lit("history").alias("source"))
+    )
+
+
+def _coview(
+    past: pl.DataFrame, views: pl.DataFrame, user_frame: pl.DataFrame, *, cfg: CandidateConfig
+) -> pl.DataFrame:
+    """Source 2, co-view: items seen on the same day as the user's last viewed items."""
+    daily = views.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.date().alias("d")).unique()
+    pairs = (
+        daily.join(daily, on=[S.USER_ID, "d"], suffix="_b")
+        .filter(pl.col(S.ITEM_ID) != pl.col("item_id_b"))
+        .group_by(S.ITEM_ID, "item_id_b")
+        .len("co")
+        .sort(["co", "item_id_b"], descending=[True, False])
+        .group_by(S.ITEM_ID, maintain_order=True)
+        .head(cfg.coview_per_item)
+    )
+    last_items = (
+        past.filter(pl.col(S.EVENT_TYPE) == "view")
+        .sort(S.EVENT_TIME)
+        .group_by(S.USER_ID)
+        .agg(pl.col(S.ITEM_ID).unique(maintain_order=True).reverse().head(cfg.recent_items))
+        .explode(S.ITEM_ID)
+    )
+    return (
+        user_frame.join(last_items, on=S.USER_ID)
+        .join(pairs, on=S.ITEM_ID)
+        .group_by(S.USER_ID, pl.col("item_id_b").alias(S.ITEM_ID))
+        .agg(pl.col("co").sum().cast(pl.Float64).alias("strength"))
+        .with_columns(pl.lit("coview").alias("source"))
+    )
+
+
+def _category(
+    items: pl.DataFrame,
+    views: pl.DataFrame,
+    user_frame: pl.DataFrame,
+    *,
+    as_of: dt.datetime,
+    cfg: CandidateConfig,
+) -> pl.DataFrame:
+    """Source 3, category: the user's top categories -> their most viewed items."""
+    # Item -> current category (latest version before as_of).
+    item_cat = (
+        items.filter(pl.col(S.VALID_FROM) < as_of)
+        .sort(S.VALID_FROM)
+        .group_by(S.ITEM_ID)
+        .agg(pl.col(S.CATEGORY_ID).drop_nulls().last())
+    )
+    cat_views = views.join(item_cat, on=S.ITEM_ID, how="inner")
+    top_cats = (
+        cat_views.group_by(S.USER_ID, S.CATEGORY_ID)
+        .len("n")
+        .sort(["n", S.CATEGORY_ID], descending=[True, False])
+        .group_by(S.USER_ID, maintain_order=True)
+        .head(cfg.top_categories)
+    )
+    cat_popular = (
+        cat_views.group_by(S.CATEGORY_ID, S.ITEM_ID)
+        .len("m")
+        .sort(["m", S.ITEM_ID], descending=[True, False])
+        .group_by(S.CATEGORY_ID, maintain_order=True)
+        .head(cfg.per_category)
+    )
+    return (
+        user_frame.join(top_cats, on=S.USER_ID)
+        .join(cat_popular, on=S.CATEGORY_ID)
+        .select(
+            S.USER_ID,
+            S.ITEM_ID,
+            (pl.col("n") * pl.col("m")).cast(pl.Float64).alias("strength"),
+            pl.lit("category").alias("source"),
+        )
+    )
+
+
+def _popular(
+    buckets: pl.DataFrame, user_frame: pl.DataFrame, *, cfg: CandidateConfig
+) -> pl.DataFrame:
+    """Source 4, popular: the window's most viewed items, for every user."""
+    popular = buckets.head(cfg.popular).select(
+        S.ITEM_ID, pl.col("n").cast(pl.Float64).alias("strength")
+    )
+    return user_frame.join(popular, how="cross").with_columns(pl.lit("popular").alias("source"))
+
+
+def _tail(
+    past: pl.DataFrame,
+    buckets: pl.DataFrame,
+    user_frame: pl.DataFrame,
+    *,
+    listed: pl.DataFrame,
+    bought: pl.DataFrame | None,
+    n_tail: int,
+    as_of: dt.datetime,
+    seed: int,
+) -> pl.DataFrame | None:
+    """Source 5, tail exploration: ``n_tail`` random tail items per user, seeded by (seed, date).
+
+    Drawn from every item seen before ``as_of`` outside head and torso of the
+    window, without the (user, item) pairs in ``listed`` or ``bought``; None when
+    there is nothing to draw.
+    """
+    seen_items = past.select(S.ITEM_ID).unique()
+    not_tail = buckets.filter(pl.col("bucket") != "tail").select(S.ITEM_ID)
+    tail_pool = seen_items.join(not_tail, on=S.ITEM_ID, how="anti")[S.ITEM_ID].sort().to_numpy()
+    if n_tail <= 0 or tail_pool.size == 0:
+        return None
+    rng = np.random.default_rng([seed, as_of.toordinal()])
+    # Draw twice what is needed (with replacement, vectorized) so that after
+    # removing repeats and items already listed, n_tail usually remain.
+    k = n_tail * 2
+    idx = rng.integers(0, tail_pool.size, (user_frame.height, k))
+    tail = pl.DataFrame(
+        {
+            S.USER_ID: np.repeat(user_frame[S.USER_ID].to_numpy(), k),
+            S.ITEM_ID: tail_pool[idx.ravel()],
+            "strength": np.zeros(user_frame.height * k),
+        }
+    ).with_columns(pl.lit("tail").alias("source"), pl.lit(_PRIORITY["tail"], pl.Int8).alias("_p"))
+    tail = tail.unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True).join(
+        listed.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="anti"
+    )
+    if bought is not None:
+        tail = tail.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
+    return tail.group_by(S.USER_ID, maintain_order=True).head(n_tail)
+
+
 def generate_candidates(
     events: pl.DataFrame,
     items: pl.DataFrame,
@@ -138,135 +309,34 @@ def generate_candidates(
     recent = past.filter(pl.col(S.EVENT_TIME) >= start)
     views = recent.filter(pl.col(S.EVENT_TYPE) == "view")
     user_frame = pl.DataFrame({S.USER_ID: users.cast(pl.Int64)}).unique(maintain_order=True)
-    known = past.filter(pl.col(S.EVENT_TYPE) == "view").select(S.USER_ID).unique()
-    user_types = user_frame.join(
-        known.with_columns(pl.lit("history").alias("fallback")), on=S.USER_ID, how="left"
-    ).with_columns(pl.col("fallback").fill_null("cold_start"))
-
-    # Item -> current category (latest version before as_of).
-    item_cat = (
-        items.filter(pl.col(S.VALID_FROM) < as_of)
-        .sort(S.VALID_FROM)
-        .group_by(S.ITEM_ID)
-        .agg(pl.col(S.CATEGORY_ID).drop_nulls().last())
-    )
+    user_types = _user_types(past, user_frame)
     buckets = _item_buckets(views, head_share=head_share, torso_share=torso_share)
-
-    parts: list[pl.DataFrame] = []
-    # 1. history: the user's own viewed and carted items, recency-weighted.
-    touched = past.filter(
-        (pl.col(S.EVENT_TYPE) != "purchase") & (pl.col(S.EVENT_TIME) >= start)
-    ).join(user_frame, on=S.USER_ID, how="semi")
-    age_days = (pl.lit(as_of) - pl.col(S.EVENT_TIME)).dt.total_seconds() / 86_400.0
-    weight = pl.when(pl.col(S.EVENT_TYPE) == "cart").then(cfg.cart_weight).otherwise(1.0)
-    parts.append(
-        touched.group_by(S.USER_ID, S.ITEM_ID)
-        .agg(
-            (weight * (-age_days * np.log(2) / cfg.history_half_life_days).exp())
-            .sum()
-            .alias("strength")
-        )
-        .sort([S.USER_ID, "strength", S.ITEM_ID], descending=[True, True, False])
-        .group_by(S.USER_ID, maintain_order=True)
-        .head(cfg.history)
-        .with_columns(pl.lit("history").alias("source"))
-    )
-    # 2. co-view: pairs of distinct items seen by a user on the same day.
-    daily = views.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.date().alias("d")).unique()
-    pairs = (
-        daily.join(daily, on=[S.USER_ID, "d"], suffix="_b")
-        .filter(pl.col(S.ITEM_ID) != pl.col("item_id_b"))
-        .group_by(S.ITEM_ID, "item_id_b")
-        .len("co")
-        .sort(["co", "item_id_b"], descending=[True, False])
-        .group_by(S.ITEM_ID, maintain_order=True)
-        .head(cfg.coview_per_item)
-    )
-    last_items = (
-        past.filter(pl.col(S.EVENT_TYPE) == "view")
-        .sort(S.EVENT_TIME)
-        .group_by(S.USER_ID)
-        .agg(pl.col(S.ITEM_ID).unique(maintain_order=True).reverse().head(cfg.recent_items))
-        .explode(S.ITEM_ID)
-    )
-    parts.append(
-        user_frame.join(last_items, on=S.USER_ID)
-        .join(pairs, on=S.ITEM_ID)
-        .group_by(S.USER_ID, pl.col("item_id_b").alias(S.ITEM_ID))
-        .agg(pl.col("co").sum().cast(pl.Float64).alias("strength"))
-        .with_columns(pl.lit("coview").alias("source"))
-    )
-    # 3. the user's top categories -> their most viewed items.
-    cat_views = views.join(item_cat, on=S.ITEM_ID, how="inner")
-    top_cats = (
-        cat_views.group_by(S.USER_ID, S.CATEGORY_ID)
-        .len("n")
-        .sort(["n", S.CATEGORY_ID], descending=[True, False])
-        .group_by(S.USER_ID, maintain_order=True)
-        .head(cfg.top_categories)
-    )
-    cat_popular = (
-        cat_views.group_by(S.CATEGORY_ID, S.ITEM_ID)
-        .len("m")
-        .sort(["m", S.ITEM_ID], descending=[True, False])
-        .group_by(S.CATEGORY_ID, maintain_order=True)
-        .head(cfg.per_category)
-    )
-    parts.append(
-        user_frame.join(top_cats, on=S.USER_ID)
-        .join(cat_popular, on=S.CATEGORY_ID)
-        .select(
-            S.USER_ID,
-            S.ITEM_ID,
-            (pl.col("n") * pl.col("m")).cast(pl.Float64).alias("strength"),
-            pl.lit("category").alias("source"),
-        )
-    )
-    # 4. global popular.
-    popular = buckets.head(cfg.popular).select(
-        S.ITEM_ID, pl.col("n").cast(pl.Float64).alias("strength")
-    )
-    parts.append(
-        user_frame.join(popular, how="cross").with_columns(pl.lit("popular").alias("source"))
-    )
-    merged = (
-        pl.concat([p.select(S.USER_ID, S.ITEM_ID, "strength", "source") for p in parts])
-        .with_columns(pl.col("source").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("_p"))
-        .sort([S.USER_ID, "_p", "strength", S.ITEM_ID], descending=[False, False, True, False])
-        .unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True)
-    )
-    bought = past.filter(pl.col(S.EVENT_TYPE) == "purchase").select(S.USER_ID, S.ITEM_ID).unique()
+    parts = [
+        _history(past, user_frame, as_of=as_of, start=start, cfg=cfg),
+        _coview(past, views, user_frame, cfg=cfg),
+        _category(items, views, user_frame, as_of=as_of, cfg=cfg),
+        _popular(buckets, user_frame, cfg=cfg),
+    ]
+    merged = _by_priority(parts)
+    bought = None
     if cfg.exclude_purchased:
+        bought = (
+            past.filter(pl.col(S.EVENT_TYPE) == "purchase").select(S.USER_ID, S.ITEM_ID).unique()
+        )
         merged = merged.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
     n_tail = round(cfg.max_candidates * cfg.tail_share)
     merged = merged.group_by(S.USER_ID, maintain_order=True).head(cfg.max_candidates - n_tail)
-
-    # 5. tail exploration: n_tail random tail items per user, seeded by (seed, date),
-    # from every item seen before as_of outside head and torso of the window.
-    seen_items = past.select(S.ITEM_ID).unique()
-    not_tail = buckets.filter(pl.col("bucket") != "tail").select(S.ITEM_ID)
-    tail_pool = seen_items.join(not_tail, on=S.ITEM_ID, how="anti")[S.ITEM_ID].sort().to_numpy()
-    if n_tail > 0 and tail_pool.size > 0:
-        rng = np.random.default_rng([seed, as_of.toordinal()])
-        # Draw twice what is needed (with replacement, vectorized) so that after
-        # removing repeats and items already listed, n_tail usually remain.
-        k = n_tail * 2
-        idx = rng.integers(0, tail_pool.size, (user_frame.height, k))
-        tail = pl.DataFrame(
-            {
-                S.USER_ID: np.repeat(user_frame[S.USER_ID].to_numpy(), k),
-                S.ITEM_ID: tail_pool[idx.ravel()],
-                "strength": np.zeros(user_frame.height * k),
-            }
-        ).with_columns(
-            pl.lit("tail").alias("source"), pl.lit(_PRIORITY["tail"], pl.Int8).alias("_p")
-        )
-        tail = tail.unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True).join(
-            merged.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="anti"
-        )
-        if cfg.exclude_purchased:
-            tail = tail.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
-        tail = tail.group_by(S.USER_ID, maintain_order=True).head(n_tail)
+    tail = _tail(
+        past,
+        buckets,
+        user_frame,
+        listed=merged,
+        bought=bought,
+        n_tail=n_tail,
+        as_of=as_of,
+        seed=seed,
+    )
+    if tail is not None:
         merged = pl.concat([merged, tail.select(merged.columns)])
     candidates = (
         merged.sort(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import os
 import textwrap
 from pathlib import Path
@@ -14,7 +13,16 @@ import polars as pl
 from longtail.artifacts import BacktestMetrics, CurrentModel
 from longtail.daily.runner import StepRecord, format_metrics
 from longtail.paths import Layout
-from longtail.reporting import Headline, figure, headline, img_tag, page, table
+from longtail.reporting import (
+    Headline,
+    figure,
+    headline,
+    img_tag,
+    link_list,
+    page,
+    paragraph,
+    table,
+)
 from longtail.runlog import format_seconds
 
 __all__ = ["closing_screen", "run_headline", "stage_links", "write_run_report"]
@@ -131,22 +139,18 @@ def write_run_report(
     ax = fig.subplots()
     ax.barh(steps["step"].to_list()[::-1], steps["seconds"].to_list()[::-1], color="#3b6fb6")
     ax.set(xlabel="seconds", title="step durations (skipped steps show their last run)")
-    links = "".join(
-        f'<li><a href="{html.escape(os.path.relpath(path, out_dir))}">{html.escape(label)}</a></li>'
-        for label, path in stage_links(layout, date)
-    )
+    links = [(label, os.path.relpath(path, out_dir)) for label, path in stage_links(layout, date)]
     failed = [name for name, r in records.items() if r.status == "failed"]
     verdict = (
-        f'<p class="bad">failed at step {html.escape(failed[0])}: '
-        f"{html.escape(records[failed[0]].error or '')}</p>"
+        paragraph(f"failed at step {failed[0]}: {records[failed[0]].error or ''}", css_class="bad")
         if failed
-        else '<p class="ok">all steps done or unchanged</p>'
+        else paragraph("all steps done or unchanged", css_class="ok")
     )
     numbers, sentence = run_headline(records)
     sections = [
         ("Status", verdict),
         ("Steps", table(steps) + img_tag(fig, alt="step durations")),
-        ("Reports", f"<ul>{links}</ul>" if links else "<p>no stage reports yet</p>"),
+        ("Reports", link_list(links, empty="no stage reports yet")),
     ]
     if extra:
         sections.append(

@@ -137,6 +137,56 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def _unchanged(prev: dict[str, Any], fingerprint: str, outputs: list[Path]) -> bool:
+    """Whether a step's last run is still good: same inputs, its outputs there and unchanged."""
+    return (
+        prev.get("status") in {"done", "skipped"}
+        and prev.get("fingerprint") == fingerprint
+        and all(p.exists() for p in outputs)
+        and prev.get("outputs") == {p.name: content_hash([p]) for p in outputs}
+    )
+
+
+def _execute(
+    step: Step, ctx: RunContext, *, fingerprint: str, prev: dict[str, Any], outputs: list[Path]
+) -> tuple[StepRecord, tuple[str, Exception] | None]:
+    """Run one step and log its start and end; a failure is returned, not raised.
+
+    Returns the step's record and, when it raised, the failure message and the
+    exception (the caller saves the manifest, then raises :class:`StepFailed`).
+    """
+    expected = prev.get("seconds") if prev.get("status") == "done" else None
+    log.info(
+        "%-20s start", step.name,
+        extra={"step_event": "start", "step": step.name, "expected": expected},
+    )  # fmt: skip
+    started, t0 = _now(), time.perf_counter()
+    try:
+        metrics = step.run(ctx) or {}
+    except Exception as exc:
+        seconds = time.perf_counter() - t0
+        record = StepRecord(
+            status="failed", fingerprint=fingerprint, started=started, ended=_now(),
+            seconds=round(seconds, 3), error=f"{type(exc).__name__}: {exc}",
+        )  # fmt: skip
+        log.error(
+            "%-20s FAILED after %s: %s", step.name, format_seconds(seconds), exc,
+            extra={"step_event": "end"},
+        )  # fmt: skip
+        return record, (f"step {step.name!r} failed after {seconds:.1f}s: {exc}", exc)
+    seconds = time.perf_counter() - t0
+    record = StepRecord(
+        status="done", fingerprint=fingerprint, started=started, ended=_now(),
+        seconds=round(seconds, 3), metrics=metrics,
+        outputs={p.name: content_hash([p]) for p in outputs},
+    )  # fmt: skip
+    log.info(
+        "%-20s done in %s  %s", step.name, format_seconds(seconds), format_metrics(metrics),
+        extra={"step_event": "end"},
+    )  # fmt: skip
+    return record, None
+
+
 def run_steps(
     steps: Sequence[Step],
     ctx: RunContext,
@@ -197,13 +247,7 @@ def run_steps(
         fp = _fingerprint(step, ctx)
         prev = previous.get(step.name, {})
         outputs = list(step.outputs(ctx))
-        if (
-            not force
-            and prev.get("status") in {"done", "skipped"}
-            and prev.get("fingerprint") == fp
-            and all(p.exists() for p in outputs)
-            and prev.get("outputs") == {p.name: content_hash([p]) for p in outputs}
-        ):
+        if not force and _unchanged(prev, fp, outputs):
             records[step.name] = StepRecord(**{**prev, "status": "skipped"})
             log.info(
                 "%-20s unchanged, skipped (last run took %s)",
@@ -212,38 +256,13 @@ def run_steps(
             )
             save()
             continue
-        expected = prev.get("seconds") if prev.get("status") == "done" else None
-        log.info(
-            "%-20s start", step.name,
-            extra={"step_event": "start", "step": step.name, "expected": expected},
-        )  # fmt: skip
-        started, t0 = _now(), time.perf_counter()
-        try:
-            metrics = step.run(ctx) or {}
-        except Exception as exc:
-            seconds = time.perf_counter() - t0
-            records[step.name] = StepRecord(
-                status="failed", fingerprint=fp, started=started, ended=_now(),
-                seconds=round(seconds, 3), error=f"{type(exc).__name__}: {exc}",
-            )  # fmt: skip
-            save()
-            log.error(
-                "%-20s FAILED after %s: %s", step.name, format_seconds(seconds), exc,
-                extra={"step_event": "end"},
-            )  # fmt: skip
-            msg = f"step {step.name!r} failed after {seconds:.1f}s: {exc}"
-            raise StepFailed(msg) from exc
-        seconds = time.perf_counter() - t0
-        records[step.name] = StepRecord(
-            status="done", fingerprint=fp, started=started, ended=_now(),
-            seconds=round(seconds, 3), metrics=metrics,
-            outputs={p.name: content_hash([p]) for p in outputs},
-        )  # fmt: skip
-        log.info(
-            "%-20s done in %s  %s", step.name, format_seconds(seconds), format_metrics(metrics),
-            extra={"step_event": "end"},
-        )  # fmt: skip
+        records[step.name], failure = _execute(
+            step, ctx, fingerprint=fp, prev=prev, outputs=outputs
+        )
         save()
+        if failure is not None:
+            msg, cause = failure
+            raise StepFailed(msg) from cause
         missing = [p for p in outputs if not p.exists()]
         if missing:
             msg = f"step {step.name!r} finished without writing {missing}"

@@ -128,6 +128,28 @@ def _item_category_at_event(events: pl.DataFrame, items: pl.DataFrame) -> pl.Dat
     )
 
 
+def _category_days(views: pl.DataFrame) -> pl.DataFrame:
+    """Per user and day: categories viewed for the first time, the top category's views so far.
+
+    ``__new_cats`` (categories first viewed that day), ``__top`` (views of the user's
+    most viewed category up to that day, within the day's categories) and
+    ``__cat_views`` (views with a category that day).
+    """
+    return (
+        views.filter(pl.col(S.CATEGORY_ID).is_not_null())
+        .group_by(S.USER_ID, S.CATEGORY_ID, _DAY)
+        .agg(pl.len().cast(pl.Int64).alias("__n"))
+        .sort(S.USER_ID, S.CATEGORY_ID, _DAY)
+        .with_columns(pl.col("__n").cum_sum().over(S.USER_ID, S.CATEGORY_ID).alias("__cum"))
+        .group_by(S.USER_ID, _DAY)
+        .agg(
+            (pl.col("__cum") == pl.col("__n")).sum().cast(pl.Int64).alias("__new_cats"),
+            pl.col("__cum").max().alias("__top"),
+            pl.col("__n").sum().alias("__cat_views"),
+        )
+    )
+
+
 def build_user_features(
     events: pl.DataFrame, items: pl.DataFrame, cfg: FeaturesConfig, *, until: dt.date
 ) -> pl.DataFrame:
@@ -157,19 +179,7 @@ def build_user_features(
         pl.col(S.EVENT_TIME).filter(kind == "purchase").max().alias("__last_purchase"),
     )
     views = _item_category_at_event(ev.filter(kind == "view"), items)
-    per_cat = (
-        views.filter(pl.col(S.CATEGORY_ID).is_not_null())
-        .group_by(S.USER_ID, S.CATEGORY_ID, _DAY)
-        .agg(pl.len().cast(pl.Int64).alias("__n"))
-        .sort(S.USER_ID, S.CATEGORY_ID, _DAY)
-        .with_columns(pl.col("__n").cum_sum().over(S.USER_ID, S.CATEGORY_ID).alias("__cum"))
-        .group_by(S.USER_ID, _DAY)
-        .agg(
-            (pl.col("__cum") == pl.col("__n")).sum().cast(pl.Int64).alias("__new_cats"),
-            pl.col("__cum").max().alias("__top"),
-            pl.col("__n").sum().alias("__cat_views"),
-        )
-    )
+    per_cat = _category_days(views)
     first = daily.group_by(S.USER_ID).agg(pl.col(_DAY).min())
     grid = (
         _grid(first, S.USER_ID, cutoff - DAY)
@@ -239,24 +249,7 @@ def build_item_features(
         (kind == "purchase").sum().cast(pl.Int64).alias("purchases"),
     )
     first_event = ev.group_by(S.ITEM_ID).agg(pl.col(S.EVENT_TIME).min().alias("__first_seen"))
-    listed = items.filter(pl.col(S.VALID_FROM) < cutoff).select(
-        S.ITEM_ID, pl.col(S.VALID_FROM).dt.truncate("1d").alias(_DAY)
-    )
-    # A listing older than the longest window before the first event says nothing a
-    # window can see: such items count from the first event that names them.
-    # RetailRocket lists 229k items at the epoch, 6.5k of them seen; a grid of every
-    # listed item from the epoch held billions of rows. Whether an item has a snapshot
-    # at T still depends only on data before T.
-    start = ev[_DAY].min()
-    if isinstance(start, dt.datetime):
-        horizon = dt.timedelta(days=max(cfg.item_windows_days))
-        listed = listed.filter(pl.col(_DAY) >= start - horizon)
-    first = (
-        pl.concat([daily.select(S.ITEM_ID, _DAY), listed])
-        .group_by(S.ITEM_ID)
-        .agg(pl.col(_DAY).min())
-    )
-    a, strength = _prior(cfg)
+    first = _item_first_days(ev, daily, items, cfg, cutoff=cutoff)
     big = max(cfg.item_windows_days)
     pop = S.window_column("item", "views", big)
     grid = (
@@ -279,9 +272,50 @@ def build_item_features(
     if pop not in grid.columns:  # longest window is always computed above
         msg = f"internal: missing popularity column {pop!r}"
         raise StageError(msg)
+    grid = _with_item_properties(_with_popularity(grid, cfg, pop=pop), items)
+    schema = item_feature_schema(cfg)
+    out = grid.select(pl.col(c).cast(t) for c, t in schema.items())
+    return _keep_history(out, cfg, cutoff).sort(S.SNAPSHOT_TIME, S.ITEM_ID)
+
+
+def _item_first_days(
+    ev: pl.DataFrame,
+    daily: pl.DataFrame,
+    items: pl.DataFrame,
+    cfg: FeaturesConfig,
+    *,
+    cutoff: dt.datetime,
+) -> pl.DataFrame:
+    """Each item's first snapshot day: its first event or its listing, whichever is first."""
+    listed = items.filter(pl.col(S.VALID_FROM) < cutoff).select(
+        S.ITEM_ID, pl.col(S.VALID_FROM).dt.truncate("1d").alias(_DAY)
+    )
+    # A listing older than the longest window before the first event says nothing a
+    # window can see: such items count from the first event that names them.
+    # RetailRocket lists 229k items at the epoch, 6.5k of them seen; a grid of every
+    # listed item from the epoch held billions of rows. Whether an item has a snapshot
+    # at T still depends only on data before T.
+    start = ev[_DAY].min()
+    if isinstance(start, dt.datetime):
+        horizon = dt.timedelta(days=max(cfg.item_windows_days))
+        listed = listed.filter(pl.col(_DAY) >= start - horizon)
+    return (
+        pl.concat([daily.select(S.ITEM_ID, _DAY), listed])
+        .group_by(S.ITEM_ID)
+        .agg(pl.col(_DAY).min())
+    )
+
+
+def _with_popularity(grid: pl.DataFrame, cfg: FeaturesConfig, *, pop: str) -> pl.DataFrame:
+    """Add the popularity rank and bucket, the smoothed conversion rate and the item's age.
+
+    Ranked per snapshot over ``pop`` (the longest view window): head items together
+    hold ``head_share`` of the views, torso up to ``torso_share``, the rest are tail.
+    """
+    a, strength = _prior(cfg)
     share = pl.col("__cum") / pl.col("__total")
     own = pl.col(pop) / pl.col("__total")
-    grid = (
+    return (
         grid.sort([S.SNAPSHOT_TIME, pop, S.ITEM_ID], descending=[False, True, False])
         .with_columns(
             (pl.int_range(pl.len()).over(S.SNAPSHOT_TIME) + 1)
@@ -310,6 +344,10 @@ def build_item_features(
             .alias(S.ITEM_DAYS_SINCE_FIRST_SEEN),
         )
     )
+
+
+def _with_item_properties(grid: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """Add price, category and availability of the item row valid strictly before each snapshot."""
     props = items.select(
         S.ITEM_ID,
         S.VALID_FROM,
@@ -317,7 +355,7 @@ def build_item_features(
         pl.col(S.CATEGORY_ID).alias(S.ITEM_CATEGORY),
         pl.col(S.AVAILABLE).alias(S.ITEM_AVAILABLE),
     ).sort(S.VALID_FROM)
-    grid = grid.sort(S.SNAPSHOT_TIME).join_asof(
+    return grid.sort(S.SNAPSHOT_TIME).join_asof(
         props,
         left_on=S.SNAPSHOT_TIME,
         right_on=S.VALID_FROM,
@@ -326,9 +364,6 @@ def build_item_features(
         allow_exact_matches=False,  # a property set at the snapshot time is not yet seen
         check_sortedness=False,
     )
-    schema = item_feature_schema(cfg)
-    out = grid.select(pl.col(c).cast(t) for c, t in schema.items())
-    return _keep_history(out, cfg, cutoff).sort(S.SNAPSHOT_TIME, S.ITEM_ID)
 
 
 def build_features(

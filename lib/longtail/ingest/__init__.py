@@ -9,7 +9,7 @@ from longtail.ingest.pipeline import (
     read_source,
     run_ingest,
 )
-from longtail.ingest.synthetic import CanonicalTables, generate
+from longtail.synthetic import CanonicalTables, generate
 
 __all__ = [
     "CanonicalTables",

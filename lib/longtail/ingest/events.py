@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -235,7 +235,59 @@ def parse_events(
     lim = limits or RowLimits()
     require_columns(raw, mapping.required())
     account = Q.TableAccount("events", rows_read=raw.rows_read)
-    rows = raw.rows
+    parsed, id_map_parts = _typed_columns(raw.rows, mapping, epoch_us_columns=epoch_us_columns)
+    limit = now + future_tolerance
+    parsed = parsed.with_columns(_reject_reason(mapping, lim, limit).alias("_why"))
+    _raise_on_column_failures(raw, parsed, mapping, lim, limit)
+    ok, quarantine = Q.split_rejects(raw, parsed, pl.col("_why"), table="events")
+    ok = ok.drop("_why")
+    account.ignored = int(ok.get_column("_ignored").sum())
+    ok = ok.filter(~pl.col("_ignored"))
+    events = _canonical_events(ok, mapping)
+    before = events.height
+    events = events.unique(maintain_order=True)
+    account.deduplicated = before - events.height
+    account.accepted = events.height
+    account.add_quarantined(quarantine)
+    account.check()
+    id_map = (
+        pl.concat(id_map_parts).unique().sort("kind", "id")
+        if id_map_parts
+        else pl.DataFrame(schema=ID_MAP)
+    )
+    return ParsedEvents(
+        events=events.sort(S.EVENT_TIME, S.USER_ID, S.ITEM_ID, maintain_order=True),
+        quarantine=quarantine,
+        account=account,
+        id_map=id_map,
+    )
+
+
+def _canonical_events(ok: pl.DataFrame, mapping: EventMapping) -> pl.DataFrame:
+    """The accepted rows' parsed columns under their canonical names."""
+    return ok.select(
+        pl.col("_time").alias(S.EVENT_TIME),
+        pl.col("_user").alias(S.USER_ID),
+        pl.col("_item").alias(S.ITEM_ID),
+        pl.col("_type").alias(S.EVENT_TYPE),
+        (
+            pl.col(mapping.transaction_id).cast(pl.String)
+            if mapping.transaction_id
+            else pl.lit(None, pl.String)
+        ).alias(S.TRANSACTION_ID),
+        pl.col("_category").alias(S.CATEGORY_ID),
+        pl.col("_price").alias(S.PRICE),
+    )
+
+
+def _typed_columns(
+    rows: pl.DataFrame, mapping: EventMapping, *, epoch_us_columns: frozenset[str]
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Add the parsed columns (``_user``, ``_item``, ``_time``, ``_type``, ``_price``, ...).
+
+    Returns the rows with them, and the (kind, original, id) maps of hashed ids
+    (none with ``id_encoding = "int"``).
+    """
     id_map_parts: list[pl.DataFrame] = []
 
     def encode_id(col: str, kind: str) -> pl.Expr:
@@ -273,17 +325,21 @@ def parse_events(
             else pl.lit(None, pl.Int64)
         ).alias("_category"),
     )
+    return parsed, id_map_parts
+
+
+def _reject_reason(mapping: EventMapping, lim: RowLimits, limit: dt.datetime) -> pl.Expr:
+    """The first event rule a parsed row breaks (see :func:`parse_events`), or null."""
     user_raw, item_raw = pl.col(mapping.user_id), pl.col(mapping.item_id)
     price_raw = pl.col(mapping.price) if mapping.price else pl.lit(None, pl.String)
     cat_raw = pl.col(mapping.category_id) if mapping.category_id else pl.lit(None, pl.String)
     t = pl.col("_time")
-    limit = now + future_tolerance
     outside = pl.lit(False)
     if lim.window_start is not None:
         outside = outside | (t < pl.lit(lim.window_start).dt.cast_time_unit("us"))
     if lim.window_end is not None:
         outside = outside | (t >= pl.lit(lim.window_end).dt.cast_time_unit("us"))
-    reason = (
+    return (
         pl.when(user_raw.is_null() | item_raw.is_null())
         .then(pl.lit(Q.MISSING_ID))
         .when(pl.col("_user").is_null() | pl.col("_item").is_null())
@@ -311,42 +367,6 @@ def parse_events(
         .when(cat_raw.is_not_null() & pl.col("_category").is_null())
         .then(pl.lit(Q.UNPARSABLE_VALUE))
         .otherwise(None)
-    )
-    parsed = parsed.with_columns(reason.alias("_why"))
-    _raise_on_column_failures(raw, parsed, mapping, lim, limit)
-    ok, quarantine = Q.split_rejects(raw, parsed, pl.col("_why"), table="events")
-    ok = ok.drop("_why")
-    account.ignored = int(ok.get_column("_ignored").sum())
-    ok = ok.filter(~pl.col("_ignored"))
-    events = ok.select(
-        pl.col("_time").alias(S.EVENT_TIME),
-        pl.col("_user").alias(S.USER_ID),
-        pl.col("_item").alias(S.ITEM_ID),
-        pl.col("_type").alias(S.EVENT_TYPE),
-        (
-            pl.col(mapping.transaction_id).cast(pl.String)
-            if mapping.transaction_id
-            else pl.lit(None, pl.String)
-        ).alias(S.TRANSACTION_ID),
-        pl.col("_category").alias(S.CATEGORY_ID),
-        pl.col("_price").alias(S.PRICE),
-    )
-    before = events.height
-    events = events.unique(maintain_order=True)
-    account.deduplicated = before - events.height
-    account.accepted = events.height
-    account.add_quarantined(quarantine)
-    account.check()
-    id_map = (
-        pl.concat(id_map_parts).unique().sort("kind", "id")
-        if id_map_parts
-        else pl.DataFrame(schema=ID_MAP)
-    )
-    return ParsedEvents(
-        events=events.sort(S.EVENT_TIME, S.USER_ID, S.ITEM_ID, maintain_order=True),
-        quarantine=quarantine,
-        account=account,
-        id_map=id_map,
     )
 
 
@@ -380,41 +400,67 @@ def _raise_on_column_failures(
             sums.append((pl.col(col).is_not_null() & pl.col(alias).is_null()).sum().alias(key))
     counts_all = parsed.select(sums).row(0, named=True)
     if mapping.id_encoding == "int":
-        for col, key, alias in ids:
-            given, n_bad = counts_all[f"{key}_given"], counts_all[key]
-            if given and 2 * n_bad > given:
-                example = parsed.filter(pl.col(col).is_not_null() & pl.col(alias).is_null())[col][0]
-                where = (
-                    'set source.id_encoding = "hash" to map string ids to stable integers'
-                    if mapping.configurable
-                    else "the ids must be integers"
-                )
-                msg = (
-                    f"{raw.path}: {n_bad:,} of {given:,} {key} values are not "
-                    f"integers (e.g. {example!r}); {where}"
-                )
-                raise SourceError(msg)
+        _raise_on_id_failures(raw, parsed, mapping, counts_all, ids)
     if 2 * counts_all["unknown_event"] > n:
-        top = (
-            parsed.filter(pl.col("_why") == Q.UNKNOWN_EVENT)
-            .group_by(mapping.event_type)
-            .len()
-            .sort("len", mapping.event_type, descending=[True, False])
-            .head(5)
-        )
-        seen = ", ".join(f"{name!r} {k:,}" for name, k in top.iter_rows())
-        where = (
-            "map them under [source.event_names] (view, cart, purchase) or list them under ignore"
-            if mapping.configurable
-            else "the mapping knows only " + ", ".join(sorted(mapping.names))
-        )
-        msg = (
-            f"{raw.path}: {counts_all['unknown_event']:,} of {n:,} rows have an event name "
-            f"that is not mapped (most common: {seen}); {where}"
-        )
-        raise SourceError(msg)
-    if 2 * counts_all["time"] <= n:
-        return
+        _raise_on_unknown_events(raw, parsed, mapping, counts_all["unknown_event"])
+    if 2 * counts_all["time"] > n:
+        _raise_on_time_failures(raw, parsed, mapping, lim, limit)
+
+
+def _raise_on_id_failures(
+    raw: RawTable,
+    parsed: pl.DataFrame,
+    mapping: EventMapping,
+    counts: dict[str, Any],
+    ids: tuple[tuple[str, str, str], ...],
+) -> None:
+    """Most given ids are not integers: string ids under ``id_encoding = "int"``."""
+    for col, key, alias in ids:
+        given, n_bad = counts[f"{key}_given"], counts[key]
+        if given and 2 * n_bad > given:
+            example = parsed.filter(pl.col(col).is_not_null() & pl.col(alias).is_null())[col][0]
+            where = (
+                'set source.id_encoding = "hash" to map string ids to stable integers'
+                if mapping.configurable
+                else "the ids must be integers"
+            )
+            msg = (
+                f"{raw.path}: {n_bad:,} of {given:,} {key} values are not "
+                f"integers (e.g. {example!r}); {where}"
+            )
+            raise SourceError(msg)
+
+
+def _raise_on_unknown_events(
+    raw: RawTable, parsed: pl.DataFrame, mapping: EventMapping, unknown: int
+) -> None:
+    """Most rows have an event name the mapping does not know."""
+    n = parsed.height
+    top = (
+        parsed.filter(pl.col("_why") == Q.UNKNOWN_EVENT)
+        .group_by(mapping.event_type)
+        .len()
+        .sort("len", mapping.event_type, descending=[True, False])
+        .head(5)
+    )
+    seen = ", ".join(f"{name!r} {k:,}" for name, k in top.iter_rows())
+    where = (
+        "map them under [source.event_names] (view, cart, purchase) or list them under ignore"
+        if mapping.configurable
+        else "the mapping knows only " + ", ".join(sorted(mapping.names))
+    )
+    msg = (
+        f"{raw.path}: {unknown:,} of {n:,} rows have an event name "
+        f"that is not mapped (most common: {seen}); {where}"
+    )
+    raise SourceError(msg)
+
+
+def _raise_on_time_failures(
+    raw: RawTable, parsed: pl.DataFrame, mapping: EventMapping, lim: RowLimits, limit: dt.datetime
+) -> None:
+    """Most timestamps fail: say how they were read and, when it is clear, the right unit."""
+    n = parsed.height
     bad_time = parsed.filter(pl.col("_why").is_in(list(_TIME_REASONS)))
     values = bad_time.get_column(mapping.event_time)
     counts = dict(bad_time.group_by("_why").len().iter_rows())

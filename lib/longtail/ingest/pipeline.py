@@ -18,9 +18,9 @@ from longtail.ingest.generic import ingest_generic
 from longtail.ingest.quarantine import TableAccount
 from longtail.ingest.result import CanonicalTables, IngestResult
 from longtail.ingest.retailrocket import ingest_retailrocket
-from longtail.ingest.synthetic import generate
 from longtail.io import atomic_dir, write_json
 from longtail.paths import Layout
+from longtail.synthetic import generate
 
 __all__ = [
     "IngestSummary",

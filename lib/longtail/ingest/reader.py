@@ -212,6 +212,42 @@ def _records(lines: list[str], separator: str, width: int) -> Iterator[tuple[int
             yield start, text, fields
 
 
+def _read_lines(path: Path) -> tuple[pl.Series, pl.Series]:
+    """The file's lines (without a trailing CR) and whether each is valid UTF-8.
+
+    A valid UTF-8 file without the byte :data:`_LINE_SEP` is read by Polars in one go;
+    anything else (or whatever trips that reader) line by line.
+    """
+    valid_utf8, has_sep = _scan_bytes(path)
+    lines: pl.Series | None = None
+    if valid_utf8 and not has_sep:
+        try:
+            lines = _lines_fast(path)
+        except pl.exceptions.NoDataError as exc:
+            msg = f"source file is empty: {path}"
+            raise SourceError(msg) from exc
+        except pl.exceptions.PolarsError:
+            lines = None  # whatever trips the fast reader, the line-by-line one reads
+    if lines is not None:
+        valid = pl.repeat(True, lines.len(), eager=True, dtype=pl.Boolean).alias("valid")
+    else:
+        lines, valid = _lines_slow(path)
+    return lines.str.strip_suffix("\r"), valid
+
+
+def _header(path: Path, header_line: str, separator: str) -> list[str]:
+    """The column names of the header line; each must be there once."""
+    columns = [c.strip() for c in _one_line(header_line, separator)]
+    if not columns:
+        msg = f"{path}: the header line cannot be read as CSV: {header_line[:80]!r}"
+        raise SourceError(msg)
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        msg = f"{path}: the header repeats column name(s) {dupes}; rename them so each is unique"
+        raise SourceError(msg)
+    return columns
+
+
 def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True) -> RawTable:
     """Read a delimited text file into string columns, keeping ragged and undecodable rows apart.
 
@@ -237,21 +273,7 @@ def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True)
         msg = f"separator must be one character. Got {separator!r} instead."
         raise SourceError(msg)
     _check_encoding(path)
-    valid_utf8, has_sep = _scan_bytes(path)
-    lines: pl.Series | None = None
-    if valid_utf8 and not has_sep:
-        try:
-            lines = _lines_fast(path)
-        except pl.exceptions.NoDataError as exc:
-            msg = f"source file is empty: {path}"
-            raise SourceError(msg) from exc
-        except pl.exceptions.PolarsError:
-            lines = None  # whatever trips the fast reader, the line-by-line one reads
-    if lines is not None:
-        valid = pl.repeat(True, lines.len(), eager=True, dtype=pl.Boolean).alias("valid")
-    else:
-        lines, valid = _lines_slow(path)
-    lines = lines.str.strip_suffix("\r")
+    lines, valid = _read_lines(path)
     frame = pl.DataFrame({"line": lines, "valid": valid}).with_row_index("row_number", offset=0)
     # Blank lines are no rows, but stay in ``frame``: inside a quoted field they are text.
     filled = frame.filter(pl.col("line").str.len_chars() > 0)
@@ -262,17 +284,7 @@ def read_delimited(path: Path, *, separator: str = ",", has_header: bool = True)
     header_at = -1  # data rows are numbered from 1 by line after the header (blank lines count)
     if has_header:
         header_at = int(filled.get_column("row_number")[0])
-        header_line = filled.get_column("line")[0]
-        columns = [c.strip() for c in _one_line(header_line, separator)]
-        if not columns:
-            msg = f"{path}: the header line cannot be read as CSV: {header_line[:80]!r}"
-            raise SourceError(msg)
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
-        if dupes:
-            msg = (
-                f"{path}: the header repeats column name(s) {dupes}; rename them so each is unique"
-            )
-            raise SourceError(msg)
+        columns = _header(path, filled.get_column("line")[0], separator)
         frame = frame.filter(pl.col("row_number") > header_at)
         n_fields = len(columns)
     else:

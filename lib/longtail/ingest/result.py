@@ -7,17 +7,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from longtail.ingest.quarantine import TableAccount
+from longtail.tables import CanonicalTables
 
 __all__ = ["CanonicalTables", "IngestResult"]
-
-
-@dataclass(frozen=True)
-class CanonicalTables:
-    """The three canonical tables of a source (or of ``DATA_DIR/canonical/``)."""
-
-    events: pl.DataFrame
-    items: pl.DataFrame
-    categories: pl.DataFrame
 
 
 @dataclass

@@ -30,7 +30,6 @@ __all__ = [
     "ece",
     "log_loss",
     "log_loss_skill",
-    "per_bucket",
     "pr_auc",
     "relative_ece",
     "reliability_bins",
@@ -212,40 +211,6 @@ _METRICS: dict[str, Metric] = {
     "log_loss_skill": log_loss_skill,
     "brier_skill": brier_skill,
 }
-
-
-def per_bucket(
-    frame: pl.DataFrame,
-    metric: Metric,
-    *,
-    label: str = LABEL,
-    score: str = SCORE,
-    bucket: str = POPULARITY_BUCKET,
-) -> pl.DataFrame:
-    """Apply ``metric`` within each popularity bucket.
-
-    Returns
-    -------
-    pl.DataFrame
-        ``bucket``, ``rows``, ``positives``, ``value``; head/torso/tail first, in
-        that order, then any other bucket value.
-    """
-    require(frame, numeric=(label, score), other=(bucket,))
-    present = frame[bucket].drop_nulls().unique().to_list()
-    order = [b for b in BUCKETS if b in present] + sorted(b for b in present if b not in BUCKETS)
-    rows = []
-    for name in order:
-        part = frame.filter(pl.col(bucket) == name)
-        rows.append(
-            {
-                "bucket": name,
-                "rows": part.height,
-                "positives": int(part[label].cast(pl.Int64).sum()),
-                "value": metric(part, label=label, score=score),
-            }
-        )
-    schema = {"bucket": pl.String, "rows": pl.Int64, "positives": pl.Int64, "value": pl.Float64}
-    return pl.DataFrame(rows, schema=schema)
 
 
 def classification_report(

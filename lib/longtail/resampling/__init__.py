@@ -8,9 +8,8 @@ from longtail.resampling.pipeline import (
     resampled_dir,
     train_split_path,
 )
-from longtail.resampling.report import ClassCounts, SamplingReport, correct_probabilities
+from longtail.resampling.report import ClassCounts, SamplingReport
 from longtail.resampling.strategies import STRATEGIES, FrameSampler, check_params
-from longtail.resampling.stratify import stratified_subsample
 
 __all__ = [
     "STRATEGIES",
@@ -18,10 +17,8 @@ __all__ = [
     "FrameSampler",
     "SamplingReport",
     "check_params",
-    "correct_probabilities",
     "resample_frame",
     "resample_train_split",
     "resampled_dir",
-    "stratified_subsample",
     "train_split_path",
 ]

@@ -33,9 +33,9 @@ from numpy.typing import NDArray
 from longtail.artifacts import SamplingCorrection
 from longtail.errors import StageError
 from longtail.io import write_json
-from longtail.prior import FALLBACK, correct_probabilities, row_offsets
+from longtail.prior import FALLBACK, row_offsets
 
-__all__ = ["USER_HASH_TOLERANCE", "ClassCounts", "SamplingReport", "correct_probabilities"]
+__all__ = ["USER_HASH_TOLERANCE", "ClassCounts", "SamplingReport"]
 
 OVERALL = FALLBACK
 #: Largest gap (logits) between a user-hash bucket's offset and the overall one.

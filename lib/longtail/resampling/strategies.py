@@ -24,7 +24,9 @@ from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSam
 from imblearn.under_sampling import ClusterCentroids, RandomUnderSampler, TomekLinks
 from numpy.typing import NDArray
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.impute import SimpleImputer
 from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
 
 from longtail.errors import ConfigError, StageError
 from longtail.schema import LABEL, SPLIT, dense_feature_columns
@@ -153,12 +155,16 @@ class _Matrix:
 
 def _feature_matrix(frame: pl.DataFrame, columns: list[str]) -> _Matrix:
     raw = frame.select(pl.col(c).cast(pl.Float64) for c in columns)
-    raw = raw.with_columns(pl.all().fill_null(pl.all().median()).fill_null(0.0))
-    values = raw.to_numpy().astype(np.float64, copy=False)
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
-    scale[scale == 0] = 1.0
-    return _Matrix(values=(values - mean) / scale, mean=mean, scale=scale)
+    values = raw.to_numpy().astype(np.float64, copy=False)  # nulls become NaN
+    # Column medians (0.0 for an all-null column), then zero mean and unit variance
+    # (population std; a constant column keeps scale 1).
+    values = SimpleImputer(strategy="median", keep_empty_features=True).fit_transform(values)
+    scaler = StandardScaler().fit(values)
+    return _Matrix(
+        values=np.asarray(scaler.transform(values), dtype=np.float64),
+        mean=np.asarray(scaler.mean_, dtype=np.float64),
+        scale=np.asarray(scaler.scale_, dtype=np.float64),
+    )
 
 
 class FrameSampler:

@@ -30,7 +30,6 @@ __all__ = [
     "group_parts",
     "keep_mask",
     "row_hash",
-    "stratified_subsample",
     "stratum_values",
     "subsample_thresholds",
 ]
@@ -199,28 +198,3 @@ def keep_mask(
         cell = (labels == label) & (buckets == bucket)
         mask |= cell & (u <= np.uint64(limit))
     return mask
-
-
-def stratified_subsample(frame: pl.DataFrame, *, target_rows: int, seed: int) -> pl.DataFrame:
-    """Cut ``frame`` to about ``target_rows`` rows keeping each (label, bucket) share.
-
-    Parameters
-    ----------
-    frame
-        Train rows with the key columns, ``label`` and ``item_popularity_bucket``.
-    target_rows
-        Rows wanted; the result has exactly this many unless rounding up the
-        one-row minimum of tiny strata adds a few, or the frame is smaller.
-    seed
-        Seed of the row hash that picks the rows.
-
-    Returns
-    -------
-    pl.DataFrame
-        The kept rows, in input order.
-    """
-    if target_rows < 1:
-        msg = f"target_rows must be >= 1. Got {target_rows!r} instead."
-        raise StageError(msg)
-    thresholds = subsample_thresholds(frame, target_rows=target_rows, seed=seed)
-    return frame.filter(pl.Series(keep_mask(frame, thresholds, seed=seed)))

@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -39,6 +39,9 @@ from longtail.paths import CURRENT_MODEL, Layout
 from longtail.scoring.output import write_partition
 from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
+
+if TYPE_CHECKING:
+    from longtail.models.saved import LoadedModel
 
 __all__ = [
     "PAIRS_PER_BLOCK",
@@ -195,6 +198,94 @@ def candidate_blocks(cands: pl.DataFrame, *, parts: int) -> list[pa.Table]:
     return [groups[key].to_arrow() for key in sorted(groups)]
 
 
+def _candidates(
+    cfg: Config, events: pl.DataFrame, items: pl.DataFrame, *, as_of: dt.datetime
+) -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
+    """The users to serve, their candidate pairs and each user's fallback type."""
+    users = expected_users(events, cfg, as_of=as_of)
+    if users.len() == 0:
+        msg = f"no users with events before {as_of.isoformat()}"
+        raise StageError(msg)
+    cands, user_types = generate_candidates(
+        events, items, users, as_of=as_of, seed=cfg.seed, cfg=candidate_config(cfg.score),
+        head_share=cfg.features.head_share, torso_share=cfg.features.torso_share,
+    )  # fmt: skip
+    log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
+    return users, cands, user_types
+
+
+def _list_rows(ranked: pl.DataFrame, cfg: Config, model: LoadedModel) -> pl.DataFrame:
+    """The written list rows: rank, item, scores, and which model and features made them."""
+    info = model.info
+    generated_at = dt.datetime.now(dt.UTC)
+    return ranked.select(
+        S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
+        pl.lit(info.version).alias(S.MODEL_VERSION),
+        pl.lit(info.strategy).alias(S.STRATEGY),
+        pl.lit(cfg.feature_store.feature_service).alias("feature_service"),
+        pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
+    )  # fmt: skip
+
+
+def _push(cfg: Config, recs: pl.DataFrame, *, date: dt.date, as_of: dt.datetime) -> None:
+    """Push the lists to the online store (Feast view ``user_recommendations``)."""
+    from longtail.scoring.serving import push_lists
+    from longtail.store import feature_store
+
+    pushed = push_lists(feature_store(cfg), cfg, recs, date=date, as_of=as_of)
+    log.info("pushed %d lists to the online store (view user_recommendations)", pushed)
+
+
+def _load_model(layout: Layout, model_path: Path | None) -> LoadedModel:
+    """The model to score with: ``model_path``, or the current one under ``DATA_DIR/models``."""
+    from longtail.models import load_model
+
+    model_dir = model_path or layout.models
+    if not model_dir.exists() or (model_path is None and not (model_dir / CURRENT_MODEL).is_file()):
+        msg = f"no trained model under {model_dir}: run jobs/train.py first"
+        raise StageError(msg)
+    return load_model(model_dir)
+
+
+def _score_pairs(
+    cfg: Config, cands: pl.DataFrame, *, model_path: Path, as_of: dt.datetime
+) -> pl.DataFrame:
+    """Score every candidate pair on Ray Data (one actor per GPU, else per CPU).
+
+    Returns the actors' reduced frames (each user's top-k with its scores) joined;
+    raises :class:`StageError` when the actors did not score every pair.
+    """
+    from longtail.ray_runtime import ensure_ray
+
+    ray = ensure_ray()
+    cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
+    gpus = int(ray.available_resources().get("GPU", 0))
+    actors = gpus or cpus
+    parts = block_count(cands.height, actors=actors)
+    ds = ray.data.from_arrow(candidate_blocks(cands, parts=parts))
+    scored_ds = ds.map_batches(
+        BatchScorer,
+        fn_constructor_kwargs={
+            "config_json": cfg.model_dump_json(),
+            "model_path": str(model_path),
+            "as_of": as_of.isoformat(),
+        },
+        batch_format="pyarrow",
+        batch_size=None,  # a whole block: every pair of a user in one call
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,
+        num_gpus=1 if gpus else 0,
+    )
+    tables = list(scored_ds.iter_batches(batch_format="pyarrow", batch_size=None))
+    frames = [pl.from_arrow(t) for t in tables if t.num_rows]
+    scored = pl.concat([f for f in frames if isinstance(f, pl.DataFrame)])
+    n_scored = int(scored.get_column(PAIRS).sum())
+    if n_scored != cands.height:
+        msg = f"scored {n_scored} pairs for {cands.height} candidates"
+        raise StageError(msg)
+    return scored.drop(PAIRS)
+
+
 def run_scoring(
     cfg: Config,
     *,
@@ -228,72 +319,26 @@ def run_scoring(
         No model, no canonical tables, or the lists break an invariant.
     """
     from longtail.ingest import load_tables
-    from longtail.models import load_model
-    from longtail.ray_runtime import ensure_ray, warm_ray_data
+    from longtail.ray_runtime import warm_ray_data
 
     t0 = time.perf_counter()
     layout = Layout(cfg.data_dir)
     as_of = scoring_time(date)
-    model_dir = model_path or layout.models
-    if not model_dir.exists() or (model_path is None and not (model_dir / CURRENT_MODEL).is_file()):
-        msg = f"no trained model under {model_dir}: run jobs/train.py first"
-        raise StageError(msg)
-    model = load_model(model_dir)
+    model = _load_model(layout, model_path)
     info = model.info
     # Ray Data's helper actors start while the driver builds the candidates.
     warming = warm_ray_data()
     canonical = load_tables(layout)
     events, items = canonical.events, canonical.items
-    users = expected_users(events, cfg, as_of=as_of)
-    if users.len() == 0:
-        msg = f"no users with events before {as_of.isoformat()}"
-        raise StageError(msg)
+    users, cands, user_types = _candidates(cfg, events, items, as_of=as_of)
     sc = cfg.score
-    cands, user_types = generate_candidates(
-        events, items, users, as_of=as_of, seed=cfg.seed, cfg=candidate_config(sc),
-        head_share=cfg.features.head_share, torso_share=cfg.features.torso_share,
-    )  # fmt: skip
-    log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
     warming.join()
-    ray = ensure_ray()
-    cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
-    gpus = int(ray.available_resources().get("GPU", 0))
-    actors = gpus or cpus
     if cands.height == 0:
         msg = f"no candidates for any of {users.len()} users: is the catalog empty?"
         raise StageError(msg)
-    parts = block_count(cands.height, actors=actors)
-    ds = ray.data.from_arrow(candidate_blocks(cands, parts=parts))
-    scored_ds = ds.map_batches(
-        BatchScorer,
-        fn_constructor_kwargs={
-            "config_json": cfg.model_dump_json(),
-            "model_path": str(model.path),
-            "as_of": as_of.isoformat(),
-        },
-        batch_format="pyarrow",
-        batch_size=None,  # a whole block: every pair of a user in one call
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=1,
-        num_gpus=1 if gpus else 0,
-    )
-    tables = list(scored_ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    frames = [pl.from_arrow(t) for t in tables if t.num_rows]
-    scored = pl.concat([f for f in frames if isinstance(f, pl.DataFrame)])
-    n_scored = int(scored.get_column(PAIRS).sum())
-    if n_scored != cands.height:
-        msg = f"scored {n_scored} pairs for {cands.height} candidates"
-        raise StageError(msg)
-    scored = scored.drop(PAIRS)
+    scored = _score_pairs(cfg, cands, model_path=model.path, as_of=as_of)
     ranked = top_k(scored, k=sc.k, tail_min_share=sc.tail_min_share, score=RANK_BY)
-    generated_at = dt.datetime.now(dt.UTC)
-    recs = ranked.select(
-        S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
-        pl.lit(info.version).alias(S.MODEL_VERSION),
-        pl.lit(info.strategy).alias(S.STRATEGY),
-        pl.lit(cfg.feature_store.feature_service).alias("feature_service"),
-        pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
-    )  # fmt: skip
+    recs = _list_rows(ranked, cfg, model)
     summary = scoring_summary(
         ranked, user_types=user_types, catalog_size=catalog_size(events, items, as_of=as_of)
     )
@@ -314,11 +359,7 @@ def run_scoring(
     )  # fmt: skip
     with atomic_dir(layout.scoring_report(date)) as folder:
         write_scoring_report(ranked, summary, folder, title=f"Scoring report {date.isoformat()}")
-    from longtail.scoring.serving import push_lists
-    from longtail.store import feature_store
-
-    pushed = push_lists(feature_store(cfg), cfg, recs, date=date, as_of=as_of)
-    log.info("pushed %d lists to the online store (view user_recommendations)", pushed)
+    _push(cfg, recs, date=date, as_of=as_of)
     log.info(
         "wrote %d lists (%d rows, %d short) to %s",
         written["users_written"], written["rows"], written["short_lists"], target,

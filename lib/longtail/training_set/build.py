@@ -137,6 +137,34 @@ class TrainingSetSummary:
         return out
 
 
+def _labelled_rows(
+    events: pl.DataFrame, items: pl.DataFrame, cfg: Config, *, cutoff: dt.datetime
+) -> tuple[pl.DataFrame, SplitPlan, dict[str, Any]]:
+    """The configured population's labelled rows with their split, the plan, the counts."""
+    population: dict[str, Any] = {"population": cfg.labels.population}
+    if cfg.labels.population == "candidates":
+        built = candidate_rows(events, items, cfg, cutoff=cutoff)
+        labelled, plan = built.rows, built.plan
+        population.update(
+            snapshots=built.snapshots,
+            generated=built.generated,
+            kept=built.kept,
+            train_negative_rate=built.train_negative_rate,
+        )
+    else:
+        labelled = label_views(
+            events,
+            target_event=cfg.labels.target_event,
+            horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
+            cutoff=cutoff,
+        )
+        if labelled.is_empty():
+            labelled = assign_splits(labelled, cfg.split)  # raises the clear "no labelled rows"
+        plan = plan_splits(labelled[S.EVENT_TIME], cfg.split)
+        labelled = assign_splits(labelled, cfg.split, plan=plan)
+    return labelled, plan, population
+
+
 def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> TrainingSetSummary:
     """Label views, fetch their features through the feature service, split by time, write.
 
@@ -169,27 +197,7 @@ def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> T
     canonical = load_tables(layout)
     events, items = canonical.events, canonical.items
     cutoff = dt.datetime(until.year, until.month, until.day, tzinfo=dt.UTC)
-    population: dict[str, Any] = {"population": cfg.labels.population}
-    if cfg.labels.population == "candidates":
-        built = candidate_rows(events, items, cfg, cutoff=cutoff)
-        labelled, plan = built.rows, built.plan
-        population.update(
-            snapshots=built.snapshots,
-            generated=built.generated,
-            kept=built.kept,
-            train_negative_rate=built.train_negative_rate,
-        )
-    else:
-        labelled = label_views(
-            events,
-            target_event=cfg.labels.target_event,
-            horizon=dt.timedelta(hours=cfg.labels.horizon_hours),
-            cutoff=cutoff,
-        )
-        if labelled.is_empty():
-            labelled = assign_splits(labelled, cfg.split)  # raises the clear "no labelled rows"
-        plan = plan_splits(labelled[S.EVENT_TIME], cfg.split)
-        labelled = assign_splits(labelled, cfg.split, plan=plan)
+    labelled, plan, population = _labelled_rows(events, items, cfg, cutoff=cutoff)
     views_seen = labelled.height
     # No label window may cross a split boundary (see training_set/embargo.py).
     labelled, embargo = apply_embargo(

@@ -74,6 +74,82 @@ def _keep_fraction(keys: pl.DataFrame, *, seed: int, share: float) -> pl.Series:
     return (h.cast(pl.Float64) / float(2**64)) < share
 
 
+def _snapshot_times(
+    seen: pl.DataFrame, cfg: Config, *, cutoff: dt.datetime, horizon: dt.timedelta
+) -> list[dt.datetime]:
+    """The snapshot times whose label window ends before ``cutoff``.
+
+    Raises
+    ------
+    StageError
+        No events before the cutoff, or no snapshot time fits.
+    """
+    lab = cfg.labels
+    if seen.is_empty():
+        msg = "no events before the cutoff to build candidate rows from"
+        raise StageError(msg)
+    first = seen[S.EVENT_TIME].min()
+    if not isinstance(first, dt.datetime):
+        msg = f"canonical column {S.EVENT_TIME!r} must be a datetime"
+        raise StageError(msg)
+    times = snapshot_times(first, cutoff, horizon=horizon, every_days=lab.snapshot_every_days)
+    if not times:
+        msg = (
+            f"no snapshot time has its {lab.horizon_hours:g} h label window before "
+            f"{cutoff.isoformat()}: the data needs more days"
+        )
+        raise StageError(msg)
+    return times
+
+
+def _labelled_at(
+    seen: pl.DataFrame,
+    items: pl.DataFrame,
+    targets: pl.DataFrame,
+    cfg: Config,
+    *,
+    at: dt.datetime,
+    split: str,
+    horizon: dt.timedelta,
+) -> pl.DataFrame:
+    """The candidates of (a seeded sample of) the users served at ``at``, labelled.
+
+    A candidate is positive when its user has a target event on it in
+    ``[at, at + horizon)``.
+    """
+    lab = cfg.labels
+    served = seen.filter(pl.col(S.EVENT_TIME) < at)[S.USER_ID].unique().sort()
+    n_users = lab.users_per_snapshot if split == "train" else lab.eval_users_per_snapshot
+    if served.len() > n_users:
+        rng = np.random.default_rng([cfg.seed, at.toordinal()])
+        pick = np.sort(rng.choice(served.len(), n_users, replace=False))
+        served = served.gather(pick)
+    cands, _ = generate_candidates(
+        seen,
+        items,
+        served,
+        as_of=at,
+        cfg=candidate_config(cfg.score),
+        seed=cfg.seed,
+        head_share=cfg.features.head_share,
+        torso_share=cfg.features.torso_share,
+    )
+    window = (
+        targets.filter((pl.col(S.EVENT_TIME) >= at) & (pl.col(S.EVENT_TIME) < at + horizon))
+        .group_by(S.USER_ID, S.ITEM_ID)
+        .agg(pl.col(S.EVENT_TIME).min().alias(S.LABEL_TIME))
+    )
+    return cands.join(
+        window.with_columns(pl.lit(1, pl.Int8).alias(S.LABEL)),
+        on=[S.USER_ID, S.ITEM_ID],
+        how="left",
+    ).with_columns(
+        pl.col(S.LABEL).fill_null(0),
+        pl.lit(at).dt.cast_time_unit("us").alias(S.EVENT_TIME),
+        pl.lit(split).alias(S.SPLIT),
+    )
+
+
 def candidate_rows(
     events: pl.DataFrame, items: pl.DataFrame, cfg: Config, *, cutoff: dt.datetime
 ) -> CandidateRows:
@@ -93,20 +169,7 @@ def candidate_rows(
     lab = cfg.labels
     horizon = dt.timedelta(hours=lab.horizon_hours)
     seen = events.filter(pl.col(S.EVENT_TIME) < cutoff)
-    if seen.is_empty():
-        msg = "no events before the cutoff to build candidate rows from"
-        raise StageError(msg)
-    first = seen[S.EVENT_TIME].min()
-    if not isinstance(first, dt.datetime):
-        msg = f"canonical column {S.EVENT_TIME!r} must be a datetime"
-        raise StageError(msg)
-    times = snapshot_times(first, cutoff, horizon=horizon, every_days=lab.snapshot_every_days)
-    if not times:
-        msg = (
-            f"no snapshot time has its {lab.horizon_hours:g} h label window before "
-            f"{cutoff.isoformat()}: the data needs more days"
-        )
-        raise StageError(msg)
+    times = _snapshot_times(seen, cfg, cutoff=cutoff, horizon=horizon)
     # Each T's split is decided before any row is sampled, by the same quantile plan
     # as view rows (the times of the labelable views): stray early events add empty
     # snapshot days but move no boundary.
@@ -121,42 +184,12 @@ def candidate_rows(
     targets = seen.filter(pl.col(S.EVENT_TYPE) == lab.target_event).select(
         S.USER_ID, S.ITEM_ID, S.EVENT_TIME
     )
-    cand_cfg = candidate_config(cfg.score)
     parts: list[pl.DataFrame] = []
     generated = dict.fromkeys(S.SPLITS, 0)
     kept = dict.fromkeys(S.SPLITS, 0)
     for t in times:
         split = split_of[t]
-        served = seen.filter(pl.col(S.EVENT_TIME) < t)[S.USER_ID].unique().sort()
-        n_users = lab.users_per_snapshot if split == "train" else lab.eval_users_per_snapshot
-        if served.len() > n_users:
-            rng = np.random.default_rng([cfg.seed, t.toordinal()])
-            pick = np.sort(rng.choice(served.len(), n_users, replace=False))
-            served = served.gather(pick)
-        cands, _ = generate_candidates(
-            seen,
-            items,
-            served,
-            as_of=t,
-            cfg=cand_cfg,
-            seed=cfg.seed,
-            head_share=cfg.features.head_share,
-            torso_share=cfg.features.torso_share,
-        )
-        window = (
-            targets.filter((pl.col(S.EVENT_TIME) >= t) & (pl.col(S.EVENT_TIME) < t + horizon))
-            .group_by(S.USER_ID, S.ITEM_ID)
-            .agg(pl.col(S.EVENT_TIME).min().alias(S.LABEL_TIME))
-        )
-        rows = cands.join(
-            window.with_columns(pl.lit(1, pl.Int8).alias(S.LABEL)),
-            on=[S.USER_ID, S.ITEM_ID],
-            how="left",
-        ).with_columns(
-            pl.col(S.LABEL).fill_null(0),
-            pl.lit(t).dt.cast_time_unit("us").alias(S.EVENT_TIME),
-            pl.lit(split).alias(S.SPLIT),
-        )
+        rows = _labelled_at(seen, items, targets, cfg, at=t, split=split, horizon=horizon)
         generated[split] += rows.height
         if split == "train" and lab.train_negative_rate < 1:
             keep = _keep_fraction(

@@ -489,37 +489,10 @@ def compare_to_baseline(
     cache: ValueCache = {}
     for row in configs.iter_rows(named=True):
         group = members[row["label"]]
-        alone = compare_groups(group, None, tc, k=k, cache=cache)
-        out = dict(row)
-        obj = alone["objective"]
-        out |= {
-            "test_objective": obj.estimate,
-            "test_objective_low": obj.low,
-            "test_objective_high": obj.high,
-            "se_test": obj.se_test,
-            "se_seed": obj.se_seed,
-        }
-        for m in EFFECTS:
-            out[f"test_{m}"] = alone[m].estimate if m in alone else None
-        if base_group is not None and row["label"] != base_label:
-            paired = compare_groups(group, base_group, tc, k=k, cache=cache)
-            gap = paired["objective"]
+        baseline = base_group if row["label"] != base_label else None
+        out, gap = _intervals(row, group, baseline, tc, k=k, cache=cache)
+        if gap is not None:
             diffs[row["label"]] = gap
-            out |= {
-                "diff_vs_baseline": gap.estimate,
-                "diff_low": gap.low,
-                "diff_high": gap.high,
-                "beyond_noise": bool(gap.excludes(0.0)),
-                "se_test": gap.se_test,
-                "se_seed": gap.se_seed,
-            }
-            for m in EFFECTS:
-                if m in paired:
-                    out |= {
-                        f"diff_{m}": paired[m].estimate,
-                        f"diff_{m}_low": paired[m].low,
-                        f"diff_{m}_high": paired[m].high,
-                    }
         filled.append(out)
     table = _frame(filled, CONFIG_COLUMNS).select(CONFIG_COLUMNS)
     selected = [t.trial_id for g in members.values() for t in g]
@@ -533,9 +506,82 @@ def compare_to_baseline(
         group = sorted(members[label], key=lambda o: -_objective(leaderboard, o.trial_id))
         return group[0].trial_id
 
-    draws = leaderboard["draw"].n_unique() if leaderboard.height else 1
-    seeds = max((int(v) for v in table["seeds"].drop_nulls()), default=0)
     diff: SeedInterval | None = diffs.get(best_label) if best_label else None
+    text = _verdict_text(
+        table,
+        tc,
+        metric_name=metric_name,
+        best_label=best_label,
+        base_label=base_label,
+        diff=diff,
+        draws=leaderboard["draw"].n_unique() if leaderboard.height else 1,
+        test_rows=next(iter(by_id.values())).split("test").height,
+    )
+    return Comparison(
+        leaderboard, table, text, _top(best_label), _top(base_label), diff, best_label
+    )
+
+
+def _intervals(
+    row: dict[str, Any],
+    group: list[TrialOutcome],
+    base_group: list[TrialOutcome] | None,
+    tc: TuneConfig,
+    *,
+    k: int,
+    cache: ValueCache,
+) -> tuple[dict[str, Any], SeedInterval | None]:
+    """One configuration's row with its test intervals, and its difference to the baseline.
+
+    The difference (and the ``diff_*`` columns) only when ``base_group`` is given.
+    """
+    alone = compare_groups(group, None, tc, k=k, cache=cache)
+    out = dict(row)
+    obj = alone["objective"]
+    out |= {
+        "test_objective": obj.estimate,
+        "test_objective_low": obj.low,
+        "test_objective_high": obj.high,
+        "se_test": obj.se_test,
+        "se_seed": obj.se_seed,
+    }
+    for m in EFFECTS:
+        out[f"test_{m}"] = alone[m].estimate if m in alone else None
+    if base_group is None:
+        return out, None
+    paired = compare_groups(group, base_group, tc, k=k, cache=cache)
+    gap = paired["objective"]
+    out |= {
+        "diff_vs_baseline": gap.estimate,
+        "diff_low": gap.low,
+        "diff_high": gap.high,
+        "beyond_noise": bool(gap.excludes(0.0)),
+        "se_test": gap.se_test,
+        "se_seed": gap.se_seed,
+    }
+    for m in EFFECTS:
+        if m in paired:
+            out |= {
+                f"diff_{m}": paired[m].estimate,
+                f"diff_{m}_low": paired[m].low,
+                f"diff_{m}_high": paired[m].high,
+            }
+    return out, gap
+
+
+def _verdict_text(
+    table: pl.DataFrame,
+    tc: TuneConfig,
+    *,
+    metric_name: str,
+    best_label: str | None,
+    base_label: str | None,
+    diff: SeedInterval | None,
+    draws: int,
+    test_rows: int,
+) -> str:
+    """The verdict on the winner against the baseline, and how the comparison was made."""
+    seeds = max((int(v) for v in table["seeds"].drop_nulls()), default=0)
     calibration = (
         f"held-out validation ECE/base rate <= {tc.max_relative_ece:g}, log-loss skill > "
         f"{tc.min_log_loss_skill:g} and Brier skill > {tc.min_brier_skill:g} against the "
@@ -557,7 +603,6 @@ def compare_to_baseline(
             baseline_value=base_value,
         )
     unit = "users" if tc.cluster_by_user or tc.objective in LIST_OBJECTIVES else "rows"
-    test_rows = next(iter(by_id.values())).split("test").height
     fewest = min((int(v) for v in table["seeds"].drop_nulls()), default=0)
     noise = (
         "the spread between seeds"
@@ -565,15 +610,12 @@ def compare_to_baseline(
         else "the spread between seeds where a configuration has two or more (those with "
         "one seed carry test-sample noise only; set tune.seeds >= 2)"
     )
-    text += (
+    return text + (
         f" Objective: {metric_name}. {_fairness(tc, draws)} Each configuration was trained "
         f"with up to {seeds} seed(s); configurations were selected on seed-averaged validation "
         f"{metric_name} among those with {calibration}. Intervals ({tc.ci_level:.0%}) combine "
         f"{noise} with {tc.bootstrap_samples} bootstrap rounds over test {unit} "
         f"({test_rows} rows), paired with the baseline."
-    )
-    return Comparison(
-        leaderboard, table, text, _top(best_label), _top(base_label), diff, best_label
     )
 
 

@@ -10,7 +10,6 @@ bucket; one scatter shows every trial's objective against its training time.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +19,9 @@ import polars as pl
 from sklearn.metrics import precision_recall_curve
 
 from longtail.config import Config
+from longtail.io import write_text
 from longtail.metrics import reliability_bins
-from longtail.reporting import Headline, figure, headline, img_tag, page, table
+from longtail.reporting import Headline, figure, headline, img_tag, macro, page, paragraph, table
 from longtail.schema import BUCKETS, LABEL, PROBABILITY
 from longtail.tune.leaderboard import EFFECTS, Comparison, TrialOutcome
 from longtail.tune.objective import objective_label
@@ -47,6 +47,10 @@ _SHOWN = (
     "test_ece",
     "total_seconds",
 )
+
+
+def _note(name: str, *args: object) -> str:
+    return macro("tune_notes.html.j2", name, *args)
 
 
 def best_per_strategy(board: pl.DataFrame) -> pl.DataFrame:
@@ -91,12 +95,7 @@ def _reliability(per: pl.DataFrame, outcomes: dict[str, TrialOutcome]) -> str:
         ax.title.set_fontsize(8)
         ax.set_xlabel("mean predicted", fontsize=7)
         ax.set_ylabel("observed rate", fontsize=7)
-    note = (
-        "<p class='muted'>Each point is one tenth of the test rows, sorted by calibrated "
-        "probability: its mean predicted probability against its observed positive rate. "
-        "On the dashed line, predictions mean what they say.</p>"
-    )
-    return note + img_tag(fig, alt="reliability diagrams per strategy")
+    return _note("reliability") + img_tag(fig, alt="reliability diagrams per strategy")
 
 
 def _bucket_bars(per: pl.DataFrame) -> str:
@@ -248,22 +247,21 @@ def write_report(
     shown = board.select([c for c in _SHOWN if c in board.columns])
     level = f"{cfg.tune.ci_level:.0%}"
     sections = [
-        ("Verdict", f"<p>{html.escape(comparison.verdict)}</p>"),
+        ("Verdict", paragraph(comparison.verdict)),
         (
             f"Configurations (selected draw, seed-averaged; {level} intervals)",
-            "<p class='muted'>objective: validation "
-            f"{html.escape(metric_name)} (mean over seeds); eligible when held-out "
-            f"validation ECE/base rate &le; {cfg.tune.max_relative_ece:g}, log-loss skill &gt; "
-            f"{cfg.tune.min_log_loss_skill:g} and Brier skill &gt; "
-            f"{cfg.tune.min_brier_skill:g}. All columns are in configurations.csv.</p>"
+            _note(
+                "configurations",
+                metric_name,
+                cfg.tune.max_relative_ece,
+                cfg.tune.min_log_loss_skill,
+                cfg.tune.min_brier_skill,
+            )
             + table(shown_configs),
         ),
         (
             "Which remedies help, which hurt, and what they cost in calibration",
-            f"<p class='muted'>Test difference to the baseline, estimate [{level} interval]; "
-            "* marks an interval that excludes zero. PR-AUC per item popularity bucket; "
-            "log-loss and Brier skill against the base-rate predictor (higher is better); "
-            "ECE over the base rate (lower is better).</p>" + table(_effects(configs)),
+            _note("effects", level) + table(_effects(configs)),
         ),
     ]
     if configs.filter(~pl.col("is_baseline") & pl.col("diff_vs_baseline").is_not_null()).height:
@@ -271,8 +269,7 @@ def write_report(
     sections.append(
         (
             "Trials",
-            "<p class='muted'>Every trial (configuration x draw x seed). All columns are in "
-            "leaderboard.csv.</p>" + table(shown),
+            _note("trials") + table(shown),
         )
     )
     if per.height:
@@ -291,8 +288,4 @@ def write_report(
         ),
         lead=_headline(board, comparison, metric_name),
     )
-    path = run_dir / "report.html"
-    tmp = run_dir / ".report.html.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(text, run_dir / "report.html")

@@ -27,7 +27,7 @@ import polars as pl
 from longtail.artifacts import TunedBest
 from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
-from longtail.io import atomic_dir, write_json, write_parquet
+from longtail.io import atomic_dir, write_csv, write_json, write_parquet
 from longtail.paths import TUNE_BEST, Layout
 from longtail.tune.leaderboard import (
     Comparison,
@@ -305,11 +305,9 @@ def run_tune(
     comparison = compare_to_baseline(board, outcomes, cfg.tune, k=k)
     board = comparison.leaderboard.with_columns(pl.lit(run_id).alias("run_id"))
     write_parquet(board, setup.run_dir / "leaderboard.parquet")
-    board.write_csv(_tmp := setup.run_dir / ".leaderboard.csv.tmp")
-    os.replace(_tmp, setup.run_dir / "leaderboard.csv")
+    write_csv(board, setup.run_dir / "leaderboard.csv")
     write_parquet(comparison.configurations, setup.run_dir / "configurations.parquet")
-    comparison.configurations.write_csv(_tmp2 := setup.run_dir / ".configurations.csv.tmp")
-    os.replace(_tmp2, setup.run_dir / "configurations.csv")
+    write_csv(comparison.configurations, setup.run_dir / "configurations.csv")
     (setup.run_dir / "verdict.txt").write_text(comparison.verdict + "\n", encoding="utf-8")
     best = _best_config(comparison, cfg, run_id)
     if best is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import stats as scipy_stats
 
 __all__ = [
     "Interval",
@@ -45,21 +46,51 @@ class Interval:
         return value < self.low or value > self.high
 
 
-def _indices(
-    n: int, rounds: int, rng: np.random.Generator, groups: NDArray[np.int64] | None
-) -> list[NDArray[np.int64]]:
-    if groups is None:
-        return [rng.integers(0, n, n) for _ in range(rounds)]
-    # Cluster bootstrap: resample whole groups (users), keep all their rows.
+def _cluster_indices(
+    groups: NDArray[np.int64], rounds: int, rng: np.random.Generator
+) -> Iterator[NDArray[np.int64]]:
+    # Cluster bootstrap: resample whole groups (users), keep all their rows. SciPy's
+    # bootstrap resamples single observations only, so this part stays our own.
     uniq, inverse = np.unique(groups, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     starts = np.searchsorted(inverse[order], np.arange(uniq.size))
-    ends = np.append(starts[1:], n)
-    out = []
+    ends = np.append(starts[1:], groups.size)
     for _ in range(rounds):
         pick = rng.integers(0, uniq.size, uniq.size)
-        out.append(np.concatenate([order[starts[g] : ends[g]] for g in pick]))
-    return out
+        yield np.concatenate([order[starts[g] : ends[g]] for g in pick])
+
+
+def _percentile_interval(estimate: float, values: Sequence[float], level: float) -> Interval:
+    arr = np.asarray([v for v in values if np.isfinite(v)])
+    alpha = (1 - level) / 2
+    return Interval(
+        estimate=estimate,
+        low=float(np.quantile(arr, alpha)),
+        high=float(np.quantile(arr, 1 - alpha)),
+        level=level,
+    )
+
+
+def _row_bootstrap(
+    statistic: Callable[..., float],
+    data: tuple[NDArray[np.float64], ...],
+    *,
+    rounds: int,
+    level: float,
+    seed: int,
+) -> tuple[float, float]:
+    """SciPy's paired percentile bootstrap of ``statistic(*data)`` over rows."""
+    res = scipy_stats.bootstrap(
+        data,
+        statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=rounds,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def bootstrap_ci(
@@ -73,6 +104,10 @@ def bootstrap_ci(
     groups: NDArray[np.int64] | None = None,
 ) -> Interval:
     """Percentile bootstrap interval of ``metric(y, p)``.
+
+    Rows are resampled with :func:`scipy.stats.bootstrap`; with ``groups``, whole
+    clusters are resampled (own code: SciPy has no cluster bootstrap) and rounds
+    whose metric is not finite are dropped.
 
     Parameters
     ----------
@@ -89,16 +124,13 @@ def bootstrap_ci(
     groups
         Optional cluster ids (users): resample whole clusters.
     """
+    estimate = float(metric(y, p))
+    if groups is None:
+        low, high = _row_bootstrap(metric, (y, p), rounds=rounds, level=level, seed=seed)
+        return Interval(estimate=estimate, low=low, high=high, level=level)
     rng = np.random.default_rng(seed)
-    stats = [metric(y[i], p[i]) for i in _indices(y.size, rounds, rng, groups)]
-    stats_arr = np.asarray([s for s in stats if np.isfinite(s)])
-    alpha = (1 - level) / 2
-    return Interval(
-        estimate=float(metric(y, p)),
-        low=float(np.quantile(stats_arr, alpha)),
-        high=float(np.quantile(stats_arr, 1 - alpha)),
-        level=level,
-    )
+    values = [metric(y[i], p[i]) for i in _cluster_indices(groups, rounds, rng)]
+    return _percentile_interval(estimate, values, level)
 
 
 def paired_bootstrap_diff(
@@ -113,20 +145,20 @@ def paired_bootstrap_diff(
     groups: NDArray[np.int64] | None = None,
 ) -> Interval:
     """Interval of ``metric(candidate) - metric(baseline)`` on the same resampled rows."""
+
+    def diff(y_: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+        return metric(y_, a) - metric(y_, b)
+
+    estimate = float(diff(y, p_candidate, p_baseline))
+    if groups is None:
+        data = (y, p_candidate, p_baseline)
+        low, high = _row_bootstrap(diff, data, rounds=rounds, level=level, seed=seed)
+        return Interval(estimate=estimate, low=low, high=high, level=level)
     rng = np.random.default_rng(seed)
-    diffs = []
-    for i in _indices(y.size, rounds, rng, groups):
-        d = metric(y[i], p_candidate[i]) - metric(y[i], p_baseline[i])
-        if np.isfinite(d):
-            diffs.append(d)
-    arr = np.asarray(diffs)
-    alpha = (1 - level) / 2
-    return Interval(
-        estimate=float(metric(y, p_candidate) - metric(y, p_baseline)),
-        low=float(np.quantile(arr, alpha)),
-        high=float(np.quantile(arr, 1 - alpha)),
-        level=level,
-    )
+    values = [
+        diff(y[i], p_candidate[i], p_baseline[i]) for i in _cluster_indices(groups, rounds, rng)
+    ]
+    return _percentile_interval(estimate, values, level)
 
 
 def verdict(

@@ -8,16 +8,13 @@ failed run never becomes the baseline that the next day is compared with.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
 from longtail.errors import StageError
-from longtail.io import output_modes
+from longtail.io import write_text
 
 __all__ = ["HISTORY_FILE", "previous_record", "read_history", "record_run"]
 
@@ -65,16 +62,5 @@ def record_run(path: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
     records = [r for r in read_history(path) if r["date"] != record["date"]]
     records.append(record)
     records.sort(key=lambda r: str(r["date"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, output_modes()[1])  # readable like every other output (mkstemp: 0600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for r in records:
-                fh.write(json.dumps(r, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records), path)
     return records

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import jinja2
 import matplotlib
 from markupsafe import Markup
 
@@ -22,7 +21,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 
 from longtail import schema as S
-from longtail.reporting import HEADLINE_CSS, Headline, headline
+from longtail.reporting import Headline, headline, render
 from longtail.validation import imbalance as M
 
 __all__ = ["imbalance_summary", "render_html"]
@@ -262,83 +261,6 @@ def _plots(summary: Mapping[str, Any], history: list[dict[str, Any]]) -> dict[st
     return plots
 
 
-_TEMPLATE: Final = jinja2.Template(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>longtail validation {{ gate.date }}</title>
-<style>
-body { font-family: sans-serif; margin: 2em; color: #222; }
-h1 .pass { color: #2a7d2a; } h1 .fail { color: #b02a2a; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em; }
-.critical { background: #fbe3e3; } .warning { background: #fdf3d8; }
-img { border: 1px solid #eee; margin: 0.3em; max-width: 100%; }
-.scroll { overflow-x: auto; max-width: 100%; }
-td { overflow-wrap: break-word; max-width: 36rem; }
-{{ headline_css }}
-</style></head><body>
-<h1 id="verdict">Validation {{ gate.date }}:
-{% if gate.passed %}<span class="pass">PASSED</span>
-{% else %}<span class="fail">FAILED</span>{% endif %}
-</h1>
-<p>Stage <b>{{ gate.stage }}</b>; {{ gate.outcomes|length }} suites,
-{{ gate.failures|length }} critical failure(s), {{ gate.warnings|length }} warning(s).
-{% if docs %}<a href="{{ docs }}">Great Expectations Data Docs</a>{% endif %}</p>
-{{ lead }}
-{% if gate.skipped %}<p>Skipped: {{ gate.skipped|join("; ") }}</p>{% endif %}
-{% if gate.failures or gate.warnings %}
-<h2>Failed expectations</h2>
-<div class="scroll"><table><tr><th>severity</th><th>suite</th><th>expectation</th><th>column</th>
-<th>what</th><th>observed</th><th>bound</th></tr>
-{% for f in gate.failures + gate.warnings %}
-<tr class="{{ f.severity }}"><td>{{ f.severity }}</td><td>{{ f.suite }}</td>
-<td>{{ f.expectation }}</td><td>{{ f.column or "" }}</td><td>{{ f.description }}</td>
-<td>{{ f.observed }}</td><td>{{ f.bound }}</td></tr>
-{% endfor %}</table></div>
-{% endif %}
-<h2>Suites</h2>
-<div class="scroll"><table>
-<tr><th>suite</th><th>rows</th><th>expectations</th><th>failed</th><th>seconds</th></tr>
-{% for o in gate.outcomes %}<tr><td>{{ o.suite }}</td><td>{{ o.rows }}</td>
-<td>{{ o.evaluated }}</td><td>{{ o.failed }}</td><td>{{ "%.2f"|format(o.seconds) }}</td></tr>
-{% endfor %}</table></div>
-<h2>Imbalance</h2>
-<div class="scroll"><table>
-{% if imb.events %}
-<tr><th>events label rate ({{ imb.events.target_event }} / view)</th>
-<td>{{ fmt(imb.events.label_rate) }}</td></tr>
-<tr><th>users without a {{ imb.events.target_event }}</th>
-<td>{{ imb.events.users_without_positive }} of {{ imb.events.users }}
-({{ fmt(imb.events.users_without_positive_share) }})</td></tr>
-{% endif %}
-{% if imb.popularity %}
-<tr><th>item popularity Gini</th><td>{{ fmt(imb.popularity.gini) }}</td></tr>
-<tr><th>share of events on the top 1% / 10% of items</th>
-<td>{{ fmt(imb.popularity.top_1pct_share) }} / {{ fmt(imb.popularity.top_10pct_share) }}</td></tr>
-{% endif %}
-{% if imb.training %}
-<tr><th>training label rate</th><td>{{ fmt(imb.training.label_rate) }}</td></tr>
-{% for s in imb.training.by_split %}<tr><th>label rate, {{ s.split }}</th>
-<td>{{ fmt(s.label_rate) }} ({{ s.positives }} of {{ s.rows }})</td></tr>{% endfor %}
-<tr><th>training users without a positive</th>
-<td>{{ imb.training.users_without_positive }} of {{ imb.training.users }}</td></tr>
-{% for e in imb.training.embargo %}
-<tr><th>embargo, {{ e.split }} (label window reaches {{ e.next_split }})</th>
-<td>{% if e.mode == "truncate" %}{{ e.rows_cut }} of {{ e.rows_before }} label windows cut
-at its start ({{ e.positives_dropped }} positives lost){% else %}{{ e.rows_dropped }} of
-{{ e.rows_before }} rows dropped ({{ e.positives_dropped }} positives){% endif %}</td></tr>
-{% endfor %}
-{% endif %}
-{% for k, v in drift.items() %}<tr><th>{{ k }}</th><td>{{ fmt(v) }}</td></tr>{% endfor %}
-</table></div>
-{% for name, src in plots.items() %}<img id="plot-{{ name }}" alt="{{ name }}" src="{{ src }}">
-{% endfor %}
-</body></html>
-""",
-    autoescape=True,
-)
-
-
 def _share(value: Any) -> str:
     return f"{value:.1%}" if isinstance(value, (int, float)) else "n/a"
 
@@ -417,7 +339,8 @@ def render_html(
         Relative link to the GE Data Docs index, or None.
     """
     drift = {k: v for k, v in gate.get("metrics", {}).items() if k.endswith("_drift")}
-    html = _TEMPLATE.render(
+    html = render(
+        "validation_report.html.j2",
         gate=gate,
         imb=summary,
         drift=drift,
@@ -425,7 +348,6 @@ def render_html(
         docs=docs_href,
         fmt=_fmt,
         lead=Markup(_headline(summary)),
-        headline_css=Markup(HEADLINE_CSS),
     )
     path.write_text(html, encoding="utf-8")
     return path
