@@ -316,6 +316,10 @@ class ValidationConfig(_Section):
     max_snapshot_lag_days: int = Field(0, ge=0)
     # Build the Great Expectations Data Docs (HTML) on every run.
     data_docs: bool = True
+    # Feature tables and training splits above this many rows run their feature
+    # checks on a seeded sample of this size, key and label checks on the whole
+    # table (longtail.validation.sampling); None validates every row of everything.
+    sample_rows: int | None = Field(100_000, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> ValidationConfig:
