@@ -123,7 +123,8 @@ def read_steps(data_dir: Path) -> list[dict[str, Any]]:
         if not path.is_file():
             continue
         for name, rec in json.loads(path.read_text()).get("steps", {}).items():
-            if rec.get("started") and rec.get("ended"):
+            # A date's manifest repeats the shared steps it used (ingest): once is enough.
+            if rec.get("started") and rec.get("ended") and name not in {s["step"] for s in steps}:
                 steps.append({"step": name, **rec})
     return sorted(steps, key=lambda r: _ts(r["started"]))
 
@@ -205,7 +206,9 @@ def table(results: list[dict[str, Any]]) -> str:
     """The per-step table: seconds and peak tree RSS per size, then growth exponents."""
     names: list[str] = []
     for r in results:
-        names += [s["step"] for s in r["steps"] if s["step"] not in names]
+        for s in r["steps"]:
+            if s["step"] not in names:
+                names.append(s["step"])
     by = [{s["step"]: s for s in r["steps"]} for r in results]
     head = ["step"]
     for r in results:
@@ -220,7 +223,8 @@ def table(results: list[dict[str, Any]]) -> str:
         for r, steps in zip(results, by, strict=True):
             rec = get(r, steps)
             vals.append(rec[0] if rec else float("nan"))
-            row += [f"{rec[0]:.1f}" if rec else "-", f"{rec[1]:.2f}" if rec else "-"]
+            has_mem = rec is not None and not math.isnan(rec[1])
+            row += [f"{rec[0]:.1f}" if rec else "-", f"{rec[1]:.2f}" if has_mem else "-"]
         for i in range(len(results) - 1):
             e = exponent(vals[i], vals[i + 1], results[i]["events"], results[i + 1]["events"])
             row.append("-" if math.isnan(e) else f"{e:.2f}")
