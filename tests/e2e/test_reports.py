@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 from longtail.config import Config, config_from_dict
-from longtail.validation.sampling import SAMPLE_SUFFIX
 from longtail.paths import Layout
 from longtail.validation.offline import remote_assets
+from longtail.validation.sampling import SAMPLE_SUFFIX
 from tests.e2e.conftest import D2
 from tests.services import chromium
 
