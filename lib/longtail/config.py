@@ -321,8 +321,8 @@ class ValidationConfig(_Section):
     data_docs: bool = True
     # Feature tables and training splits above this many rows run their feature
     # checks on a seeded sample of this size, key and label checks on the whole
-    # table (longtail.validation.sampling); None validates every row of everything.
-    sample_rows: int | None = Field(100_000, ge=1)
+    # table (longtail.validation.sampling); 0 validates every row of everything.
+    sample_rows: int = Field(100_000, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ValidationConfig:

@@ -86,3 +86,9 @@ def test_feature_defect_is_found_in_the_sample_and_reported_as_such(dataset: Bui
     assert failure.suite == "user_features"
     assert failure.check == "feature_range"
     assert "in a seeded sample of 4 of 10 rows" in failure.observed
+
+
+def test_sample_rows_zero_validates_every_row(dataset: Build) -> None:
+    result = run_gate(dataset(sample_rows=0), date=DAY, stage="all")
+    assert result.passed
+    assert result.sampled == []

@@ -236,7 +236,7 @@ def _pairs(
     def derived(suite: gx.ExpectationSuite, frame: pl.DataFrame, keys: Sequence[str]) -> None:
         # Derived tables: feature checks on a sample when big (validation/sampling.py).
         parts, info = split_suite(
-            suite, frame, exact_columns=keys, sample_rows=vcfg.sample_rows, seed=cfg.seed
+            suite, frame, exact_columns=keys, sample_rows=vcfg.sample_rows or None, seed=cfg.seed
         )
         pairs.extend(parts)
         if info is not None:
