@@ -8,7 +8,9 @@ sums the resident memory of the job's whole process tree (the driver, the Ray
 GCS and raylet it starts, and every Ray worker) once per ``--interval``; each
 step's peak is the highest sample inside the step's start and end (from the
 run manifest). RSS counts pages shared by several processes (Ray's object
-store in ``/dev/shm``, torch libraries) once per process: an upper bound.
+store in ``/dev/shm``, torch libraries) once per process: an upper bound. The
+sampler also sums the tree's CPU seconds (user + system, reaped children included),
+so each step has its CPU time too, which a loaded machine moves far less than wall time.
 
 The growth exponent between two sizes is log(t2 / t1) / log(n2 / n1) with n the
 events the shop really has (1: linear; 2: quadratic). The load average is
@@ -41,6 +43,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_EVENTS = 173_844  # events of demo.toml's shop (3,000 users, seed 7)
 GB = 1024**3
+nan_ = float("nan")
 
 
 def parse_size(text: str) -> int:
@@ -72,6 +75,7 @@ class Sampler:
     pid: int
     interval: float
     samples: list[tuple[float, float, float]] = field(default_factory=list)  # t, driver, tree
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # t, tree CPU seconds so far
     loads: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -80,14 +84,18 @@ class Sampler:
             root = psutil.Process(self.pid)
             driver = root.memory_info().rss
             tree = driver
+            cpu = _cpu_seconds(root)
             for child in root.children(recursive=True):
                 try:
                     tree += child.memory_info().rss
+                    cpu += _cpu_seconds(child)
                 except psutil.Error:
                     continue  # a worker that just exited
         except psutil.Error:
             return
-        self.samples.append((time.time(), driver / GB, tree / GB))
+        now = time.time()
+        self.samples.append((now, driver / GB, tree / GB))
+        self.cpu.append((now, cpu))
         self.loads.append(os.getloadavg()[0])
 
     def run(self) -> None:
@@ -103,11 +111,25 @@ class Sampler:
     def stop(self) -> None:
         self._stop.set()
 
+    def cpu_between(self, start: float, end: float) -> float:
+        """Tree CPU seconds spent between two times (nearest samples)."""
+        if not self.cpu:
+            return float("nan")
+        first = min(self.cpu, key=lambda s: abs(s[0] - start))[1]
+        last = min(self.cpu, key=lambda s: abs(s[0] - end))[1]
+        return last - first
+
     def peak(self, start: float = 0.0, end: float = math.inf) -> tuple[float, float]:
         inside = [(d, t) for ts, d, t in self.samples if start <= ts <= end]
         if not inside:
             return float("nan"), float("nan")
         return max(d for d, _ in inside), max(t for _, t in inside)
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU of a process and of its reaped children (Ray workers via raylet)."""
+    t = proc.cpu_times()
+    return float(t.user + t.system + t.children_user + t.children_system)
 
 
 def _ts(text: str) -> float:
@@ -164,6 +186,7 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
                 "step": rec["step"],
                 "status": rec["status"],
                 "seconds": float(rec["seconds"]),
+                "cpu_seconds": sampler.cpu_between(_ts(rec["started"]), _ts(rec["ended"])),
                 "peak_driver_gb": driver,
                 "peak_tree_gb": tree,
             }
@@ -178,6 +201,7 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
         "n_items": n_items,
         "rc": rc,
         "wall_seconds": wall,
+        "cpu_seconds": sampler.cpu[-1][1] if sampler.cpu else float("nan"),
         "peak_driver_gb": driver,
         "peak_tree_gb": tree,
         "load_before": load_before,
@@ -203,7 +227,11 @@ def exponent(t1: float, t2: float, n1: float, n2: float) -> float:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    """The per-step table: seconds and peak tree RSS per size, then growth exponents."""
+    """Per step and size: wall seconds, tree CPU seconds, peak tree RSS; growth exponents.
+
+    The exponents are of wall time and of CPU time (on a shared machine CPU seconds
+    move much less with the load than wall seconds).
+    """
     names: list[str] = []
     for r in results:
         for s in r["steps"]:
@@ -212,32 +240,45 @@ def table(results: list[dict[str, Any]]) -> str:
     by = [{s["step"]: s for s in r["steps"]} for r in results]
     head = ["step"]
     for r in results:
-        head += [f"{r['label']} s", f"{r['label']} GB"]
+        head += [f"{r['label']} wall s", f"{r['label']} CPU s", f"{r['label']} GB"]
     for a, b in itertools.pairwise(results):
-        head.append(f"exp {a['label']}->{b['label']}")
+        head += [f"exp wall {a['label']}->{b['label']}", f"exp CPU {a['label']}->{b['label']}"]
     rows = [head]
+
+    def fmt(x: float, digits: int) -> str:
+        return "-" if math.isnan(x) else f"{x:.{digits}f}"
 
     def cells(name: str, get: Any) -> list[str]:
         row = [name]
-        vals = []
+        vals: list[tuple[float, float]] = []
+        nan = float("nan")
         for r, steps in zip(results, by, strict=True):
-            rec = get(r, steps)
-            vals.append(rec[0] if rec else float("nan"))
-            has_mem = rec is not None and not math.isnan(rec[1])
-            row += [f"{rec[0]:.1f}" if rec else "-", f"{rec[1]:.2f}" if has_mem else "-"]
+            wall, cpu, gb = get(r, steps) or (nan, nan, nan)
+            vals.append((wall, cpu))
+            row += [fmt(wall, 1), fmt(cpu, 1), fmt(gb, 2)]
         for i in range(len(results) - 1):
-            e = exponent(vals[i], vals[i + 1], results[i]["events"], results[i + 1]["events"])
-            row.append("-" if math.isnan(e) else f"{e:.2f}")
+            n1, n2 = results[i]["events"], results[i + 1]["events"]
+            for k in (0, 1):
+                row.append(fmt(exponent(vals[i][k], vals[i + 1][k], n1, n2), 2))
         return row
 
     for name in names:
         rows.append(
             cells(
                 name,
-                lambda _r, s, n=name: (s[n]["seconds"], s[n]["peak_tree_gb"]) if n in s else None,
+                lambda _r, s, n=name: (
+                    (s[n]["seconds"], s[n].get("cpu_seconds", nan_), s[n]["peak_tree_gb"])
+                    if n in s
+                    else None
+                ),
             )
         )
-    rows.append(cells("whole job", lambda r, _s: (r["wall_seconds"], r["peak_tree_gb"])))
+    rows.append(
+        cells(
+            "whole job",
+            lambda r, _s: (r["wall_seconds"], r.get("cpu_seconds", nan_), r["peak_tree_gb"]),
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
