@@ -244,8 +244,8 @@ def run_epochs(
         # Wall time of the epoch's parts, so a benchmark can tell waiting on data
         # (Ray Data read, encode, shuffle) from computing (longtail benchmarks).
         started = time.perf_counter()
-        waited = 0.0
-        batches = iter(train_batches(epoch))
+        batches = iter(train_batches(epoch))  # may read the whole shard (_ShardCache)
+        waited = time.perf_counter() - started
         while True:
             asked = time.perf_counter()
             batch = next(batches, None)
