@@ -172,7 +172,13 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         sampler = Sampler(proc.pid, interval)
         thread = sampler.start()
-        rc = proc.wait()
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            # Stopped by hand (a size that cannot finish in time): keep what it measured.
+            proc.terminate()
+            rc = proc.wait()
+            print(f"[{label}] interrupted: the table has the steps that finished", flush=True)
         sampler.stop()
         thread.join()
     wall = time.time() - t0
