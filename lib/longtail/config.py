@@ -230,9 +230,9 @@ class FeaturesConfig(_Section):
     history_days: int | None = Field(None, ge=1)
     # Length of user_recent_items (last viewed item ids before the snapshot); 0: off.
     recent_items: int = Field(20, ge=0)
-    # The user snapshots are built one bucket of users per this many events, to
-    # bound the grid's memory (the same table as in one go); None: in one go.
-    user_partition_events: int | None = Field(2_000_000, ge=1)
+    # Build the user snapshots one bucket of users per this many events (the same
+    # table); unset: in one go. At 1M-3M events it lowered no peak (docs/scale.md).
+    user_partition_events: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> FeaturesConfig:

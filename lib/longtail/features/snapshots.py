@@ -398,8 +398,9 @@ def build_features(
 ) -> FeatureTables:
     """Both snapshot tables up to ``until`` (see :func:`build_user_features`).
 
-    The user table is built in ``ceil(events / cfg.user_partition_events)`` buckets
-    of users (:func:`build_user_features_in_parts`).
+    With ``cfg.user_partition_events`` set, the user table is built in
+    ``ceil(events / cfg.user_partition_events)`` buckets of users
+    (:func:`build_user_features_in_parts`).
     """
     step = cfg.user_partition_events
     parts = 1 if step is None else -(-events.height // step)
