@@ -231,6 +231,9 @@ class FeaturesConfig(_Section):
     history_days: int | None = Field(None, ge=1)
     # Length of user_recent_items (last viewed item ids before the snapshot); 0: off.
     recent_items: int = Field(20, ge=0)
+    # Build the user snapshots one bucket of users per this many events (the same
+    # table); unset: in one go. At 1M-3M events it lowered no peak (docs/scale.md).
+    user_partition_events: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> FeaturesConfig:
@@ -321,6 +324,10 @@ class ValidationConfig(_Section):
     max_snapshot_lag_days: int = Field(0, ge=0)
     # Build the Great Expectations Data Docs (HTML) on every run.
     data_docs: bool = True
+    # Feature tables and training splits above this many rows run their feature
+    # checks on a seeded sample of this size, key and label checks on the whole
+    # table (longtail.validation.sampling); 0 validates every row of everything.
+    sample_rows: int = Field(100_000, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ValidationConfig:
@@ -376,6 +383,10 @@ class TrainConfig(_Section):
     early_stopping_metric: Literal["pr_auc", "roc_auc"] = "pr_auc"
     early_stopping_patience: int = Field(2, ge=1)
     shuffle_buffer_rows: int = Field(20_000, ge=0)
+    # A worker holds its share of the train split in memory (read once, shuffled
+    # per epoch) when that share has at most this many rows; above, it streams the
+    # split from Ray Data every epoch through the shuffle buffer. 0: always stream.
+    cache_train_rows: int = Field(2_000_000, ge=0)
     max_failures: int = Field(2, ge=0)
     ranking_k: int = Field(10, ge=1)
     retrain_every_days: int = Field(7, ge=1)

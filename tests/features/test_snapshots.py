@@ -167,3 +167,18 @@ def test_popularity_buckets_follow_the_cumulative_view_share() -> None:
     day1 = table.filter(pl.col(S.SNAPSHOT_TIME) == D0 + dt.timedelta(days=1)).sort(S.ITEM_ID)
     assert day1[S.POPULARITY_BUCKET].to_list() == ["head", "torso", "torso", "tail", "tail"]
     assert day1[S.ITEM_POPULARITY_RANK].to_list() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("parts", [2, 7])
+def test_user_snapshots_built_per_bucket_of_users_equal_the_table_in_one_go(
+    shop: tuple[pl.DataFrame, pl.DataFrame], parts: int
+) -> None:
+    from longtail.features import build_user_features
+    from longtail.features.snapshots import build_user_features_in_parts
+
+    events, items = shop
+    whole = build_user_features(events, items, CFG, until=UNTIL)
+    split = build_user_features_in_parts(events, items, CFG, until=UNTIL, parts=parts)
+    assert split.equals(whole)
+    small = FeaturesConfig(recent_items=5, user_partition_events=events.height // 3)
+    assert build_features(events, items, small, until=UNTIL).user.equals(whole)

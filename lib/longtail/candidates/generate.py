@@ -159,6 +159,9 @@ def _coview(
     )
     last_items = (
         past.filter(pl.col(S.EVENT_TYPE) == "view")
+        # Only the served users' views: a training snapshot serves a few hundred of
+        # them, and sorting every user's views at every snapshot time dominated.
+        .join(user_frame, on=S.USER_ID, how="semi")
         .sort(S.EVENT_TIME)
         .group_by(S.USER_ID)
         .agg(pl.col(S.ITEM_ID).unique(maintain_order=True).reverse().head(cfg.recent_items))

@@ -26,6 +26,7 @@ __all__ = [
     "build_features",
     "build_item_features",
     "build_user_features",
+    "build_user_features_in_parts",
     "item_feature_schema",
     "user_feature_schema",
 ]
@@ -366,11 +367,49 @@ def _with_item_properties(grid: pl.DataFrame, items: pl.DataFrame) -> pl.DataFra
     )
 
 
+def build_user_features_in_parts(
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    cfg: FeaturesConfig,
+    *,
+    until: dt.date,
+    parts: int,
+) -> pl.DataFrame:
+    """:func:`build_user_features` over ``parts`` disjoint buckets of users: the same table.
+
+    Every user feature reads only that user's own events (and the items' categories),
+    so computing the (user x day) grid one hash bucket of users at a time gives the
+    same rows, in the same order after the final sort, while the grid's intermediate
+    columns (windows, cumulative sums, the recent-items lists) are held for one
+    bucket at a time: the features step's peak memory falls towards the output's.
+    """
+    if parts <= 1:
+        return build_user_features(events, items, cfg, until=until)
+    cutoff = _cutoff(until)
+    bucket = pl.col(S.USER_ID).hash(seed=0) % parts
+    frames = []
+    for part in range(parts):
+        mine = events.filter(bucket == part)
+        if mine.filter(pl.col(S.EVENT_TIME) < cutoff).is_empty():
+            continue  # no user of this bucket has a snapshot yet
+        frames.append(build_user_features(mine, items, cfg, until=until))
+    if not frames:
+        return build_user_features(events, items, cfg, until=until)
+    return pl.concat(frames).sort(S.SNAPSHOT_TIME, S.USER_ID)
+
+
 def build_features(
     events: pl.DataFrame, items: pl.DataFrame, cfg: FeaturesConfig, *, until: dt.date
 ) -> FeatureTables:
-    """Both snapshot tables up to ``until`` (see :func:`build_user_features`)."""
+    """Both snapshot tables up to ``until`` (see :func:`build_user_features`).
+
+    With ``cfg.user_partition_events`` set, the user table is built in
+    ``ceil(events / cfg.user_partition_events)`` buckets of users
+    (:func:`build_user_features_in_parts`).
+    """
+    step = cfg.user_partition_events
+    parts = 1 if step is None else -(-events.height // step)
     return FeatureTables(
-        user=build_user_features(events, items, cfg, until=until),
+        user=build_user_features_in_parts(events, items, cfg, until=until, parts=parts),
         item=build_item_features(events, items, cfg, until=until),
     )

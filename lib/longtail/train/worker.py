@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -57,6 +58,9 @@ class WorkerConfig:
     early_stopping_patience: int = 2
     mixed_precision: bool = False
     shuffle_buffer_rows: int = 20_000
+    # Hold the train shard in memory when the train split has at most this many rows
+    # per worker (0: stream it from Ray Data every epoch); see _ShardCache.
+    cache_train_rows: int = 0
     # Testing hook: when starting the epoch after this one (1-based), the worker
     # process exits once (the marker file records it), to simulate a crash.
     simulate_failure_at_epoch: int | None = None
@@ -71,6 +75,7 @@ class WorkerConfig:
         """
         return cls(
             batch_size=tc.batch_size,
+            cache_train_rows=tc.cache_train_rows,
             optimizer=tc.optimizer,
             early_stopping_metric=tc.early_stopping_metric,
             early_stopping_patience=tc.early_stopping_patience,
@@ -158,7 +163,9 @@ class EpochEnd:
         1-based epoch number.
     metrics
         The per-epoch report: ``epoch``, ``train_loss``, ``train_rows``,
-        ``val_<early_stopping_metric>``, ``best_epoch``, ``restarts``, ``early_stopped``.
+        ``val_<early_stopping_metric>``, ``best_epoch``, ``restarts``, ``early_stopped``,
+        and wall seconds: ``train_seconds`` (of which ``data_wait_seconds`` waiting
+        for the next batch) and ``val_seconds``.
     val_labels, val_logits
         Validation labels and raw logits, in the order the validation batches came.
     improved
@@ -234,7 +241,17 @@ def run_epochs(
         _seed(wc.seed * 1_000 + epoch * 10 + rank)
         net.train()
         total, rows = 0.0, 0
-        for batch in train_batches(epoch):
+        # Wall time of the epoch's parts, so a benchmark can tell waiting on data
+        # (Ray Data read, encode, shuffle) from computing (longtail benchmarks).
+        started = time.perf_counter()
+        batches = iter(train_batches(epoch))  # may read the whole shard (_ShardCache)
+        waited = time.perf_counter() - started
+        while True:
+            asked = time.perf_counter()
+            batch = next(batches, None)
+            waited += time.perf_counter() - asked
+            if batch is None:
+                break
             labels = batch.pop("label")
             with _autocast(device, enabled=wc.mixed_precision):
                 logits = net(batch)
@@ -247,6 +264,7 @@ def run_epochs(
             total += float(loss.detach()) * labels.shape[0]
             rows += labels.shape[0]
 
+        trained = time.perf_counter()
         net.eval()
         val_scores, val_labels = [], []
         with torch.inference_mode():
@@ -270,6 +288,9 @@ def run_epochs(
             "best_epoch": float(progress.best_epoch),
             "restarts": float(progress.restarts),
             "early_stopped": float(stop and epoch < wc.epochs),
+            "train_seconds": trained - started,
+            "data_wait_seconds": waited,
+            "val_seconds": time.perf_counter() - trained,
         }
         progress.history.append(metrics)
         on_epoch(EpochEnd(epoch, metrics, y, s, improved, stop), best)
@@ -312,8 +333,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     train_shard = ray.train.get_dataset_shard(TRAIN)
     val_shard = ray.train.get_dataset_shard(VALIDATION)
 
+    rows_per_worker = -(-(wc.n_negative + wc.n_positive) // world)
+    cache = _ShardCache(device) if 0 < rows_per_worker <= wc.cache_train_rows else None
+
     def train_batches(epoch: int) -> Batches:
         seed = wc.seed * 1_000 + epoch * 10 + rank
+        if cache is not None:
+            if not cache.loaded:
+                cache.load(train_shard.iter_torch_batches(batch_size=65_536, device="cpu"))
+            return cache.batches(batch_size=wc.batch_size, seed=seed)
         return train_shard.iter_torch_batches(  # type: ignore[no-any-return]
             batch_size=wc.batch_size,
             device=device,
@@ -353,6 +381,37 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         best=best,
         rank=rank,
     )
+
+
+class _ShardCache:
+    """A worker's train shard as CPU tensors, read from Ray Data once, shuffled per epoch.
+
+    Streaming the shard every epoch re-reads and re-encodes the Parquet files and
+    passes each row through Ray Data's local shuffle buffer: on 2 cores that took
+    20 times the forward and backward pass (benchmarks/train_phases.py). Held in
+    memory, an epoch is a seeded permutation and index slices, as in the tune trial.
+    The first epoch reads the shard (Ray Data's split of it is fixed for the run).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.tensors: dict[str, torch.Tensor] = {}
+        self.loaded = False
+
+    def load(self, batches: Batches) -> None:
+        parts: dict[str, list[torch.Tensor]] = {}
+        for batch in batches:
+            for key, value in batch.items():
+                parts.setdefault(key, []).append(value)
+        self.tensors = {k: torch.cat(v) for k, v in parts.items()}
+        self.loaded = True
+
+    def batches(self, *, batch_size: int, seed: int) -> Batches:
+        n = self.tensors["label"].shape[0] if self.tensors else 0
+        order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            yield {k: v[idx].to(self.device) for k, v in self.tensors.items()}
 
 
 def _maybe_fail(wc: WorkerConfig, epoch: int) -> None:

@@ -16,7 +16,8 @@ import datetime as dt
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -32,6 +33,7 @@ from longtail.validation import history as H
 from longtail.validation import suites as V
 from longtail.validation.engine import Finding, SuiteOutcome, validate_frames
 from longtail.validation.report import imbalance_summary, render_html
+from longtail.validation.sampling import SAMPLE_SUFFIX, SampledSuite, split_suite
 
 __all__ = [
     "GateResult",
@@ -76,6 +78,9 @@ class GateResult:
         Label rates, item Gini and their drift against the previous run.
     outputs
         Paths of the JSON summary, the HTML report, the Data Docs and the history.
+    sampled
+        Tables whose feature checks ran on a seeded sample, with its size and the
+        checks (:mod:`longtail.validation.sampling`); the rest ran on every row.
     """
 
     date: dt.date
@@ -89,6 +94,7 @@ class GateResult:
     imbalance: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    sampled: list[SampledSuite] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the ``gate`` part of ``summary.json``)."""
@@ -112,6 +118,7 @@ class GateResult:
             "metrics": self.metrics,
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
+            "sampled": {s.suite: s.to_dict() for s in self.sampled},
         }
 
 
@@ -224,9 +231,20 @@ def _metrics(
 
 def _pairs(
     cfg: Config, tables: _Tables, bounds: V.RunBounds, checked: dict[str, float]
-) -> list[tuple[gx.ExpectationSuite, pl.DataFrame]]:
+) -> tuple[list[tuple[gx.ExpectationSuite, pl.DataFrame]], list[SampledSuite]]:
     vcfg = cfg.validation
     pairs: list[tuple[gx.ExpectationSuite, pl.DataFrame]] = []
+    sampled: list[SampledSuite] = []
+
+    def derived(suite: gx.ExpectationSuite, frame: pl.DataFrame, keys: Sequence[str]) -> None:
+        # Derived tables: feature checks on a sample when big (validation/sampling.py).
+        parts, info = split_suite(
+            suite, frame, exact_columns=keys, sample_rows=vcfg.sample_rows or None, seed=cfg.seed
+        )
+        pairs.extend(parts)
+        if info is not None:
+            sampled.append(info)
+
     if tables.events is not None:
         ev = tables.events
         pairs.append((V.events_suite(ev.schema, bounds=bounds, cfg=vcfg), ev))
@@ -236,13 +254,55 @@ def _pairs(
     for name, frame in tables.features.items():
         entity = FEATURE_TABLES[name]
         suite = V.feature_suite(name, frame.schema, entity=entity, bounds=bounds, cfg=vcfg)
-        pairs.append((suite, frame))
+        derived(suite, frame, (entity, V.FEATURE_TIMESTAMP))
     for split, frame in tables.training.items():
-        pairs.append((V.training_suite(split, frame.schema, bounds=bounds, cfg=vcfg), frame))
+        suite = V.training_suite(split, frame.schema, bounds=bounds, cfg=vcfg)
+        derived(suite, frame, (*S.TRAINING_KEYS, S.LABEL, S.SPLIT))
     if checked:
         frame = pl.DataFrame({k: [float(v)] for k, v in checked.items()})
         pairs.append((V.metrics_suite(checked, cfg=vcfg), frame))
-    return pairs
+    return pairs, sampled
+
+
+def _merge_sampled(outcomes: list[SuiteOutcome], sampled: list[SampledSuite]) -> list[SuiteOutcome]:
+    """One outcome per table: a sampled half's counts and findings go under the table's name."""
+    info = {s.suite: s for s in sampled}
+    names = {o.suite for o in outcomes}
+    halves = {
+        o.suite.removesuffix(SAMPLE_SUFFIX): o for o in outcomes if o.suite.endswith(SAMPLE_SUFFIX)
+    }
+    merged: list[SuiteOutcome] = []
+    for o in outcomes:
+        base = o.suite.removesuffix(SAMPLE_SUFFIX)
+        if base != o.suite:  # a sampled half: merged into its exact half, or alone
+            if base not in names:
+                merged.append(_from_sample(o, info[base]))
+            continue
+        if base not in halves:
+            merged.append(o)
+            continue
+        rest = _from_sample(halves[base], info[base])
+        merged.append(
+            replace(
+                o,
+                rows=info[base].rows,
+                evaluated=o.evaluated + rest.evaluated,
+                findings=o.findings + rest.findings,
+                seconds=o.seconds + rest.seconds,
+            )
+        )
+    return merged
+
+
+def _from_sample(half: SuiteOutcome, info: SampledSuite) -> SuiteOutcome:
+    """The sampled half under the table's name, its findings saying they come from a sample."""
+    where = f" (in a seeded sample of {info.sample_rows:,} of {info.rows:,} rows)"
+    return replace(
+        half,
+        suite=info.suite,
+        rows=info.rows,
+        findings=[replace(f, suite=info.suite, observed=f.observed + where) for f in half.findings],
+    )
 
 
 def run_gate(
@@ -290,7 +350,7 @@ def run_gate(
     bounds = _bounds(cfg, run_date, now=now, previous=previous)
     summary = _imbalance(cfg, tables, layout)
     metrics, checked = _metrics(summary, previous)
-    pairs = _pairs(cfg, tables, bounds, checked)
+    pairs, sampled = _pairs(cfg, tables, bounds, checked)
     with_docs = cfg.validation.data_docs and bool(pairs)
     # One Data Docs site per stage, so the daily chain's gates do not overwrite each other.
     docs_root = layout.reports / "data_docs" / stage
@@ -299,6 +359,7 @@ def run_gate(
             outcomes = validate_frames(pairs, docs_dir=tmp)
     else:
         outcomes = validate_frames(pairs) if pairs else []
+    outcomes = _merge_sampled(outcomes, sampled)
     findings = tables.missing + [f for o in outcomes for f in o.findings]
     failures = [f for f in findings if f.severity == "critical"]
     out_dir = report_dir(layout, run_date, stage)
@@ -321,6 +382,7 @@ def run_gate(
         imbalance=summary,
         outputs=outputs,
         seconds=time.perf_counter() - t0,
+        sampled=sampled,
     )
     _write_reports(result, out_dir, history=_record(history_path, result, records))
     return result
@@ -401,6 +463,7 @@ def format_result(result: GateResult) -> str:
     ]
     lines += [f"  {f.message()}" for f in result.failures + result.warnings]
     lines += [f"  skipped: {s}" for s in result.skipped]
+    lines += [f"  sampled: {s.line()}" for s in result.sampled]
     lines += [f"  {name}: {path}" for name, path in result.outputs.items()]
     return "\n".join(lines)
 

@@ -1,0 +1,212 @@
+"""Where the daily job's train step spends its time, against the raw training loop.
+
+Runs the train step's own ``longtail.train.fit`` on a data dir whose features
+step has run (e.g. one that ``benchmarks/daily_scale.py --keep`` left), and
+splits its wall time into phases:
+
+  prepare        driver: feature spec, class counts, validation dataset materialized
+  ray_train      TorchTrainer.fit minus the epochs: worker group start-up, dataset
+                 set-up, per-epoch reports and checkpoints, shutdown
+  epochs_compute the epochs' forward/backward/step (train_seconds - data_wait_seconds)
+  epochs_ingest  the epochs' waits for the next batch (Ray Data read, encode, shuffle)
+  epochs_val     per-epoch validation scoring in the worker (early stopping)
+  calibration    fitting the calibration on validation (after the Ray run)
+  evaluation     scoring validation and test, metrics
+  save/other     the rest of fit (reading the splits, save_model, data windows)
+
+then runs the raw loop of ``benchmarks/training.py`` (random batches from
+in-memory tensors, no Ray) on the same train rows, at 1 thread (what the Ray
+Train worker gets with ``cpus_per_worker = 1``) and at ``--threads``. The
+ratio is the train step's samples/s (rows x epochs / whole step) over the raw
+loop's. The instrumentation wraps functions from outside (this benchmark only);
+the epoch parts come from the worker's per-epoch report.
+
+python benchmarks/train_phases.py --config C --data-dir D [--raw-steps 200] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from longtail.config import load_config
+from longtail.models import encode
+from longtail.paths import Layout
+from longtail.ray_runtime import ensure_ray, shutdown_ray
+
+ROOT = Path(__file__).resolve().parents[1]
+SPENT: dict[str, float] = defaultdict(float)
+
+
+def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            SPENT[name] += time.perf_counter() - t0
+
+    return wrapper
+
+
+def instrument() -> None:
+    """Time the train step's parts by wrapping them where ``fit`` looks them up.
+
+    Patches every loaded ``longtail.train`` module that holds the function, so it
+    keeps working when ``fit``'s finishing code moves to another module.
+    """
+    import ray.data
+    from ray.train.torch import TorchTrainer
+
+    import longtail.train  # noqa: F401  (loads the driver and its imports)
+
+    targets = {
+        "fit_calibration": "calibration",
+        "evaluate": "evaluation",
+        "save_model": "save",
+    }
+    for mod_name, module in list(sys.modules.items()):
+        if not mod_name.startswith("longtail.train") or module is None:
+            continue
+        for attr, phase in targets.items():
+            if hasattr(module, attr):
+                setattr(module, attr, _timed(phase, getattr(module, attr)))
+    TorchTrainer.fit = _timed("trainer_fit", TorchTrainer.fit)  # type: ignore[method-assign]
+    ray.data.Dataset.materialize = _timed(  # type: ignore[method-assign]
+        "materialize", ray.data.Dataset.materialize
+    )
+
+
+def _raw_loop() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "bench_training", ROOT / "benchmarks" / "training.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--raw-steps", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-fit", action="store_true", help="only the raw loop")
+    p.add_argument(
+        "--cache-train-rows", type=int, help="override [train] cache_train_rows (0: stream)"
+    )
+    args = p.parse_args()
+    cfg = load_config(args.config, data_dir=args.data_dir)
+    if args.cache_train_rows is not None:
+        train = cfg.train.model_copy(update={"cache_train_rows": args.cache_train_rows})
+        cfg = cfg.model_copy(update={"train": train})
+    layout = Layout(cfg.data_dir)
+    tc = cfg.train
+    load = os.getloadavg()[0]
+    result = None
+    whole = float("nan")
+    if not args.skip_fit:
+        ensure_ray()
+        instrument()
+        from longtail.train import fit
+
+        version = "_bench_train_phases"
+        t0 = time.perf_counter()
+        result = fit(layout, cfg, version=version)
+        whole = time.perf_counter() - t0
+        shutil.rmtree(result.path, ignore_errors=True)
+        shutdown_ray()
+    load_after = os.getloadavg()[0]
+
+    # The raw loop on the same rows and model sizes.
+    from longtail.models import fit_feature_spec
+    from longtail.train.driver import resolve_inputs
+    from longtail.train.finish import build_model_config
+
+    inputs = resolve_inputs(layout, strategy=cfg.resampling.strategy)
+    rows = pl.read_parquet([str(f) for f in inputs.train_files])
+    spec = fit_feature_spec(
+        rows,
+        hash_buckets_user=tc.hash_buckets_user,
+        hash_buckets_item=tc.hash_buckets_item,
+        sequence_length=tc.sequence_length,
+    )
+    model_cfg = build_model_config(tc, spec)
+    kwargs = {k: v for k, v in model_cfg.to_json().items() if k != "sparse_ids"}
+    kwargs["over_hidden"] = tuple(model_cfg.over_hidden)
+    arrays = encode(rows, spec)
+    labels = rows["label"].cast(pl.Float32).to_numpy()
+    run = _raw_loop()
+    raw: dict[int, float] = {}
+    for threads in sorted({1, args.threads}):
+        torch.set_num_threads(threads)
+        raw[threads] = run(
+            "sparse_adam" if tc.optimizer == "sparse_adam" else "dense_adam",
+            arrays=arrays,
+            labels=labels,
+            model_kwargs=kwargs,
+            batch_size=tc.batch_size,
+            steps=args.raw_steps,
+            warmup=10,
+            device="cpu",
+            lr=tc.learning_rate,
+            mixed=False,
+        )
+
+    print(
+        f"train rows={rows.height:,} batch={tc.batch_size} epochs={tc.epochs} "
+        f"optimizer={tc.optimizer} shuffle_buffer={tc.shuffle_buffer_rows} "
+        f"cache_train_rows={tc.cache_train_rows} "
+        f"load before={load:.2f} after fit={load_after:.2f}"
+    )
+    if result is not None:
+        hist = result.history
+        train_s = sum(h.get("train_seconds", 0.0) for h in hist)
+        wait_s = sum(h.get("data_wait_seconds", 0.0) for h in hist)
+        val_s = sum(h.get("val_seconds", 0.0) for h in hist)
+        samples = sum(h["train_rows"] for h in hist)
+        fit_s = SPENT["trainer_fit"]
+        phases = {
+            "prepare": SPENT["materialize"],
+            "ray_train": fit_s - train_s - val_s,
+            "epochs_compute": train_s - wait_s,
+            "epochs_ingest": wait_s,
+            "epochs_val": val_s,
+            "calibration": SPENT["calibration"],
+            "evaluation": SPENT["evaluation"],
+        }
+        phases["save/other"] = whole - sum(phases.values())
+        print(f"{'phase':<16}{'seconds':>9}{'share':>8}")
+        for name, sec in phases.items():
+            print(f"{name:<16}{sec:>9.1f}{sec / whole:>8.1%}")
+        print(f"{'whole fit':<16}{whole:>9.1f}")
+        step_rate = samples / whole
+        epoch_rate = samples / max(train_s, 1e-9)
+        print(f"epochs run={len(hist)}, samples trained={samples:,.0f}")
+        print(f"train step   {step_rate:>10,.0f} samples/s (rows x epochs / whole fit)")
+        print(f"epoch loops  {epoch_rate:>10,.0f} samples/s (rows x epochs / train_seconds)")
+        for threads, rate in raw.items():
+            print(
+                f"raw loop {threads} thread(s) {rate:>10,.0f} samples/s; train step at "
+                f"{step_rate / rate:.0%}, epoch loops at {epoch_rate / rate:.0%}"
+            )
+    else:
+        for threads, rate in raw.items():
+            print(f"raw loop {threads} thread(s) {rate:>10,.0f} samples/s")
+
+
+if __name__ == "__main__":
+    main()
