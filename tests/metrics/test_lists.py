@@ -121,3 +121,26 @@ def test_beyond_accuracy_metrics_match_hand_computed_values() -> None:
 def test_gini_is_zero_for_equal_exposure_and_high_for_one_item() -> None:
     assert gini(np.array([3, 3, 3, 3])) == pytest.approx(0.0)
     assert gini(np.array([0, 0, 0, 12])) == pytest.approx(0.75)
+
+
+def test_list_popularity_metrics_are_the_same_bit_for_bit_on_every_call() -> None:
+    # A mean over group_by rows in polars' arbitrary order moved the last bit of the
+    # backtest's APLT between runs of the same lists; two runs must write one file.
+    rng = np.random.default_rng(0)
+    users, k = 3_000, 20
+    lists = pl.DataFrame(
+        {
+            S.USER_ID: np.repeat(np.arange(users), k),
+            S.ITEM_ID: rng.integers(0, 1_500, users * k),
+            "rank": np.tile(np.arange(1, k + 1), users),
+        }
+    )
+    tails = pl.Series(np.arange(1_000, 1_500))
+    pop = pl.DataFrame({S.ITEM_ID: np.arange(1_500), "popularity": rng.random(1_500)})
+    item_users = pl.DataFrame({S.ITEM_ID: np.arange(1_500), "users": rng.integers(1, 90, 1_500)})
+    for metric in (
+        lambda: aplt(lists, k=k, tail_items=tails),
+        lambda: arp(lists, k=k, popularity=pop),
+        lambda: novelty(lists, k=k, item_users=item_users, n_users=3_000),
+    ):
+        assert len({metric() for _ in range(25)}) == 1

@@ -216,7 +216,9 @@ def aplt(lists: pl.DataFrame, *, k: int, tail_items: pl.Series) -> float:
     if top.height == 0:
         return float("nan")
     tails = tail_items.cast(pl.Int64).implode()
-    share = top.group_by(USER_ID).agg(pl.col(ITEM_ID).is_in(tails).mean())[ITEM_ID]
+    # Sorted by user: the mean of a group_by's rows in polars' arbitrary order
+    # differed in the last bit between runs of the same lists.
+    share = top.group_by(USER_ID).agg(pl.col(ITEM_ID).is_in(tails).mean()).sort(USER_ID)[ITEM_ID]
     return float(share.mean())  # type: ignore[arg-type]
 
 
@@ -235,6 +237,7 @@ def arp(lists: pl.DataFrame, *, k: int, popularity: pl.DataFrame) -> float:
         top.join(pop, on=ITEM_ID, how="left")
         .group_by(USER_ID)
         .agg(pl.col("popularity").fill_null(0.0).mean())
+        .sort(USER_ID)
     )
     return float(per["popularity"].mean())  # type: ignore[arg-type]
 
@@ -283,5 +286,6 @@ def novelty(lists: pl.DataFrame, *, k: int, item_users: pl.DataFrame, n_users: i
         )
         .group_by(USER_ID)
         .agg(pl.col("si").mean())
+        .sort(USER_ID)
     )
     return float(info["si"].mean())  # type: ignore[arg-type]
