@@ -219,11 +219,11 @@ def _list_rows(ranked: pl.DataFrame, cfg: Config, model: LoadedModel) -> pl.Data
     info = model.info
     generated_at = dt.datetime.now(dt.UTC)
     return ranked.select(
-        S.USER_ID, "rank", S.ITEM_ID, "score", "probability",
+        S.USER_ID, S.RANK, S.ITEM_ID, S.SCORE, S.PROBABILITY,
         pl.lit(info.version).alias(S.MODEL_VERSION),
         pl.lit(info.strategy).alias(S.STRATEGY),
-        pl.lit(cfg.feature_store.feature_service).alias("feature_service"),
-        pl.lit(generated_at).dt.cast_time_unit("us").alias("generated_at"),
+        pl.lit(cfg.feature_store.feature_service).alias(S.FEATURE_SERVICE),
+        pl.lit(generated_at).dt.cast_time_unit("us").alias(S.GENERATED_AT),
     )  # fmt: skip
 
 

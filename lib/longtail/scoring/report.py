@@ -49,7 +49,7 @@ def scoring_summary(
     per_user_tail = recs.group_by(S.USER_ID).agg(
         (pl.col(S.POPULARITY_BUCKET) == "tail").mean().alias("tail_share")
     )
-    p = recs["probability"].to_numpy()
+    p = recs[S.PROBABILITY].to_numpy()
     quantiles = (
         {f"p{q}": float(np.quantile(p, q / 100)) for q in (1, 10, 50, 90, 99)} if p.size else {}
     )
@@ -91,7 +91,7 @@ def write_scoring_report(
     write_json(summary, out_dir / "scoring_report.json")
     fig = figure(11, 3.6)
     ax1, ax2, ax3 = fig.subplots(1, 3)
-    ax1.hist(recs["probability"].to_numpy(), bins=40, color="#3b6fb6")
+    ax1.hist(recs[S.PROBABILITY].to_numpy(), bins=40, color="#3b6fb6")
     ax1.set(title="calibrated probability", xlabel="p", ylabel="rows", yscale="log")
     shares = recs.group_by(S.USER_ID).agg((pl.col(S.POPULARITY_BUCKET) == "tail").mean().alias("s"))
     ax2.hist(shares["s"].to_numpy(), bins=20, color="#7a4fb5")
