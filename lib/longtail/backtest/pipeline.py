@@ -205,17 +205,7 @@ def run_backtest(
             "k": sc.k,
             "target_event": cfg.labels.target_event,
             "exclude_purchased": sc.exclude_purchased,
-            "users_served": served_users.len(),
-            "users_with_truth": truth_users.len(),
-            "users_without_list": truth_users.len() - users.len(),
-            "users_evaluated": users.len(),
-            "target_pairs": evaluated_truth.height,
-            "tail_target_pairs": int(
-                inputs.bucket_of(evaluated_truth)
-                .filter(pl.col(S.POPULARITY_BUCKET) == "tail")
-                .height
-            ),
-            "catalog_size": inputs.catalog.len(),
+            **_counts(served_users, truth_users, users, evaluated_truth, inputs),
             "model_version": str(scored.manifest.get("model_version", "")),
             "strategy": cfg.resampling.strategy,
             "loss": cfg.train.loss,
@@ -235,6 +225,26 @@ def run_backtest(
     )
     log.info("backtest %s: %s", day, metrics.verdict)
     return BacktestResult(date=day, cutoff=cutoff, path=folder, metrics=metrics)
+
+
+def _counts(
+    served_users: pl.Series,
+    truth_users: pl.Series,
+    users: pl.Series,
+    evaluated_truth: pl.DataFrame,
+    inputs: EvaluationInputs,
+) -> dict[str, int]:
+    """Who was served, who had truth, who was evaluated, and the pairs they bought."""
+    tail = inputs.bucket_of(evaluated_truth).filter(pl.col(S.POPULARITY_BUCKET) == "tail")
+    return {
+        "users_served": served_users.len(),
+        "users_with_truth": truth_users.len(),
+        "users_without_list": truth_users.len() - users.len(),
+        "users_evaluated": users.len(),
+        "target_pairs": evaluated_truth.height,
+        "tail_target_pairs": tail.height,
+        "catalog_size": inputs.catalog.len(),
+    }
 
 
 def _prepare_work(

@@ -275,26 +275,41 @@ def run_tune(
     StageError
         A split is missing, or no trial produced a result.
     """
-    from longtail.tune.report import write_report
-
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if run_id in (LATEST, "_ray") or "/" in run_id or run_id.startswith("."):
         msg = f"run id must be a plain folder name other than {LATEST!r}. Got {run_id!r} instead."
         raise ConfigError(msg)
     param_space(cfg)  # validates strategies and losses before any work
     setup = _setup(layout, cfg, run_id)
+    statuses, errors = _search_or_finish(setup, finish=finish)
+    return _judge(layout, cfg, setup, statuses, errors)
+
+
+def _search_or_finish(setup: TrialSetup, *, finish: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Run the search in a new run folder, or (``finish``) take the trials already in it."""
     if finish:
         if not (setup.run_dir / "trials").is_dir():
             msg = f"tune run folder {setup.run_dir} holds no trials to finish"
             raise StageError(msg)
-        statuses: dict[str, str] = {}
-        errors: dict[str, str] = {}
-    else:
-        if setup.run_dir.exists():
-            msg = f"tune run folder {setup.run_dir} exists already; pick another run id"
-            raise StageError(msg)
-        setup.run_dir.mkdir(parents=True)
-        statuses, errors = _run_search(setup)
+        return {}, {}
+    if setup.run_dir.exists():
+        msg = f"tune run folder {setup.run_dir} exists already; pick another run id"
+        raise StageError(msg)
+    setup.run_dir.mkdir(parents=True)
+    return _run_search(setup)
+
+
+def _judge(
+    layout: Layout,
+    cfg: Config,
+    setup: TrialSetup,
+    statuses: dict[str, str],
+    errors: dict[str, str],
+) -> TuneResult:
+    """Leaderboard, intervals, verdict, report and ``best.json`` from the run's trials."""
+    from longtail.tune.report import write_report
+
+    run_id = setup.run_id
     outcomes = read_trials(setup.run_dir, statuses=statuses, errors=errors)
     if not any(o.predictions is not None for o in outcomes):
         detail = "; ".join(sorted(set(errors.values())))[:1000]
