@@ -13,9 +13,9 @@ import pytest
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
 from longtail.models.calibration import Calibration, offsets_from_report
+from longtail.prior import correct_probabilities
 from longtail.resampling import ClassCounts, SamplingReport, resample_frame
 from longtail.schema import ITEM_CATEGORY, LABEL, POPULARITY_BUCKET
-from tests.resampling.helpers import correct_probabilities
 
 
 def _prior(frame: pl.DataFrame) -> float:
