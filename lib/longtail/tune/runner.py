@@ -133,7 +133,8 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
             "tune run %s: the search stopped (%s: %s); the verdict uses the trials on disk",
             setup.run_id, type(exc).__name__, str(exc)[:300],
         )  # fmt: skip
-        return {}, {}
+        # Keyed by no trial id, so it marks no trial; it names the cause when none finished.
+        return {}, {"(search)": f"{type(exc).__name__}: {exc}"[:500]}
     finally:
         shutil.rmtree(storage / setup.run_id, ignore_errors=True)
 
