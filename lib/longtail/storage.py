@@ -33,6 +33,7 @@ import fnmatch
 import json
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ __all__ = [
     "DATASET_FOLDERS",
     "DataStore",
     "StagedDataset",
+    "announce_local_stage",
     "refuse_object_store",
     "store_of",
 ]
@@ -444,3 +446,21 @@ def refuse_object_store(cfg: Config, *, stage: str) -> None:
         "jobs/sync.py --pull, then leave storage.uri unset)"
     )
     raise ConfigError(msg)
+
+
+def announce_local_stage(cfg: Config, *, stage: str) -> None:
+    """Say, when ``cfg`` names an object store, that a driver-side stage writes the local copy.
+
+    Ingest, features and validation run on the driver only: they read and write the
+    local ``data_dir`` even with ``[storage]`` set; ``jobs/sync.py --push`` then puts
+    what the Ray stages read into the store. One line on stderr, so the local write
+    is never silent.
+    """
+    if cfg.storage.uri is None:
+        return
+    print(
+        f"{stage}: runs on the driver and writes the local working copy {cfg.data_dir}, "
+        f"not {cfg.storage.uri}; push what the Ray stages read with "
+        "jobs/sync.py --push training",
+        file=sys.stderr,
+    )

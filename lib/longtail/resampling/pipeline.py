@@ -290,8 +290,7 @@ def resample_train_split(
         The train split is missing or holds validation/test rows.
     """
     base = _base_seed(cfg, seed)
-    store = layout if isinstance(layout, DataStore) else None
-    paths = store.layout if store else layout
+    store, paths = (layout, layout.layout) if isinstance(layout, DataStore) else (None, layout)
     source = train_split_path(paths)
     if not (store.is_file(source) if store else source.is_file()):
         where = store.url(source) if store else source
