@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from longtail.cli import run_main
 from longtail.paths import Layout
 from longtail.storage import DataStore
+from longtail.synthetic import make_train_frame
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,4 +78,25 @@ def test_stages_without_object_store_support_refuse_before_writing(
     assert err.startswith(f"error: {stage} cannot use the object store s3://bucket/demo yet")
     assert "supported there: resample, train, sync" in err
     assert "\n" not in err
+    assert not work.exists()
+
+
+@pytest.mark.integration
+def test_resample_job_takes_an_s3_data_dir(
+    ray_session: Any, s3_store: DataStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    buffer = io.BytesIO()
+    make_train_frame(1_000, seed=3).write_parquet(buffer)
+    s3_store.write_bytes(s3_store.layout.split("train"), buffer.getvalue())
+    cfg = tmp_path / "c.toml"
+    work = tmp_path / "work"
+    cfg.write_text(
+        '[source]\nkind = "synthetic"\n[resampling]\nstrategy = "random_under"\n'
+        f'[storage]\nendpoint_url = "{s3_store.endpoint_url}"\nwork_dir = "{work}"\n'
+    )
+    argv = ["--config", str(cfg), "--data-dir", s3_store.uri]
+    assert run_main(_job("resample"), argv) == 0
+    assert s3_store.has_dataset(s3_store.layout.resampled_train("random_under"))
+    assert s3_store.is_file(s3_store.layout.sampling_report("random_under"))
+    assert '"after"' in capsys.readouterr().out
     assert not work.exists()
