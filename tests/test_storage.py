@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 from pathlib import Path
 
@@ -80,14 +81,19 @@ def test_sync_push_then_pull_gives_the_same_files(s3_store: DataStore, tmp_path:
     pl.DataFrame({"x": [5]}).write_parquet(parts / "part-00001.parquet")
     here.sampling_report("smote").write_text('{"a": 1}\n')
     (here.resampled / ".train.tmp-abcdefgh").mkdir()  # debris is never pushed
+    # The served lists carry scoring's own _manifest.json: copied as a plain file.
+    lists = here.recommendations(dt.date(2024, 2, 14))
+    lists.mkdir(parents=True)
+    pl.DataFrame({"x": [6]}).write_parquet(lists / "part-0.parquet")
+    (lists / "_manifest.json").write_text('{"users_expected": 1}\n')
 
-    s3_store.push(here.root, ["training", "resampled"])
+    s3_store.push(here.root, ["training", "resampled", "recommendations"])
     # The parts folder is a committed dataset in the store, the rest one object per file.
     assert s3_store.has_dataset(s3_store.layout.resampled_train("smote"))
     assert s3_store.is_file(s3_store.layout.split("train"))
 
     there = tmp_path / "there"
-    s3_store.pull(there, ["training", "resampled"])
+    s3_store.pull(there, ["training", "resampled", "recommendations"])
     pushed = sorted(p.relative_to(here.root) for p in here.root.rglob("*") if p.is_file())
     pulled = sorted(p.relative_to(there) for p in there.rglob("*") if p.is_file())
     assert pulled == pushed

@@ -66,8 +66,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Folders (relative to a data directory) that are datasets of Parquet parts; in an
-#: object store they are committed through their manifest.
-DATASET_FOLDERS = ("resampled/*/train", "recommendations/date=*")
+#: object store they are committed through their manifest. (Not yet the recommendations:
+#: scoring writes its own ``_manifest.json`` there and does not take a store yet.)
+DATASET_FOLDERS = ("resampled/*/train",)
 #: What sync never copies: Ray's run state, the lock folder, the local staging area.
 _NEVER_SYNCED = frozenset({RAY_RUNS, "runs", ".staging", "_ray"})
 
@@ -378,9 +379,7 @@ class DataStore:
             if not keys:
                 msg = f"nothing to pull: no objects under {self.url(top)}"
                 raise StageError(msg)
-            datasets = sorted(
-                {k.rsplit("/", 1)[0] for k in keys if k.endswith("/" + DATASET_MANIFEST)}
-            )
+            datasets = self._dataset_folders(keys)
             for folder in datasets:
                 written += self._pull_dataset(folder, local_root)
             for key in keys:
@@ -394,6 +393,13 @@ class DataStore:
                     tmp.write_bytes(self.read_bytes(key))
                 written.append(target)
         return written
+
+    def _dataset_folders(self, keys: list[str]) -> list[str]:
+        """The committed dataset folders among ``keys`` (those with a manifest)."""
+        folders = [k.rsplit("/", 1)[0] for k in keys if k.endswith("/" + DATASET_MANIFEST)]
+        return sorted(
+            f for f in folders if _is_dataset_folder(PurePosixPath(f.removeprefix(self.root + "/")))
+        )
 
     def _pull_dataset(self, folder: str, local_root: Path) -> list[Path]:
         target = local_root / folder.removeprefix(self.root + "/")
