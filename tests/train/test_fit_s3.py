@@ -18,12 +18,13 @@ import pytest
 
 from longtail.artifacts import CurrentModel, ModelManifest
 from longtail.config import ResamplingConfig, config_from_dict
+from longtail.errors import StageError
 from longtail.models import load_model
 from longtail.paths import Layout
 from longtail.resampling import resample_train_split
 from longtail.storage import DataStore
 from longtail.synthetic import make_training_rows, write_splits
-from longtail.train import fit
+from longtail.train import fit, resolve_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +89,8 @@ def test_resample_then_fit_touch_only_the_object_store(
     probabilities = model.predict(test).probabilities
     assert probabilities.shape == (test.height,)
     assert ((probabilities > 0) & (probabilities < 1)).all()
+
+
+def test_splits_missing_from_the_store_say_how_to_push_them(s3_store: DataStore) -> None:
+    with pytest.raises(StageError, match=r"missing split s3://.*validation\.parquet.*--push"):
+        resolve_inputs(s3_store, strategy="smote")
