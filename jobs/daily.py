@@ -20,6 +20,7 @@ from longtail.daily.report import closing_screen
 from longtail.paths import Layout
 from longtail.ray_runtime import shutdown_ray
 from longtail.runlog import RunLog
+from longtail.storage import refuse_object_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.start is None) != (args.end is None):
         parser.error("--start and --end go together")
     cfg = load_from_args(args)
+    refuse_object_store(cfg, stage="daily")  # before the lock writes anything
     layout = Layout(cfg.data_dir)
     with RunLog(verbose=args.verbose, default=layout.runs / "run.log") as run_log:
         result = run_daily(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.features.pipeline import default_until, run_features
 from longtail.locking import data_dir_lock
+from longtail.storage import announce_local_stage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
+    announce_local_stage(cfg, stage="features")
     with data_dir_lock(cfg.data_dir, job="features"):
         until = args.date or default_until(cfg)
         run = run_features(cfg, until=until)

@@ -13,12 +13,14 @@ from longtail.cli import base_parser, load_from_args, run_main
 from longtail.ingest import run_ingest
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout
+from longtail.storage import announce_local_stage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser(__doc__ or "")
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
+    announce_local_stage(cfg, stage="ingest")
     with data_dir_lock(cfg.data_dir, job="ingest"):
         summary = run_ingest(cfg)
     print(json.dumps(summary.to_dict(), indent=2))

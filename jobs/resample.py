@@ -6,6 +6,8 @@
 Reads DATA_DIR/training/train.parquet; writes DATA_DIR/resampled/<strategy>/train/
 and DATA_DIR/resampled/<strategy>/sampling_report.json. Runs locally (starting a
 local Ray when none is running) or as `ray job submit -- python jobs/resample.py ...`.
+With [storage] uri (or --data-dir s3://BUCKET/PREFIX) the same keys are read and
+written in the object store only (push the split first: jobs/sync.py --push training).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
 from longtail.resampling import STRATEGIES, check_params, resample_train_split, train_split_path
+from longtail.storage import store_of
 from longtail.synthetic import make_train_frame
 
 
@@ -47,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout = Layout(Path(tmp))
             write_parquet(make_train_frame(2_000, seed=cfg.seed), train_split_path(layout))
             report = resample_train_split(layout, section, seed=cfg.seed)
+    elif (store := store_of(cfg)) is not None:
+        # The object store has no lock: one writer per prefix (the daily schedule's).
+        report = resample_train_split(store, section, seed=cfg.seed)
     else:
         with data_dir_lock(cfg.data_dir, job="resample"):
             report = resample_train_split(Layout(cfg.data_dir), section, seed=cfg.seed)

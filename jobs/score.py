@@ -18,6 +18,7 @@ from longtail.daily import last_data_date
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.scoring.pipeline import run_scoring
+from longtail.storage import refuse_object_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--date", type=parse_date, help="run date (default: last day of data)")
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
+    refuse_object_store(cfg, stage="score")  # before the lock writes anything
     with data_dir_lock(cfg.data_dir, job="score"):
         date = args.date or last_data_date(Layout(cfg.data_dir))
         result = run_scoring(cfg, date=date)

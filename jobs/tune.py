@@ -19,6 +19,7 @@ from longtail.config import Config
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout
 from longtail.ray_runtime import ensure_ray
+from longtail.storage import refuse_object_store
 from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, run_tune
 from longtail.tune.space import param_space
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.finish and not args.run_id:
         parser.error("--finish needs the --run-id of the run to finish")
     cfg = load_from_args(args)
+    refuse_object_store(cfg, stage="tune")  # before the lock writes anything
     param_space(cfg)  # unknown strategies or parameters fail here, before Ray starts
     ensure_ray()
     if args.smoke_test:

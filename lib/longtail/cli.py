@@ -28,7 +28,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         help="TOML config (required; --smoke-test defaults to jobs/configs/demo.toml)",
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help="overrides the config's data_dir"
+        "--data-dir",
+        default=None,
+        help="overrides the config's data_dir: a local folder, or s3://BUCKET/PREFIX "
+        "(the [storage] object store; only the Ray stages resample and train take it)",
     )
     return parser
 

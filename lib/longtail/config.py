@@ -33,6 +33,7 @@ __all__ = [
     "RetailRocketSource",
     "ScoreConfig",
     "SplitConfig",
+    "StorageConfig",
     "StrategyName",
     "SyntheticSource",
     "TrainConfig",
@@ -529,6 +530,61 @@ class RayConfig(_Section):
     listen: RayListen = "loopback"
 
 
+#: URI schemes of object stores the Ray stages read and write (pyarrow's S3FileSystem).
+OBJECT_STORE_SCHEMES = ("s3",)
+
+
+class StorageConfig(_Section):
+    """An object store the Ray stages use instead of a disk every node shares.
+
+    ``uri`` (``s3://bucket/prefix``) holds the same folders as a data directory
+    (``training/``, ``resampled/``, ``models/``); the stages that run on Ray workers
+    (resampling, training) read and write there only, so the cluster needs no shared
+    filesystem. ``data_dir`` stays the driver's local working copy, copied to and from
+    the bucket by ``jobs/sync.py``. ``endpoint_url`` points at an S3-compatible server
+    (``http://127.0.0.1:8333``); unset, AWS. Credentials come only from the standard
+    ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (/ ``AWS_SESSION_TOKEN``)
+    environment variables, never from this file. ``work_dir`` is the local working copy
+    when ``data_dir`` itself is given as the URI (default: a folder under the temp dir).
+    """
+
+    uri: str | None = None
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    work_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StorageConfig:
+        if self.uri is not None:
+            scheme, sep, rest = self.uri.partition("://")
+            if not sep or scheme not in OBJECT_STORE_SCHEMES or not rest.strip("/"):
+                msg = (
+                    f"storage.uri must be s3://BUCKET[/PREFIX] "
+                    f"(supported: {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)}). "
+                    f"Got {self.uri!r} instead."
+                )
+                raise ValueError(msg)
+        if self.endpoint_url is not None and not self.endpoint_url.startswith(
+            ("http://", "https://")
+        ):
+            msg = (
+                "storage.endpoint_url must start with http:// or https://. "
+                f"Got {self.endpoint_url!r} instead."
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the Ray stages use the object store."""
+        return self.uri is not None
+
+
+def is_object_store_uri(value: object) -> bool:
+    """Whether ``value`` is a string with a URI scheme (``s3://...``), not a local path."""
+    return isinstance(value, str) and "://" in value
+
+
 class DailyConfig(_Section):
     """The daily chain."""
 
@@ -558,6 +614,32 @@ class Config(_Section):
     daily: DailyConfig = DailyConfig()
     backtest: BacktestConfig = BacktestConfig()
     ray: RayConfig = RayConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_dir_uri(cls, raw: Any) -> Any:
+        """``data_dir = "s3://..."`` means ``storage.uri``, with a local working copy."""
+        if not isinstance(raw, dict) or not is_object_store_uri(raw.get("data_dir")):
+            return raw
+        raw = dict(raw)
+        uri = str(raw.pop("data_dir")).rstrip("/")
+        storage = dict(raw.get("storage") or {})
+        if storage.get("uri") not in (None, uri):
+            msg = (
+                f"data_dir {uri!r} and storage.uri {storage['uri']!r} name two object stores; "
+                "give one"
+            )
+            raise ValueError(msg)
+        storage["uri"] = uri
+        work = storage.get("work_dir")
+        if work is None:
+            import tempfile
+
+            rest = uri.partition("://")[2]
+            work = Path(tempfile.gettempdir()) / "longtail-work" / rest
+        raw["storage"], raw["data_dir"] = storage, work
+        return raw
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
@@ -616,7 +698,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Conf
         raise ConfigError(msg) from exc
     said = set(raw)
     if data_dir is not None:
-        raw["data_dir"] = str(data_dir)
+        raw["data_dir"] = data_dir if is_object_store_uri(data_dir) else str(Path(data_dir))
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:

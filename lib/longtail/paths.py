@@ -15,9 +15,11 @@ from typing import Final
 __all__ = [
     "BACKTEST_METRICS",
     "CURRENT_MODEL",
+    "DATASET_MANIFEST",
     "LAST_TRAINED",
     "MODEL_MANIFEST",
     "RAY_RUNS",
+    "RUN_PREFIX",
     "SAMPLING_REPORT",
     "TUNE_BEST",
     "Layout",
@@ -38,6 +40,11 @@ TUNE_BEST: Final = "best.json"
 BACKTEST_METRICS: Final = "metrics.json"
 #: The Ray Train run folders of fits in progress (resumable after a crash).
 RAY_RUNS: Final = "_ray_runs"
+#: In an object store, the one file that says which parts make up a dataset folder
+#: (:class:`longtail.artifacts.DatasetManifest`); its single PUT commits them.
+DATASET_MANIFEST: Final = "_manifest.json"
+#: In an object store, the prefix of one write's parts inside a dataset folder.
+RUN_PREFIX: Final = "run-"
 
 
 def split_file(name: str) -> str:

@@ -40,6 +40,7 @@ from longtail.errors import StageError
 from longtail.ingest.result import CanonicalTables
 from longtail.io import write_parquet
 from longtail.paths import Layout
+from longtail.storage import refuse_object_store
 
 __all__ = ["BacktestResult", "backtest_cutoff", "run_backtest"]
 
@@ -164,6 +165,7 @@ def run_backtest(
         No data, a cutoff before the data starts, or no user with a target event
         in the holdout.
     """
+    refuse_object_store(cfg, stage="backtest")
     from longtail.scoring.pipeline import expected_users
 
     t0 = time.perf_counter()

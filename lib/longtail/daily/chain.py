@@ -18,6 +18,7 @@ from longtail.daily.report import write_run_report
 from longtail.daily.runner import RunContext, Step, StepRecord, data_dir_lock, run_steps
 from longtail.errors import StageError
 from longtail.paths import Layout
+from longtail.storage import refuse_object_store
 
 if TYPE_CHECKING:
     from longtail.runlog import RunLog
@@ -333,6 +334,7 @@ def run_daily(
     LockHeld
         Another run holds the data directory.
     """
+    refuse_object_store(cfg, stage="daily")
     layout = Layout(cfg.data_dir)
     steps = build_steps(cfg)
     records: dict[dt.date, dict[str, StepRecord]] = {}

@@ -19,12 +19,20 @@ and a Ray task resamples it and writes its own Parquet part; while no worker is 
 (fresh workers spend seconds importing the samplers) the driver resamples the
 smallest group left itself. Larger splits stream through Ray Data
 (read, tag, ``groupby(group).map_groups``, write), which costs a sort shuffle.
+
+With a :class:`longtail.storage.DataStore` instead of a :class:`Layout` the same flow
+reads the train split from the object store and writes the parts there (each task
+uploads its own part under a fresh run prefix, committed by the dataset manifest) and
+the report beside them: nothing touches a local data directory, so the Ray workers
+need no shared disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -54,9 +62,11 @@ from longtail.schema import (
     TRAINING_KEYS,
     USER_ID,
 )
+from longtail.storage import DataStore
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.fs as pafs
 
 __all__ = [
     "IN_MEMORY_MAX_BYTES",
@@ -244,11 +254,15 @@ def resample_frame(
     return out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN), report
 
 
-def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) -> SamplingReport:
+def resample_train_split(
+    layout: Layout | DataStore, cfg: ResamplingConfig, *, seed: int
+) -> SamplingReport:
     """Resample ``DATA_DIR/training/train.parquet`` on Ray and write the result.
 
     Writes ``DATA_DIR/resampled/<strategy>/train/`` (Parquet parts, swapped in whole)
-    and ``DATA_DIR/resampled/<strategy>/sampling_report.json``. Uses the running Ray
+    and ``DATA_DIR/resampled/<strategy>/sampling_report.json``; with a
+    :class:`~longtail.storage.DataStore`, the same keys in the object store (the parts
+    committed by their manifest), and nothing on a local disk. Uses the running Ray
     (or starts a local one). A split of at most :data:`IN_MEMORY_MAX_BYTES` is split
     into groups on the driver and resampled by Ray tasks (the driver takes groups while
     no worker is free); a larger one streams through a Ray Data shuffle. Both give the
@@ -257,7 +271,7 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
     Parameters
     ----------
     layout
-        Paths under the data directory.
+        Paths under the data directory, or the object store that holds it.
     cfg
         The resampling section of the config.
     seed
@@ -276,19 +290,29 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         The train split is missing or holds validation/test rows.
     """
     base = _base_seed(cfg, seed)
-    source = train_split_path(layout)
-    if not source.is_file():
-        msg = f"train split not found: {source}. Build the training set first."
+    store, paths = (layout, layout.layout) if isinstance(layout, DataStore) else (None, layout)
+    source = train_split_path(paths)
+    if not (store.is_file(source) if store else source.is_file()):
+        where = store.url(source) if store else source
+        msg = f"train split not found: {where}. Build the training set first."
+        if store:
+            msg += " (push it with jobs/sync.py --push training)"
         raise StageError(msg)
-    target = resampled_dir(layout, cfg.strategy)
-    if _uncompressed_bytes(source) <= IN_MEMORY_MAX_BYTES:
-        report = _resample_in_memory(source, target, cfg, seed=base, warming=_warm_workers())
+    target = resampled_dir(paths, cfg.strategy)
+    size = store.parquet_bytes(source) if store else _uncompressed_bytes(source)
+    if size <= IN_MEMORY_MAX_BYTES:
+        report = _resample_in_memory(
+            source, target, cfg, seed=base, warming=_warm_workers(), store=store
+        )
     else:
-        report = _resample_streaming(source, target, cfg, seed=base)
-    report.to_json(target / SAMPLING_REPORT)
+        report = _resample_streaming(source, target, cfg, seed=base, store=store)
+    if store:
+        store.write_json(target / SAMPLING_REPORT, report.to_dict())
+    else:
+        report.to_json(target / SAMPLING_REPORT)
     log.info(
         "resampled %s with %r: %s -> %s rows",
-        source,
+        store.url(source) if store else source,
         cfg.strategy,
         report.overall.before,
         report.overall.after,
@@ -328,9 +352,16 @@ def _uncompressed_bytes(source: Path) -> int:
 
 
 def _resample_part(
-    table: pa.Table, path: str, strategy: str, params: dict[str, Any], seed: int
+    table: pa.Table,
+    path: str,
+    strategy: str,
+    params: dict[str, Any],
+    seed: int,
+    fs: pafs.FileSystem | None = None,
 ) -> list[tuple[Any, Any, Any, Any]]:
     """Resample one group's rows, write them to ``path``; return the report's counts.
+
+    ``path`` is a local file, or a key of the filesystem ``fs`` (an object store).
 
     Runs as a Ray task with one CPU; the BLAS/OpenMP pools of numpy and scikit-learn
     are held to one thread (Ray already sets ``OMP_NUM_THREADS=1`` for such a task;
@@ -342,10 +373,17 @@ def _resample_part(
         raise StageError(msg)
     with threadpool_limits(limits=1):
         out = resample_group(frame, strategy=strategy, params=params, seed=seed)
-    out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN).write_parquet(
-        path, compression=PART_COMPRESSION, statistics=True
-    )
+    _write_part(out.drop(STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN), path, fs)
     return _part_counts(out)
+
+
+def _write_part(frame: pl.DataFrame, path: str, fs: pafs.FileSystem | None) -> None:
+    """One Parquet part, to a local path or (the same bytes) to an object of ``fs``."""
+    if fs is None:
+        frame.write_parquet(path, compression=PART_COMPRESSION, statistics=True)
+        return
+    with fs.open_output_stream(path) as fh:
+        frame.write_parquet(fh, compression=PART_COMPRESSION, statistics=True)
 
 
 def _part_counts(out: pl.DataFrame) -> list[tuple[Any, Any, Any, Any]]:
@@ -368,11 +406,41 @@ def _part_counts(out: pl.DataFrame) -> list[tuple[Any, Any, Any, Any]]:
     return [(stratum, c // 2, bool(c % 2), int(counts[c])) for c in range(4) if counts[c]]
 
 
+def _staged_parts(
+    target: Path, store: DataStore | None
+) -> contextlib.AbstractContextManager[tuple[str, pafs.FileSystem | None]]:
+    """Where the parts of ``target/train`` go: a folder swapped in, or a committed run prefix."""
+
+    @contextlib.contextmanager
+    def local() -> Iterator[tuple[str, pafs.FileSystem | None]]:
+        with atomic_dir(target / "train") as tmp:
+            yield str(tmp), None
+
+    @contextlib.contextmanager
+    def remote(store: DataStore) -> Iterator[tuple[str, pafs.FileSystem | None]]:
+        with store.stage_dataset(target / "train") as staged:
+            yield staged.prefix, store.filesystem
+
+    return local() if store is None else remote(store)
+
+
+def _read_split(source: Path, store: DataStore | None) -> pl.DataFrame:
+    if store is None:
+        return pl.read_parquet(source)
+    return pl.DataFrame(pl.from_arrow(store.read_table([str(source)])))
+
+
 def _resample_in_memory(
-    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int, warming: list[Any]
+    source: Path,
+    target: Path,
+    cfg: ResamplingConfig,
+    *,
+    seed: int,
+    warming: list[Any],
+    store: DataStore | None,
 ) -> SamplingReport:
     """Read the split on the driver, resample each group in a Ray task; no shuffle."""
-    frame = pl.read_parquet(source)
+    frame = _read_split(source, store)
     plan = _Plan(frame.select(_key_columns(frame.columns, cfg)), cfg, seed=seed)
     tagged = plan.tag(frame)
     del frame
@@ -380,17 +448,14 @@ def _resample_in_memory(
     names = sorted(groups, key=lambda key: str(key[0]))
     frames = [groups.pop(name) for name in names]
     after_rows: list[tuple[Any, Any, Any, Any]] = []
-    with atomic_dir(target / "train") as tmp:
+    with _staged_parts(target, store) as (tmp, fs):
         if not frames:
-            empty = tagged.drop(STRATUM_COLUMN, GROUP_COLUMN)
-            empty.write_parquet(
-                tmp / "part-00000.parquet", compression=PART_COMPRESSION, statistics=True
-            )
+            _write_part(tagged.drop(STRATUM_COLUMN, GROUP_COLUMN), f"{tmp}/part-00000.parquet", fs)
         del tagged
         # The part number is the group's rank by name, so the files do not depend
         # on which process resampled which group.
-        paths = [str(tmp / f"part-{i:05d}.parquet") for i in range(len(frames))]
-        after_rows = _run_groups(frames, paths, cfg, seed=seed, warming=warming)
+        paths = [f"{tmp}/part-{i:05d}.parquet" for i in range(len(frames))]
+        after_rows = _run_groups(frames, paths, cfg, seed=seed, warming=warming, fs=fs)
         report = _report(cfg, seed=seed, before=plan.before, after_rows=after_rows)
     return report
 
@@ -402,6 +467,7 @@ def _run_groups(
     *,
     seed: int,
     warming: list[Any],
+    fs: pafs.FileSystem | None,
 ) -> list[tuple[Any, Any, Any, Any]]:
     """Resample every group: Ray tasks take the largest, the driver the smallest.
 
@@ -431,26 +497,35 @@ def _run_groups(
         while queue and len(running) < ready:
             i = queue.popleft()
             table = ray.put(frames[i].to_arrow())
-            running.append(task.remote(table, paths[i], cfg.strategy, params, seed))
+            running.append(task.remote(table, paths[i], cfg.strategy, params, seed, fs))
             frames[i] = frames[i].clear()  # the object store holds it now
         if queue:
             i = queue.pop()
-            rows += _resample_part(frames[i].to_arrow(), paths[i], cfg.strategy, params, seed)
+            rows += _resample_part(frames[i].to_arrow(), paths[i], cfg.strategy, params, seed, fs)
     rows += [r for part in ray.get(running) for r in part]
     ray.get(starting)
     return rows
 
 
 def _resample_streaming(
-    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int
+    source: Path, target: Path, cfg: ResamplingConfig, *, seed: int, store: DataStore | None
 ) -> SamplingReport:
     """Ray Data: read, tag per block, shuffle by group, resample per group, write."""
     import ray.data
     from ray.data.context import ShuffleStrategy
 
     base = seed
-    columns = pl.read_parquet_schema(source)
-    keys = pl.read_parquet(source, columns=_key_columns(list(columns), cfg))
+    fs = store.filesystem if store else None
+    if store is None:
+        columns = list(pl.read_parquet_schema(source))
+        keys = pl.read_parquet(source, columns=_key_columns(columns, cfg))
+    else:
+        import pyarrow.parquet as pq
+
+        with store.filesystem.open_input_file(str(source)) as fh:
+            columns = pq.read_schema(fh).names
+        table = pq.read_table(str(source), columns=_key_columns(columns, cfg), filesystem=fs)
+        keys = pl.DataFrame(pl.from_arrow(table))
     plan = _Plan(keys, cfg, seed=base)
     del keys
 
@@ -471,7 +546,9 @@ def _resample_streaming(
     previous = context.shuffle_strategy
     context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     try:
-        ds = ray.data.read_parquet(str(source)).map_batches(tag, batch_format="pyarrow")
+        ds = ray.data.read_parquet(str(source), filesystem=fs).map_batches(
+            tag, batch_format="pyarrow"
+        )
         out = (
             ds.groupby(GROUP_COLUMN, num_partitions=n_groups)
             .map_groups(resample, batch_format="pyarrow")
@@ -483,8 +560,8 @@ def _resample_streaming(
     for batch in out.select_columns(list(_MARKS)).iter_batches(batch_format="pyarrow"):
         after_rows += _part_counts(pl.DataFrame(pl.from_arrow(batch)))
     report = _report(cfg, seed=base, before=plan.before, after_rows=after_rows)
-    with atomic_dir(target / "train") as tmp:
+    with _staged_parts(target, store) as (tmp, fs):
         out.drop_columns([STRATUM_COLUMN, GROUP_COLUMN, SYNTHETIC_COLUMN]).write_parquet(
-            str(tmp), compression=PART_COMPRESSION
+            tmp, compression=PART_COMPRESSION, filesystem=fs
         )
     return report

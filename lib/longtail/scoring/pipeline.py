@@ -42,6 +42,7 @@ from longtail.paths import CURRENT_MODEL, Layout
 from longtail.scoring.output import write_partition
 from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
+from longtail.storage import refuse_object_store
 
 if TYPE_CHECKING:
     from longtail.models.saved import LoadedModel
@@ -373,6 +374,7 @@ def run_scoring(
     StageError
         No model, no canonical tables, or the lists break an invariant.
     """
+    refuse_object_store(cfg, stage="score")
     from longtail.ingest import load_tables
     from longtail.ray_runtime import warm_ray_data
 

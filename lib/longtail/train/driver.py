@@ -3,6 +3,12 @@
 Only the training split may come resampled; validation and test are read as they
 are from ``training/{validation,test}.parquet``. Calibration, evaluation and
 saving are :func:`longtail.train.finish.finish_model`, shared with tune's trials.
+
+With a :class:`longtail.storage.DataStore` for the data directory, the splits are read
+from the object store (Ray Data on the workers, pyarrow on the driver), Ray Train keeps
+its checkpoints there (``RunConfig(storage_filesystem=...)``), and the finished model is
+uploaded (weights and manifest, then the ``current.json`` pointer): no Ray node needs
+a disk another one sees.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import json
 import logging
 import re
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +32,10 @@ from longtail.errors import StageError
 from longtail.models.arch import ConversionModel
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
-from longtail.paths import Layout
+from longtail.paths import CURRENT_MODEL, Layout
 from longtail.resampling import SamplingReport
 from longtail.schema import EVENT_TIME, LABEL
+from longtail.storage import DataStore
 from longtail.train.finish import (
     ClassCounts,
     Finished,
@@ -41,6 +50,7 @@ from longtail.train.state import Progress
 from longtail.train.worker import TRAIN, VALIDATION, WorkerConfig, train_loop_per_worker
 
 if TYPE_CHECKING:
+    import pyarrow.fs as pafs
     import ray.data
 
 __all__ = [
@@ -57,28 +67,58 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainInputs:
-    """Which files a run trains and evaluates on, and their sampling correction."""
+    """Which files a run trains and evaluates on, and their sampling correction.
+
+    With ``store`` set the paths are the object store's keys (``bucket/prefix/...``).
+    """
 
     strategy: str
     train_files: tuple[Path, ...]
     validation: Path
     test: Path
     sampling_report: SamplingReport | None
+    store: DataStore | None = None
+
+    @property
+    def filesystem(self) -> pafs.FileSystem | None:
+        """The filesystem of the paths: None for local files."""
+        return self.store.filesystem if self.store else None
+
+    def read(self, path: Path) -> pl.DataFrame:
+        """One split file, read on the driver."""
+        if self.store is None:
+            return pl.read_parquet(path)
+        return pl.DataFrame(pl.from_arrow(self.store.read_table([str(path)])))
+
+    def scan_train(self) -> pl.LazyFrame:
+        """The train files, lazily."""
+        if self.store is None:
+            return pl.scan_parquet([str(p) for p in self.train_files])
+        import pyarrow.dataset as pads
+
+        files = [str(p) for p in self.train_files]
+        return pl.scan_pyarrow_dataset(
+            pads.dataset(files, format="parquet", filesystem=self.store.filesystem)
+        )
 
 
-def resolve_inputs(layout: Layout, *, strategy: str) -> TrainInputs:
+def resolve_inputs(layout: Layout | DataStore, *, strategy: str) -> TrainInputs:
     """Pick the training files for ``strategy``.
 
     "none", or a strategy without a ``resampled/<strategy>/train/`` folder, trains
     on ``training/train.parquet`` with no prior correction (the effective
     strategy is then "none"). A resampled folder must come with its
-    ``sampling_report.json``.
+    ``sampling_report.json``. In an object store (``layout`` a
+    :class:`~longtail.storage.DataStore`) the resampled rows are the parts its
+    manifest lists.
 
     Raises
     ------
     StageError
         A split file is missing, the resampled folder is empty, or its report is missing.
     """
+    if isinstance(layout, DataStore):
+        return _resolve_in_store(layout, strategy=strategy)
     validation = layout.split("validation")
     test = layout.split("test")
     plain = layout.split("train")
@@ -107,12 +147,53 @@ def resolve_inputs(layout: Layout, *, strategy: str) -> TrainInputs:
     return TrainInputs("none", (plain,), validation, test, None)
 
 
+def _resolve_in_store(store: DataStore, *, strategy: str) -> TrainInputs:
+    """:func:`resolve_inputs` in an object store."""
+    layout = store.layout
+    validation, test, plain = (layout.split(n) for n in ("validation", "test", "train"))
+    for path in (validation, test):
+        if not store.is_file(path):
+            msg = (
+                f"missing split {store.url(path)}; build the training set and push it "
+                "(jobs/sync.py --push training)"
+            )
+            raise StageError(msg)
+    folder = layout.resampled_train(strategy)
+    if strategy != "none" and store.has_dataset(folder):
+        files = tuple(Path(k) for k in store.dataset_files(folder))
+        report_key = layout.sampling_report(strategy)
+        if not store.is_file(report_key):
+            msg = (
+                f"resampled train {store.url(folder)} lacks its {report_key.name}; "
+                "cannot correct the prior"
+            )
+            raise StageError(msg)
+        report = SamplingReport.from_dict(store.read_json(report_key))
+        return TrainInputs(strategy, files, validation, test, report, store)
+    if strategy != "none":
+        log.warning(
+            "no resampled train for strategy %r at %s; training on %s",
+            strategy,
+            store.url(folder),
+            store.url(plain),
+        )
+    if not store.is_file(plain):
+        msg = f"missing split {store.url(plain)}; push it with jobs/sync.py --push training"
+        raise StageError(msg)
+    return TrainInputs("none", (plain,), validation, test, None, store)
+
+
 @dataclass(frozen=True)
 class TrainResult:
-    """What a training run produced."""
+    """What a training run produced.
+
+    ``path`` is the model's folder: a local path, or its key in the object store;
+    ``location`` says which, for people (a path, or an ``s3://`` URL).
+    """
 
     version: str
     path: Path
+    location: str
     metrics: pl.DataFrame
     ranking: pl.DataFrame
     calibration: Calibration
@@ -122,7 +203,13 @@ class TrainResult:
 
     @classmethod
     def of(
-        cls, done: Finished, *, version: str, progress: Progress, resources: Resources
+        cls,
+        done: Finished,
+        *,
+        version: str,
+        progress: Progress,
+        resources: Resources,
+        store: DataStore | None = None,
     ) -> TrainResult:
         """The result of a fit from its finished model and the run's progress."""
         if done.metrics is None or done.ranking is None:
@@ -131,6 +218,7 @@ class TrainResult:
         return cls(
             version=version,
             path=done.path,
+            location=store.url(done.path) if store else str(done.path),
             metrics=done.metrics,
             ranking=done.ranking,
             calibration=done.calibration,
@@ -145,7 +233,7 @@ def _datasets(inputs: TrainInputs, spec: FeatureSpec) -> dict[str, Any]:
 
     def encoded(paths: list[str]) -> ray.data.Dataset:
         fn: Any = encode_arrow
-        return ray.data.read_parquet(paths).map_batches(
+        return ray.data.read_parquet(paths, filesystem=inputs.filesystem).map_batches(
             fn, batch_format="pyarrow", fn_kwargs={"spec": spec, "label": LABEL}
         )
 
@@ -184,22 +272,42 @@ def _fresh_run_folder(
     digest = hashlib.sha256()
     settings = {k: v for k, v in worker.to_dict().items() if k != "failure_marker"}
     digest.update(json.dumps([settings, vars(resources)], sort_keys=True, default=str).encode())
+    store = inputs.store
     for path in (*inputs.train_files, inputs.validation):
         digest.update(path.name.encode())
-        with path.open("rb") as fh:
-            digest.update(hashlib.file_digest(fh, "sha256").digest())
+        if store is None:
+            with path.open("rb") as fh:
+                digest.update(hashlib.file_digest(fh, "sha256").digest())
+        else:
+            digest.update(hashlib.sha256(store.read_bytes(path)).digest())
     name = f"{version}.{digest.hexdigest()[:12]}"
     ours = re.compile(re.escape(version) + r"(?:\.[0-9a-f]{12})?")
-    if storage.is_dir():
-        for other in storage.iterdir():
-            if other.name != name and ours.fullmatch(other.name):
-                log.info("removing the Ray run folder of another fit: %s", other)
-                shutil.rmtree(other, ignore_errors=True)
+    for other in _run_folders(storage, store):
+        if other.name != name and ours.fullmatch(other.name):
+            log.info("removing the Ray run folder of another fit: %s", other)
+            _remove_run(other, store)
     return name
 
 
+def _run_folders(storage: Path, store: DataStore | None) -> list[Path]:
+    if store is None:
+        return list(storage.iterdir()) if storage.is_dir() else []
+    import pyarrow.fs as pafs
+
+    selector = pafs.FileSelector(str(storage), allow_not_found=True)
+    infos = store.filesystem.get_file_info(selector)
+    return [Path(i.path) for i in infos if i.type == pafs.FileType.Directory]
+
+
+def _remove_run(folder: Path, store: DataStore | None) -> None:
+    if store is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        store.delete(folder)
+
+
 def fit(
-    layout: Layout,
+    layout: Layout | DataStore,
     cfg: Config,
     *,
     strategy: str | None = None,
@@ -212,7 +320,9 @@ def fit(
     Parameters
     ----------
     layout
-        Where the splits, resampled train and models live.
+        Where the splits, resampled train and models live: a local data directory,
+        or an object store (the model is then uploaded there, and ``path`` of the
+        result is its key).
     cfg
         The whole configuration (``train``, ``seed``, ``resampling.strategy``,
         ``feature_store.feature_service`` are used).
@@ -241,7 +351,7 @@ def fit(
     tc = cfg.train
     requested = strategy or cfg.resampling.strategy
     inputs = resolve_inputs(layout, strategy=requested)
-    train_lazy = pl.scan_parquet([str(p) for p in inputs.train_files])
+    train_lazy = inputs.scan_train()
     spec = fit_feature_spec(
         train_lazy,
         hash_buckets_user=tc.hash_buckets_user,
@@ -252,11 +362,12 @@ def fit(
     version = version or (
         dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{inputs.strategy}-{tc.loss}"
     )
+    paths = layout.layout if isinstance(layout, DataStore) else layout
     model, progress, resources = _train(
-        layout, cfg, inputs, spec, counts, version=version, fail_at=simulate_failure_at_epoch
+        paths, cfg, inputs, spec, counts, version=version, fail_at=simulate_failure_at_epoch
     )
-    validation = pl.read_parquet(inputs.validation)
-    test = pl.read_parquet(inputs.test)
+    validation = inputs.read(inputs.validation)
+    test = inputs.read(inputs.test)
     run = ModelRun(
         strategy=inputs.strategy,
         sampling=inputs.sampling_report,
@@ -270,17 +381,43 @@ def fit(
         best_epoch=progress.best_epoch,
         resources=resources.__dict__,
     )
-    done = finish_model(
-        model,
-        spec,
-        run=run,
-        validation=validation,
-        test=test,
-        models_dir=layout.models,
-        version=version,
-        ranking_k=tc.ranking_k,
+
+    def finish(models_dir: Path) -> Finished:
+        return finish_model(
+            model,
+            spec,
+            run=run,
+            validation=validation,
+            test=test,
+            models_dir=models_dir,
+            version=version,
+            ranking_k=tc.ranking_k,
+        )
+
+    if inputs.store is None:
+        done = finish(paths.models)
+    else:
+        done = _finish_into_store(finish, inputs.store, version=version)
+    return TrainResult.of(
+        done, version=version, progress=progress, resources=resources, store=inputs.store
     )
-    return TrainResult.of(done, version=version, progress=progress, resources=resources)
+
+
+def _finish_into_store(
+    finish: Callable[[Path], Finished], store: DataStore, *, version: str
+) -> Finished:
+    """Finish the model in a local temporary models folder, then upload it.
+
+    The version folder's objects (weights, manifest) go first, the ``current.json``
+    pointer last, so scoring never follows a pointer to a model not yet whole.
+    """
+    models = store.layout.models
+    with tempfile.TemporaryDirectory(prefix="longtail-model-") as tmp:
+        done = finish(Path(tmp))
+        store.upload_folder(done.path, models / version)
+        store.write_bytes(store.layout.current_model, (Path(tmp) / CURRENT_MODEL).read_bytes())
+    log.info("uploaded model %s to %s", version, store.url(models / version))
+    return replace(done, path=models / version)
 
 
 def _splits(
@@ -333,6 +470,7 @@ def _train(
         tc, cluster_gpus=float(cluster.get("GPU", 0)), cluster_cpus=float(cluster.get("CPU", 1))
     )
     storage = layout.ray_runs
+    store = inputs.store
     worker = WorkerConfig.from_train(
         tc,
         model=model_cfg.to_json(),
@@ -349,9 +487,17 @@ def _train(
     )
     run_name = _fresh_run_folder(storage, version, worker, resources, inputs)
     if fail_at:
-        marker = storage / run_name / "simulated_failure"
+        # The testing hook's marker is a local file (the test runs one machine).
+        where = storage if store is None else Path(tempfile.mkdtemp(prefix="longtail-fail-"))
+        marker = where / run_name / "simulated_failure"
         worker = replace(worker, failure_marker=str(marker))
-    ray_cfgs = build_ray_configs(tc, resources, storage_path=storage, name=run_name)
+    ray_cfgs = build_ray_configs(
+        tc,
+        resources,
+        storage_path=storage,
+        name=run_name,
+        storage_filesystem=store.filesystem if store else None,
+    )
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=worker.to_dict(),
@@ -367,5 +513,5 @@ def _train(
     with result.checkpoint.as_directory() as folder:
         model, progress = load_best_weights(Path(folder), model_cfg)
     # Done: its checkpoints must never be resumed by a later run (--force, a retrain).
-    shutil.rmtree(storage / run_name, ignore_errors=True)
+    _remove_run(storage / run_name, store)
     return model, progress, resources

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
 
 from longtail.config import TrainConfig
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 __all__ = ["RayTrainConfigs", "Resources", "build_ray_configs", "resolve_resources"]
 
@@ -53,7 +57,12 @@ class RayTrainConfigs:
 
 
 def build_ray_configs(
-    cfg: TrainConfig, resources: Resources, *, storage_path: Path, name: str
+    cfg: TrainConfig,
+    resources: Resources,
+    *,
+    storage_path: Path,
+    name: str,
+    storage_filesystem: pafs.FileSystem | None = None,
 ) -> RayTrainConfigs:
     """Build the Ray configs for one training run.
 
@@ -64,7 +73,11 @@ def build_ray_configs(
     resources
         From :func:`resolve_resources`.
     storage_path
-        Where Ray keeps checkpoints (absolute; made so here).
+        Where Ray keeps checkpoints (absolute; made so here), or a key prefix of
+        ``storage_filesystem``.
+    storage_filesystem
+        An object store's filesystem (``storage_path`` is then ``bucket/prefix/...``);
+        None: the local (or a mounted, shared) disk.
     name
         The run's folder under ``storage_path``; a rerun with the same name resumes.
 
@@ -80,7 +93,8 @@ def build_ray_configs(
     checkpoint = CheckpointConfig(num_to_keep=2)
     run = RunConfig(
         name=name,
-        storage_path=str(storage_path.resolve()),
+        storage_path=str(storage_path if storage_filesystem else storage_path.resolve()),
+        storage_filesystem=storage_filesystem,
         failure_config=failure,
         checkpoint_config=checkpoint,
     )

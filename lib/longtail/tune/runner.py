@@ -29,6 +29,7 @@ from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.io import atomic_dir, write_csv, write_json, write_parquet
 from longtail.paths import TUNE_BEST, Layout
+from longtail.storage import refuse_object_store
 from longtail.tune.leaderboard import (
     Comparison,
     build_leaderboard,
@@ -276,6 +277,7 @@ def run_tune(
     StageError
         A split is missing, or no trial produced a result.
     """
+    refuse_object_store(cfg, stage="tune")
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if run_id in (LATEST, "_ray") or "/" in run_id or run_id.startswith("."):
         msg = f"run id must be a plain folder name other than {LATEST!r}. Got {run_id!r} instead."
