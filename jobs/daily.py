@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--start and --end go together")
     cfg = load_from_args(args)
     layout = Layout(cfg.data_dir)
-    with RunLog(verbose=args.verbose, default=layout.runs / "run.log") as run_log:
+    with RunLog(verbose=args.verbose, default=layout.run_log) as run_log:
         result = run_daily(
             cfg, date=args.date, start=args.start, end=args.end, force=args.force, run_log=run_log
         )

@@ -19,7 +19,7 @@ from longtail.io import atomic_dir
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode
-from longtail.paths import CURRENT_MODEL, MODEL_MANIFEST
+from longtail.paths import CURRENT_MODEL, MODEL_MANIFEST, MODEL_WEIGHTS
 
 __all__ = [
     "CURRENT",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
+WEIGHTS = MODEL_WEIGHTS
 MANIFEST = MODEL_MANIFEST
 CURRENT = CURRENT_MODEL
 # Rows in every forward pass of LoadedModel.predict (fixed so scores are batch-invariant).

@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
 from longtail.io import atomic_dir
-from longtail.paths import SAMPLING_REPORT, Layout
+from longtail.paths import SAMPLING_REPORT, Layout, dataset_part
 from longtail.resampling.report import ClassCounts, SamplingReport
 from longtail.resampling.strategies import FrameSampler, check_params, refuse_non_train_rows
 from longtail.resampling.stratify import (
@@ -384,12 +384,12 @@ def _resample_in_memory(
         if not frames:
             empty = tagged.drop(STRATUM_COLUMN, GROUP_COLUMN)
             empty.write_parquet(
-                tmp / "part-00000.parquet", compression=PART_COMPRESSION, statistics=True
+                tmp / dataset_part(0), compression=PART_COMPRESSION, statistics=True
             )
         del tagged
         # The part number is the group's rank by name, so the files do not depend
         # on which process resampled which group.
-        paths = [str(tmp / f"part-{i:05d}.parquet") for i in range(len(frames))]
+        paths = [str(tmp / dataset_part(i)) for i in range(len(frames))]
         after_rows = _run_groups(frames, paths, cfg, seed=seed, warming=warming)
         report = _report(cfg, seed=seed, before=plan.before, after_rows=after_rows)
     return report

@@ -357,7 +357,7 @@ def run_scoring(
         staging=layout.staging,
         fail_after_write=simulate_crash_before_swap,
     )  # fmt: skip
-    with atomic_dir(layout.scoring_report(date)) as folder:
+    with atomic_dir(layout.scoring_report(date).path) as folder:
         write_scoring_report(ranked, summary, folder, title=f"Scoring report {date.isoformat()}")
     _push(cfg, recs, date=date, as_of=as_of)
     log.info(
@@ -366,5 +366,5 @@ def run_scoring(
     )  # fmt: skip
     return ScoreResult(
         date=date, path=target, manifest=written, summary=summary,
-        report=layout.scoring_report(date), candidates=cands,
+        report=layout.scoring_report(date).path, candidates=cands,
     )  # fmt: skip
