@@ -5,16 +5,23 @@ says where each lives. Writers build the model and dump it; readers load it back
 through the model, so a missing or misspelt key fails where the file is read, with
 the file's name, not as a ``KeyError`` deep in the stage that uses it.
 
-=========================  ==========================================  =====================
-artifact                   written by                                  path (``Layout``)
-=========================  ==========================================  =====================
-:class:`SamplingCorrection`  resampling (part of ``sampling_report.json``)  ``sampling_report(s)``
-:class:`ModelManifest`     ``train.finish`` (fit and every tune trial)  ``model(v)/manifest.json``
-:class:`CurrentModel`      ``models.save_model``                       ``current_model``
-:class:`LastTrained`       the daily chain's train step                ``last_trained``
-:class:`TunedBest`         ``tune.run_tune``                           ``tune_best``
-:class:`BacktestMetrics`   ``backtest.run_backtest``                   ``backtest_metrics(d)``
-=========================  ==========================================  =====================
+===========================  ===========================================  ======================
+artifact                     written by                                   path (``Layout``)
+===========================  ===========================================  ======================
+``SamplingReport`` [1]_      resampling (``sampling_report.json``)        ``sampling_report(s)``
+:class:`SamplingCorrection`  resampling (the report's ``correction``)     ``sampling_report(s)``
+:class:`ModelManifest`       ``train.finish`` (fit and every tune trial)  ``model_manifest(v)``
+:class:`CurrentModel`        ``models.save_model``                        ``current_model``
+:class:`LastTrained`         the daily chain's train step                 ``last_trained``
+:class:`TunedBest`           ``tune.run_tune``                            ``tune_best``
+:class:`BacktestMetrics`     ``backtest.run_backtest``                    ``backtest_metrics(d)``
+===========================  ===========================================  ======================
+
+.. [1] :class:`longtail.resampling.SamplingReport`.
+
+The sampling report is an :class:`Artifact` defined beside the derivation of its
+correction (``resampling/report.py``), so its counts and offsets read with the maths
+that makes them; training and calibration read its :class:`SamplingCorrection` part.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from longtail.errors import StageError
 from longtail.io import write_json
 
 __all__ = [
+    "Artifact",
     "BacktestMetrics",
     "CurrentModel",
     "Interval",
@@ -44,7 +52,13 @@ __all__ = [
 ]
 
 
-class _Artifact(BaseModel):
+class Artifact(BaseModel):
+    """One artifact file's schema: frozen, no unknown keys, written and read as JSON.
+
+    Subclass it for a file one stage writes and another reads; its :meth:`load` goes
+    through :func:`read_artifact`, so every artifact fails the same way when broken.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
     def write(self, path: Path) -> Path:
@@ -67,11 +81,11 @@ class _Artifact(BaseModel):
         return read_artifact(cls, path)
 
 
-A = TypeVar("A", bound=_Artifact)
+A = TypeVar("A", bound=Artifact)
 
 
 def read_artifact(model: type[A], path: Path) -> A:
-    """Load ``path`` as ``model`` (see :meth:`_Artifact.load`)."""
+    """Load ``path`` as ``model`` (see :meth:`Artifact.load`)."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -90,7 +104,7 @@ def read_artifact(model: type[A], path: Path) -> A:
 
 
 # --------------------------------------------------------------------------- resampling
-class SamplingCorrection(_Artifact):
+class SamplingCorrection(Artifact):
     """The prior correction a sampling report carries (its ``correction`` part).
 
     ``by`` is the column whose value picks the offset (the popularity bucket or
@@ -120,7 +134,7 @@ class SamplingCorrection(_Artifact):
 
 
 # --------------------------------------------------------------------------- models
-class TuneOrigin(_Artifact):
+class TuneOrigin(Artifact):
     """Which tune trial (and epoch) a model comes from."""
 
     run_id: str
@@ -129,7 +143,7 @@ class TuneOrigin(_Artifact):
     objective: str
 
 
-class ModelManifest(_Artifact):
+class ModelManifest(Artifact):
     """``models/<version>/manifest.json``: how to rebuild a saved model and what it was fitted on.
 
     The first group of fields is what :func:`longtail.models.load_model` needs;
@@ -171,14 +185,14 @@ class ModelManifest(_Artifact):
     tune: TuneOrigin | None = None
 
 
-class CurrentModel(_Artifact):
+class CurrentModel(Artifact):
     """``models/current.json``: the model version scoring uses (a folder beside the pointer)."""
 
     version: str
     path: str
 
 
-class LastTrained(_Artifact):
+class LastTrained(Artifact):
     """``models/last_trained.json``: the run date and version of the daily chain's last training."""
 
     date: dt.date
@@ -186,7 +200,7 @@ class LastTrained(_Artifact):
 
 
 # --------------------------------------------------------------------------- tune
-class Interval(_Artifact):
+class Interval(Artifact):
     """An estimate with its interval."""
 
     estimate: float | None
@@ -194,7 +208,7 @@ class Interval(_Artifact):
     high: float | None
 
 
-class VsBaseline(_Artifact):
+class VsBaseline(Artifact):
     """The winner minus the baseline on test: a paired interval with training noise in it."""
 
     estimate: float
@@ -207,7 +221,7 @@ class VsBaseline(_Artifact):
     seeds: list[int]
 
 
-class TunedBest(_Artifact):
+class TunedBest(Artifact):
     """``tune/best.json``: the winning configuration of the latest tune run, for the daily job."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", protected_namespaces=())
@@ -245,7 +259,7 @@ class TunedBest(_Artifact):
 
 
 # --------------------------------------------------------------------------- backtest
-class BacktestMetrics(_Artifact):
+class BacktestMetrics(Artifact):
     """``backtest/date=D/metrics.json``: the served lists and the baselines against what users did.
 
     ``systems`` maps a system (``model`` and each baseline) to its metrics

@@ -285,7 +285,7 @@ def resample_train_split(layout: Layout, cfg: ResamplingConfig, *, seed: int) ->
         report = _resample_in_memory(source, target, cfg, seed=base, warming=_warm_workers())
     else:
         report = _resample_streaming(source, target, cfg, seed=base)
-    report.to_json(target / SAMPLING_REPORT)
+    report.write(target / SAMPLING_REPORT)
     log.info(
         "resampled %s with %r: %s -> %s rows",
         source,

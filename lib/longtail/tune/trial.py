@@ -144,7 +144,7 @@ def resampled_train(
         return pl.read_parquet(rows_path), SamplingReport.load(report_path), True
     rows, sampling = resample_frame(train, rcfg, seed=setup.cfg.seed)
     write_parquet(rows, rows_path)
-    sampling.to_json(report_path)  # written last: its presence marks a complete entry
+    sampling.write(report_path)  # written last: its presence marks a complete entry
     return rows, sampling, False
 
 
