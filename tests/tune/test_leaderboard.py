@@ -76,8 +76,9 @@ def test_a_trial_reports_every_epoch_and_saves_a_loadable_calibrated_model(run: 
     )
     trial = setup.files.trial("under-0")
     model = load_model(trial.path)
-    assert model.manifest["strategy"] == "random_under"
-    assert model.manifest["sampling_report"]["strategy"] == "random_under"
+    assert model.manifest.strategy == "random_under"
+    assert model.manifest.sampling_report is not None
+    assert model.manifest.sampling_report["strategy"] == "random_under"
     # Undersampling raised the positive rate, so the calibration must undo a positive offset.
     assert min(model.calibration.offsets.values()) > 0
     record = json.loads(trial.record.read_text())

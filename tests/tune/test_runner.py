@@ -92,7 +92,7 @@ def test_best_config_is_saved_for_the_daily_job(tuned: Run) -> None:
     assert cfg.train.loss == best.loss
     assert cfg.train.embedding_dim == best.embedding_dim
     model = load_model(tuned.layout.tune / best.model_path)
-    assert model.manifest["strategy"] == best.strategy
+    assert model.manifest.strategy == best.strategy
 
 
 def test_latest_points_at_the_run_with_its_report(tuned: Run) -> None:

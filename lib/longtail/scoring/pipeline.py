@@ -216,7 +216,7 @@ def _candidates(
 
 def _list_rows(ranked: pl.DataFrame, cfg: Config, model: LoadedModel) -> pl.DataFrame:
     """The written list rows: rank, item, scores, and which model and features made them."""
-    info = model.info
+    info = model.manifest
     generated_at = dt.datetime.now(dt.UTC)
     return ranked.select(
         S.USER_ID, S.RANK, S.ITEM_ID, S.SCORE, S.PROBABILITY,
@@ -325,7 +325,7 @@ def run_scoring(
     layout = Layout(cfg.data_dir)
     as_of = scoring_time(date)
     model = _load_model(layout, model_path)
-    info = model.info
+    info = model.manifest
     # Ray Data's helper actors start while the driver builds the candidates.
     warming = warm_ray_data()
     canonical = load_tables(layout)
