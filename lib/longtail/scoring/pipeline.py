@@ -295,6 +295,8 @@ def run_scoring(
 ) -> ScoreResult:
     """Score every expected user for ``date`` and write the lists.
 
+    Long because its parameters are documented; the steps it runs are calls to their own functions.
+
     Parameters
     ----------
     cfg

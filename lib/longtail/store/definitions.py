@@ -120,6 +120,9 @@ class Definitions:
 def build_definitions(cfg: FeaturesConfig, *, service: str = "ranking_v1") -> Definitions:
     """Build the project's Feast objects.
 
+    Long because it declares every Feast object of the project in one place, top-down (entities,
+    sources, feature views, feature services), as ``feature_repo/`` reads.
+
     Parameters
     ----------
     cfg

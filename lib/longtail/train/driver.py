@@ -209,6 +209,9 @@ def fit(
 ) -> TrainResult:
     """Train, calibrate, evaluate and save a conversion model.
 
+    Long because its parameters are documented; its steps (inputs, the Ray run,
+    :func:`~longtail.train.finish.finish_model`) are their own functions.
+
     Parameters
     ----------
     layout

@@ -309,6 +309,9 @@ def run_gate(
 ) -> GateResult:
     """Validate the tables of ``stage`` under ``cfg.data_dir`` and write the reports.
 
+    Long because its parameters are documented; loading, the checks and the reports are their own
+    functions.
+
     Parameters
     ----------
     cfg
