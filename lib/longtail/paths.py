@@ -1,8 +1,11 @@
 """Where every stage reads and writes under ``DATA_DIR``: one place, so no job guesses.
 
 Every artifact file name is written here once; stages ask :class:`Layout` for the
-path (``layout.split("train")``, ``layout.current_model``, ``layout.tune_best``, ...).
-The typed content of the JSON artifacts is in :mod:`longtail.artifacts`.
+path (``layout.split("train")``, ``layout.current_model``, ``layout.tune_best``, ...),
+and for a folder of several files a small path class (``layout.backtest_run(date).lists``,
+``layout.tune_run(run_id).leaderboard("csv")``). ``tests/test_architecture.py`` fails on
+a file name written anywhere else in the package. The typed content of the JSON
+artifacts is in :mod:`longtail.artifacts`.
 """
 
 from __future__ import annotations
@@ -59,8 +62,6 @@ TUNE_LATEST: Final = "latest"
 BACKTEST_METRICS: Final = "metrics.json"
 #: The Ray Train run folders of fits in progress (resumable after a crash).
 RAY_RUNS: Final = "_ray_runs"
-
-
 #: A saved model's weights, in its version folder.
 MODEL_WEIGHTS: Final = "model.safetensors"
 #: The rejected input rows of the last ingest, in the quarantine folder.
