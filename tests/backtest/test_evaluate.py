@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
+from longtail.backtest import baselines
 from longtail.backtest.baselines import BASELINES, BaselineInputs, build_baselines
 from longtail.backtest.evaluate import (
     MODEL,
@@ -128,6 +129,21 @@ def test_baselines_never_list_items_the_user_bought_and_recent_is_most_recent_fi
         .sort([S.EVENT_TIME, S.ITEM_ID], descending=[True, False])
     )
     assert recent[S.ITEM_ID].to_list() == touched[S.ITEM_ID].to_list()
+
+
+def test_baselines_built_in_user_chunks_equal_the_lists_built_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events, items = _shop(), _items(list(range(1, 9)))
+    inp = BaselineInputs.build(events, items, as_of=C, window_days=30, exclude_purchased=True)
+    users = pl.Series(range(1, 21))
+    whole = build_baselines(inp, users, k=4, seed=1)
+    # 20 users in chunks of 3: seven calls, the last one short.
+    monkeypatch.setattr(baselines, "USERS_PER_CHUNK", 3)
+    chunked = build_baselines(inp, users, k=4, seed=1)
+    for name in ("popular", "category_popular"):
+        assert whole[name].height > 20
+        assert chunked[name].equals(whole[name]), name
 
 
 def _inputs(truth: pl.DataFrame, users: list[int], catalog: int) -> EvaluationInputs:

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
-from longtail.candidates import CandidateConfig, generate_candidates
+from longtail.candidates import CandidateConfig, CandidatePlan, generate_candidates
 from longtail.config import SyntheticSource
 from longtail.ingest import generate
 
@@ -75,3 +75,27 @@ def test_rerun_gives_identical_candidates(shop) -> None:  # type: ignore[no-unty
     first, _ = _run(shop, list(range(1, 200)))
     second, _ = _run(shop, list(range(1, 200)))
     assert first.equals(second)
+
+
+def test_candidates_built_per_chunk_of_users_equal_those_built_at_once(shop) -> None:  # type: ignore[no-untyped-def]
+    events, items = shop.events, shop.items
+    # Unsorted, with a cold-start user (10**9): the chunks still come out in user order.
+    users = pl.Series([*range(40, 0, -1), 10**9], dtype=pl.Int64)
+    kw = {"as_of": AS_OF, "cfg": CandidateConfig(max_candidates=30, tail_share=0.2), "seed": 3}
+    whole, types = generate_candidates(events, items, users, **kw)
+    plan = CandidatePlan(events, items, users, users_per_chunk=7, **kw)
+    chunks = list(plan)
+    assert len(chunks) == 6
+    assert all(c[S.USER_ID].is_sorted() for c in chunks)
+    assert pl.concat(chunks).equals(whole)
+    assert plan.user_types.equals(types)
+    assert whole.filter(pl.col("source") == "tail").height > 0
+
+
+def test_a_plan_for_no_users_yields_one_empty_frame_with_every_column(shop) -> None:  # type: ignore[no-untyped-def]
+    events, items = shop.events, shop.items
+    cfg = CandidateConfig(max_candidates=30)
+    plan = CandidatePlan(events, items, pl.Series([], dtype=pl.Int64), as_of=AS_OF, cfg=cfg, seed=3)
+    (only,) = list(plan)
+    assert only.height == 0
+    assert "pair_views" in only.columns

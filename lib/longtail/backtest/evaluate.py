@@ -102,10 +102,12 @@ def candidate_recall(truth: pl.DataFrame, candidates: pl.DataFrame) -> dict[str,
     n = truth.height
     if n == 0:
         return {"all": float("nan")}
-    found = truth.join(
-        candidates.select(S.USER_ID, S.ITEM_ID, "source").unique([S.USER_ID, S.ITEM_ID]),
-        on=[S.USER_ID, S.ITEM_ID],
-        how="inner",
+    # Cut the candidates to the truth pairs before any unique: the candidates are every
+    # served user's (33M rows at 10M events), the truth a few thousand pairs.
+    found = (
+        candidates.select(S.USER_ID, S.ITEM_ID, "source")
+        .join(truth.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="semi")
+        .unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True)
     )
     out = {"all": found.height / n}
     for source, count in found.group_by("source").len().sort("source").iter_rows():

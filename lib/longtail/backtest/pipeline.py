@@ -111,8 +111,13 @@ def _buckets_at(layout: Layout, cutoff: dt.datetime) -> pl.DataFrame:
     )
 
 
-def _chain(work_cfg: Config, cutoff: dt.datetime, timings: dict[str, float]) -> Any:
-    """Features, resample, train and score in the work folder; returns the ScoreResult."""
+def _chain(
+    work_cfg: Config, cutoff: dt.datetime, timings: dict[str, float], *, evaluated: pl.Series
+) -> Any:
+    """Features, resample, train and score in the work folder; returns the ScoreResult.
+
+    The result keeps the candidates of the ``evaluated`` users only (candidate recall).
+    """
     from longtail.features.pipeline import run_features
     from longtail.ray_runtime import ensure_ray
     from longtail.resampling import resample_train_split
@@ -137,7 +142,9 @@ def _chain(work_cfg: Config, cutoff: dt.datetime, timings: dict[str, float]) -> 
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()
     # Lists "for the day before C" are computed from events strictly before C.
-    scored = run_scoring(work_cfg, date=cutoff.date() - DAY, model_path=trained.path)
+    scored = run_scoring(
+        work_cfg, date=cutoff.date() - DAY, model_path=trained.path, keep_candidates_of=evaluated
+    )
     timings["score"] = time.perf_counter() - t
     return scored
 
@@ -169,15 +176,17 @@ def run_backtest(
     day, cutoff, end = _holdout_window(events, date=date, holdout_days=h)
     run = layout.backtest_run(day)
     work = run.work
+    # Who is evaluated is known before the chain runs: a holdout without any stops here,
+    # before the work folder is emptied.
+    served_users = expected_users(events, cfg, as_of=cutoff)
+    truth, truth_users, users = _holdout_users(cfg, events, served_users, cutoff=cutoff, end=end)
     work_cfg = _prepare_work(cfg, tables, work=work, scratch=scratch, cutoff=cutoff)
     log.info("backtest %s: cutoff %s, holdout until %s, work in %s", day, cutoff, end, work)
 
     timings: dict[str, float] = {}
-    scored = _chain(work_cfg, cutoff, timings)
+    scored = _chain(work_cfg, cutoff, timings, evaluated=users)
     t = time.perf_counter()
     sc = cfg.score
-    served_users = expected_users(events, cfg, as_of=cutoff)
-    truth, truth_users, users = _holdout_users(cfg, events, served_users, cutoff=cutoff, end=end)
     inp_b = BaselineInputs.build(
         events,
         items,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from longtail.candidates.generate import (
     PAIR_FEATURES,
     SOURCES,
+    USERS_PER_CHUNK,
     CandidateConfig,
+    CandidatePlan,
     candidate_config,
     generate_candidates,
 )
@@ -13,7 +15,9 @@ from longtail.candidates.generate import (
 __all__ = [
     "PAIR_FEATURES",
     "SOURCES",
+    "USERS_PER_CHUNK",
     "CandidateConfig",
+    "CandidatePlan",
     "candidate_config",
     "generate_candidates",
 ]

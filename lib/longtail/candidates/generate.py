@@ -28,6 +28,7 @@ rows alike, so the ranker learns the value of a user's own history.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -42,12 +43,16 @@ if TYPE_CHECKING:
 __all__ = [
     "PAIR_FEATURES",
     "SOURCES",
+    "USERS_PER_CHUNK",
     "CandidateConfig",
+    "CandidatePlan",
     "candidate_config",
     "generate_candidates",
 ]
 
 SOURCES: Final = ("history", "coview", "category", "popular", "tail")
+#: Users whose candidates are built at once (about 4M rows at 200 candidates each).
+USERS_PER_CHUNK: Final = 20_000
 _PRIORITY: Final = {name: i for i, name in enumerate(SOURCES)}
 PAIR_VIEWS: Final = "pair_views"
 PAIR_CARTS: Final = "pair_carts"
@@ -143,12 +148,10 @@ def _history(
     )
 
 
-def _coview(
-    past: pl.DataFrame, views: pl.DataFrame, user_frame: pl.DataFrame, *, cfg: CandidateConfig
-) -> pl.DataFrame:
-    """Source 2, co-view: items seen on the same day as the user's last viewed items."""
+def _coview_pairs(views: pl.DataFrame, *, cfg: CandidateConfig) -> pl.DataFrame:
+    """Item -> its ``coview_per_item`` most co-viewed items (same user, same day), every user's."""
     daily = views.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.date().alias("d")).unique()
-    pairs = (
+    return (
         daily.join(daily, on=[S.USER_ID, "d"], suffix="_b")
         .filter(pl.col(S.ITEM_ID) != pl.col("item_id_b"))
         .group_by(S.ITEM_ID, "item_id_b")
@@ -157,6 +160,12 @@ def _coview(
         .group_by(S.ITEM_ID, maintain_order=True)
         .head(cfg.coview_per_item)
     )
+
+
+def _coview(
+    past: pl.DataFrame, pairs: pl.DataFrame, user_frame: pl.DataFrame, *, cfg: CandidateConfig
+) -> pl.DataFrame:
+    """Source 2, co-view: items seen on the same day as the user's last viewed items."""
     last_items = (
         past.filter(pl.col(S.EVENT_TYPE) == "view")
         # Only the served users' views: a training snapshot serves a few hundred of
@@ -176,15 +185,10 @@ def _coview(
     )
 
 
-def _category(
-    items: pl.DataFrame,
-    views: pl.DataFrame,
-    user_frame: pl.DataFrame,
-    *,
-    as_of: dt.datetime,
-    cfg: CandidateConfig,
-) -> pl.DataFrame:
-    """Source 3, category: the user's top categories -> their most viewed items."""
+def _category_tables(
+    items: pl.DataFrame, views: pl.DataFrame, *, as_of: dt.datetime, cfg: CandidateConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every user's top categories, and each category's most viewed items."""
     # Item -> current category (latest version before as_of).
     item_cat = (
         items.filter(pl.col(S.VALID_FROM) < as_of)
@@ -207,6 +211,13 @@ def _category(
         .group_by(S.CATEGORY_ID, maintain_order=True)
         .head(cfg.per_category)
     )
+    return top_cats, cat_popular
+
+
+def _category(
+    top_cats: pl.DataFrame, cat_popular: pl.DataFrame, user_frame: pl.DataFrame
+) -> pl.DataFrame:
+    """Source 3, category: the user's top categories -> their most viewed items."""
     return (
         user_frame.join(top_cats, on=S.USER_ID)
         .join(cat_popular, on=S.CATEGORY_ID)
@@ -229,38 +240,36 @@ def _popular(
     return user_frame.join(popular, how="cross").with_columns(pl.lit("popular").alias("source"))
 
 
+def _tail_pool(past: pl.DataFrame, buckets: pl.DataFrame) -> np.ndarray:
+    """Every item seen before the scoring time outside the window's head and torso, sorted."""
+    seen_items = past.select(S.ITEM_ID).unique()
+    not_tail = buckets.filter(pl.col("bucket") != "tail").select(S.ITEM_ID)
+    pool: np.ndarray = (
+        seen_items.join(not_tail, on=S.ITEM_ID, how="anti")[S.ITEM_ID].sort().to_numpy()
+    )
+    return pool
+
+
 def _tail(
-    past: pl.DataFrame,
-    buckets: pl.DataFrame,
-    user_frame: pl.DataFrame,
+    user_ids: np.ndarray,
+    draws: np.ndarray,
     *,
     listed: pl.DataFrame,
     bought: pl.DataFrame | None,
     n_tail: int,
-    as_of: dt.datetime,
-    seed: int,
-) -> pl.DataFrame | None:
-    """Source 5, tail exploration: ``n_tail`` random tail items per user, seeded by (seed, date).
+) -> pl.DataFrame:
+    """Source 5, tail exploration: the first ``n_tail`` usable of each user's random draws.
 
-    Drawn from every item seen before ``as_of`` outside head and torso of the
-    window, without the (user, item) pairs in ``listed`` or ``bought``; None when
-    there is nothing to draw.
+    ``draws`` holds one row of tail items per user of ``user_ids`` (twice what is
+    needed, with replacement); repeats and the (user, item) pairs in ``listed`` or
+    ``bought`` are dropped.
     """
-    seen_items = past.select(S.ITEM_ID).unique()
-    not_tail = buckets.filter(pl.col("bucket") != "tail").select(S.ITEM_ID)
-    tail_pool = seen_items.join(not_tail, on=S.ITEM_ID, how="anti")[S.ITEM_ID].sort().to_numpy()
-    if n_tail <= 0 or tail_pool.size == 0:
-        return None
-    rng = np.random.default_rng([seed, as_of.toordinal()])
-    # Draw twice what is needed (with replacement, vectorized) so that after
-    # removing repeats and items already listed, n_tail usually remain.
-    k = n_tail * 2
-    idx = rng.integers(0, tail_pool.size, (user_frame.height, k))
+    k = draws.shape[1]
     tail = pl.DataFrame(
         {
-            S.USER_ID: np.repeat(user_frame[S.USER_ID].to_numpy(), k),
-            S.ITEM_ID: tail_pool[idx.ravel()],
-            "strength": np.zeros(user_frame.height * k),
+            S.USER_ID: np.repeat(user_ids, k),
+            S.ITEM_ID: draws.ravel(),
+            "strength": np.zeros(user_ids.size * k),
         }
     ).with_columns(pl.lit("tail").alias("source"), pl.lit(_PRIORITY["tail"], pl.Int8).alias("_p"))
     tail = tail.unique([S.USER_ID, S.ITEM_ID], keep="first", maintain_order=True).join(
@@ -269,6 +278,122 @@ def _tail(
     if bought is not None:
         tail = tail.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
     return tail.group_by(S.USER_ID, maintain_order=True).head(n_tail)
+
+
+class CandidatePlan:
+    """Candidates for many users, built one chunk of users at a time.
+
+    What every user's candidates share (the co-view pairs, the category tables,
+    the popularity buckets, purchases, the tail pool and every user's tail draws)
+    is computed once; iterating yields the candidates of ``users_per_chunk`` users
+    at a time, in user order, so the caller holds one chunk's rows, not every
+    served user's (33M rows at 10M events). A user's candidates depend on that
+    user alone given the shared tables, and the tail draws are made for all users
+    at once, so the concatenated chunks equal one chunk of everyone.
+
+    Parameters
+    ----------
+    events, items
+        Canonical tables.
+    users
+        The users to serve (Int64); users absent from ``events`` are cold starts.
+    as_of
+        Scoring time (UTC); only events before it are used.
+    cfg
+        Source sizes.
+    seed
+        Seed of the tail exploration draw (with the date of ``as_of``).
+    head_share, torso_share
+        Cumulative view shares that bound head and torso (as the features use).
+    users_per_chunk
+        Users per yielded frame.
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame,
+        items: pl.DataFrame,
+        users: pl.Series,
+        *,
+        as_of: dt.datetime,
+        cfg: CandidateConfig,
+        seed: int,
+        head_share: float = 0.5,
+        torso_share: float = 0.8,
+        users_per_chunk: int = USERS_PER_CHUNK,
+    ) -> None:
+        if users_per_chunk < 1:
+            msg = f"users_per_chunk must be >= 1. Got {users_per_chunk!r} instead."
+            raise ValueError(msg)
+        self.cfg, self.as_of, self.users_per_chunk = cfg, as_of, users_per_chunk
+        self.start = as_of - dt.timedelta(days=cfg.window_days)
+        self.past = events.filter(pl.col(S.EVENT_TIME) < as_of)
+        views = self.past.filter(
+            (pl.col(S.EVENT_TIME) >= self.start) & (pl.col(S.EVENT_TYPE) == "view")
+        )
+        # In the users' given order: the row of each user's tail draws.
+        frame = pl.DataFrame({S.USER_ID: users.cast(pl.Int64)}).unique(maintain_order=True)
+        #: ``user_id, fallback``: ``history`` or ``cold_start`` per user.
+        self.user_types = _user_types(self.past, frame)
+        self.users = frame.with_row_index("_row").sort(S.USER_ID)
+        self.buckets = _item_buckets(views, head_share=head_share, torso_share=torso_share)
+        self.pairs = _coview_pairs(views, cfg=cfg)
+        self.top_cats, self.cat_popular = _category_tables(items, views, as_of=as_of, cfg=cfg)
+        self.bought = (
+            self.past.filter(pl.col(S.EVENT_TYPE) == "purchase")
+            .select(S.USER_ID, S.ITEM_ID)
+            .unique()
+            if cfg.exclude_purchased
+            else None
+        )
+        self.n_tail = round(cfg.max_candidates * cfg.tail_share)
+        pool = _tail_pool(self.past, self.buckets)
+        self.draws: np.ndarray | None = None
+        if self.n_tail > 0 and pool.size:
+            rng = np.random.default_rng([seed, as_of.toordinal()])
+            # Twice what is needed (with replacement, vectorized) so that after
+            # removing repeats and items already listed, n_tail usually remain.
+            self.draws = pool[rng.integers(0, pool.size, (frame.height, self.n_tail * 2))]
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        """The candidates of each chunk of users (sorted by user), with pair features."""
+        # No users still yields one (empty) frame with every column.
+        for offset in range(0, max(self.users.height, 1), self.users_per_chunk):
+            yield self._chunk(self.users.slice(offset, self.users_per_chunk))
+
+    def _chunk(self, part: pl.DataFrame) -> pl.DataFrame:
+        cfg, past = self.cfg, self.past
+        user_frame = part.select(S.USER_ID)
+        parts = [
+            _history(past, user_frame, as_of=self.as_of, start=self.start, cfg=cfg),
+            _coview(past, self.pairs, user_frame, cfg=cfg),
+            _category(self.top_cats, self.cat_popular, user_frame),
+            _popular(self.buckets, user_frame, cfg=cfg),
+        ]
+        merged = _by_priority(parts)
+        if self.bought is not None:
+            merged = merged.join(self.bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
+        merged = merged.group_by(S.USER_ID, maintain_order=True).head(
+            cfg.max_candidates - self.n_tail
+        )
+        if self.draws is not None:
+            tail = _tail(
+                part[S.USER_ID].to_numpy(),
+                self.draws[part["_row"].to_numpy()],
+                listed=merged,
+                bought=self.bought,
+                n_tail=self.n_tail,
+            )
+            merged = pl.concat([merged, tail.select(merged.columns)])
+        candidates = (
+            merged.sort(
+                [S.USER_ID, "_p", "strength", S.ITEM_ID], descending=[False, False, True, False]
+            )
+            .group_by(S.USER_ID, maintain_order=True)
+            .head(cfg.max_candidates)
+            .select(S.USER_ID, S.ITEM_ID, "source")
+        )
+        return _with_pair_features(candidates, past, as_of=self.as_of, start=self.start)
 
 
 def generate_candidates(
@@ -282,74 +407,27 @@ def generate_candidates(
     head_share: float = 0.5,
     torso_share: float = 0.8,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Build candidates for ``users`` from events strictly before ``as_of``.
+    """Build candidates for ``users`` from events strictly before ``as_of``, all at once.
 
-    Parameters
-    ----------
-    events, items
-        Canonical tables.
-    users
-        The users to serve (Int64); users absent from ``events`` are cold starts.
-    as_of
-        Scoring time (UTC); only events before it are used.
-    cfg
-        Source sizes.
-    seed
-        Seed of the tail exploration draw.
-    head_share, torso_share
-        Cumulative view shares that bound head and torso (as the features use).
+    The parameters are :class:`CandidatePlan`'s; a caller that can take the
+    candidates a chunk of users at a time iterates a plan instead.
 
     Returns
     -------
     candidates
-        ``user_id, item_id, source`` with at most ``max_candidates`` per user, no
-        duplicate (user, item), sorted by user then source priority.
+        ``user_id, item_id, source`` and :data:`PAIR_FEATURES`, at most
+        ``max_candidates`` per user, no duplicate (user, item), sorted by user then
+        source priority.
     user_types
         ``user_id, fallback`` with ``history`` or ``cold_start`` per user.
     """
-    start = as_of - dt.timedelta(days=cfg.window_days)
-    past = events.filter(pl.col(S.EVENT_TIME) < as_of)
-    recent = past.filter(pl.col(S.EVENT_TIME) >= start)
-    views = recent.filter(pl.col(S.EVENT_TYPE) == "view")
-    user_frame = pl.DataFrame({S.USER_ID: users.cast(pl.Int64)}).unique(maintain_order=True)
-    user_types = _user_types(past, user_frame)
-    buckets = _item_buckets(views, head_share=head_share, torso_share=torso_share)
-    parts = [
-        _history(past, user_frame, as_of=as_of, start=start, cfg=cfg),
-        _coview(past, views, user_frame, cfg=cfg),
-        _category(items, views, user_frame, as_of=as_of, cfg=cfg),
-        _popular(buckets, user_frame, cfg=cfg),
-    ]
-    merged = _by_priority(parts)
-    bought = None
-    if cfg.exclude_purchased:
-        bought = (
-            past.filter(pl.col(S.EVENT_TYPE) == "purchase").select(S.USER_ID, S.ITEM_ID).unique()
-        )
-        merged = merged.join(bought, on=[S.USER_ID, S.ITEM_ID], how="anti")
-    n_tail = round(cfg.max_candidates * cfg.tail_share)
-    merged = merged.group_by(S.USER_ID, maintain_order=True).head(cfg.max_candidates - n_tail)
-    tail = _tail(
-        past,
-        buckets,
-        user_frame,
-        listed=merged,
-        bought=bought,
-        n_tail=n_tail,
-        as_of=as_of,
-        seed=seed,
-    )
-    if tail is not None:
-        merged = pl.concat([merged, tail.select(merged.columns)])
-    candidates = (
-        merged.sort(
-            [S.USER_ID, "_p", "strength", S.ITEM_ID], descending=[False, False, True, False]
-        )
-        .group_by(S.USER_ID, maintain_order=True)
-        .head(cfg.max_candidates)
-        .select(S.USER_ID, S.ITEM_ID, "source")
-    )
-    return _with_pair_features(candidates, past, as_of=as_of, start=start), user_types
+    plan = CandidatePlan(
+        events, items, users, as_of=as_of, cfg=cfg, seed=seed,
+        head_share=head_share, torso_share=torso_share,
+    )  # fmt: skip
+    chunks = list(plan)
+    candidates = chunks[0] if len(chunks) == 1 else pl.concat(chunks)
+    return candidates, plan.user_types
 
 
 def _with_pair_features(

@@ -3,9 +3,11 @@
 The order of a Ray job (CONVENTIONS.md): the datasets, the per-worker callable,
 the driver.
 
-* Candidates are built on the driver in Polars (they need the whole event log)
-  and handed to Ray Data as Arrow tables (``from_arrow``), one block per user
-  hash bucket, so no read task competes with the scoring actors for CPUs.
+* Candidates are built on the driver in Polars (they need the whole event log),
+  one chunk of users at a time (:class:`longtail.candidates.CandidatePlan`), and
+  each chunk is put in Ray's object store as Arrow tables, one block per user hash
+  bucket, before the next is built: the driver never holds every served user's
+  candidates, and no read task competes with the scoring actors for CPUs.
 * :class:`BatchScorer` is applied with ``map_batches``: it opens the feature store
   and loads the model once per worker in ``__init__`` (on the GPU when the
   worker has one), and its ``__call__`` fetches features through the *same*
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ import polars as pl
 import pyarrow as pa
 
 from longtail import schema as S
-from longtail.candidates import candidate_config, generate_candidates
+from longtail.candidates import CandidatePlan, candidate_config
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.io import atomic_dir
@@ -76,7 +79,8 @@ class ScoreResult:
     #: The scoring report's folder (``reports/scoring/date=D``): the partition
     #: holds only Parquet and ``_manifest.json``.
     report: Path
-    #: Every scored (user, item, source) candidate: the backtest's candidate recall.
+    #: The scored (user, item, source) candidates of the users asked for
+    #: (``keep_candidates_of``): the backtest's candidate recall.
     candidates: pl.DataFrame | None = None
 
 
@@ -198,20 +202,60 @@ def candidate_blocks(cands: pl.DataFrame, *, parts: int) -> list[pa.Table]:
     return [groups[key].to_arrow() for key in sorted(groups)]
 
 
+@dataclass
+class _CandidateBlocks:
+    """Every chunk's candidate blocks in the object store, and what the run reports of them."""
+
+    refs: list[Any]
+    pairs: int
+    actors: int
+    user_types: pl.DataFrame
+    kept: pl.DataFrame | None
+
+
 def _candidates(
-    cfg: Config, events: pl.DataFrame, items: pl.DataFrame, *, as_of: dt.datetime
-) -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
-    """The users to serve, their candidate pairs and each user's fallback type."""
-    users = expected_users(events, cfg, as_of=as_of)
-    if users.len() == 0:
-        msg = f"no users with events before {as_of.isoformat()}"
-        raise StageError(msg)
-    cands, user_types = generate_candidates(
+    cfg: Config,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.Series,
+    *,
+    as_of: dt.datetime,
+    warming: threading.Thread,
+    keep_of: pl.Series | None,
+) -> _CandidateBlocks:
+    """Build the users' candidates a chunk at a time and put each chunk's blocks in Ray.
+
+    The first chunk is built while Ray Data's helper actors start (``warming``); the
+    actors are counted once they are up, when all of Ray's CPUs are free again.
+    ``keep_of``: users whose (user, item, source) candidates are also kept on the driver.
+    """
+    import ray
+
+    plan = CandidatePlan(
         events, items, users, as_of=as_of, seed=cfg.seed, cfg=candidate_config(cfg.score),
         head_share=cfg.features.head_share, torso_share=cfg.features.torso_share,
     )  # fmt: skip
-    log.info("scoring %d users, %d candidate pairs as of %s", users.len(), cands.height, as_of)
-    return users, cands, user_types
+    refs: list[Any] = []
+    kept: list[pl.DataFrame] = []
+    pairs, actors = 0, 0
+    keep = None if keep_of is None else pl.DataFrame({S.USER_ID: keep_of.cast(pl.Int64)})
+    for chunk in plan:
+        pairs += chunk.height
+        if keep is not None:
+            kept.append(
+                chunk.select(S.USER_ID, S.ITEM_ID, "source").join(keep, on=S.USER_ID, how="semi")
+            )
+        if not actors:
+            warming.join()
+            actors = _actors()[0]
+        if chunk.height:
+            parts = block_count(chunk.height, actors=actors)
+            refs.extend(ray.put(block) for block in candidate_blocks(chunk, parts=parts))
+    log.info("scoring %d users, %d candidate pairs as of %s", users.len(), pairs, as_of)
+    return _CandidateBlocks(
+        refs=refs, pairs=pairs, actors=actors, user_types=plan.user_types,
+        kept=pl.concat(kept) if kept else None,
+    )  # fmt: skip
 
 
 def _list_rows(ranked: pl.DataFrame, cfg: Config, model: LoadedModel) -> pl.DataFrame:
@@ -247,8 +291,18 @@ def _load_model(layout: Layout, model_path: Path | None) -> LoadedModel:
     return load_model(model_dir)
 
 
+def _actors() -> tuple[int, int]:
+    """Scoring actors (one per GPU, else per CPU) and the GPUs they take."""
+    from longtail.ray_runtime import ensure_ray
+
+    ray = ensure_ray()
+    cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
+    gpus = int(ray.available_resources().get("GPU", 0))
+    return gpus or cpus, gpus
+
+
 def _score_pairs(
-    cfg: Config, cands: pl.DataFrame, *, model_path: Path, as_of: dt.datetime
+    cfg: Config, cands: _CandidateBlocks, *, model_path: Path, as_of: dt.datetime
 ) -> pl.DataFrame:
     """Score every candidate pair on Ray Data (one actor per GPU, else per CPU).
 
@@ -258,11 +312,8 @@ def _score_pairs(
     from longtail.ray_runtime import ensure_ray
 
     ray = ensure_ray()
-    cpus = max(int(ray.available_resources().get("CPU", 1)), 1)
-    gpus = int(ray.available_resources().get("GPU", 0))
-    actors = gpus or cpus
-    parts = block_count(cands.height, actors=actors)
-    ds = ray.data.from_arrow(candidate_blocks(cands, parts=parts))
+    actors, gpus = cands.actors, _actors()[1]
+    ds = ray.data.from_arrow_refs(cands.refs)
     scored_ds = ds.map_batches(
         BatchScorer,
         fn_constructor_kwargs={
@@ -280,8 +331,8 @@ def _score_pairs(
     frames = [pl.from_arrow(t) for t in tables if t.num_rows]
     scored = pl.concat([f for f in frames if isinstance(f, pl.DataFrame)])
     n_scored = int(scored.get_column(PAIRS).sum())
-    if n_scored != cands.height:
-        msg = f"scored {n_scored} pairs for {cands.height} candidates"
+    if n_scored != cands.pairs:
+        msg = f"scored {n_scored} pairs for {cands.pairs} candidates"
         raise StageError(msg)
     return scored.drop(PAIRS)
 
@@ -291,6 +342,7 @@ def run_scoring(
     *,
     date: dt.date,
     model_path: Path | None = None,
+    keep_candidates_of: pl.Series | None = None,
     simulate_crash_before_swap: bool = False,
 ) -> ScoreResult:
     """Score every expected user for ``date`` and write the lists.
@@ -305,6 +357,9 @@ def run_scoring(
         Run date D; features and candidates use events strictly before D+1.
     model_path
         A saved model folder; default ``DATA_DIR/models`` (its ``current.json``).
+    keep_candidates_of
+        Users whose scored candidates the result keeps (``ScoreResult.candidates``);
+        by default none, since every served user's are tens of millions of rows.
     simulate_crash_before_swap
         Testing hook: the partition is written to its temporary folder, then the
         run raises before the swap (and before the online push), so a test can
@@ -332,10 +387,16 @@ def run_scoring(
     warming = warm_ray_data()
     canonical = load_tables(layout)
     events, items = canonical.events, canonical.items
-    users, cands, user_types = _candidates(cfg, events, items, as_of=as_of)
+    users = expected_users(events, cfg, as_of=as_of)
+    if users.len() == 0:
+        msg = f"no users with events before {as_of.isoformat()}"
+        raise StageError(msg)
+    cands = _candidates(
+        cfg, events, items, users, as_of=as_of, warming=warming, keep_of=keep_candidates_of
+    )
+    user_types = cands.user_types
     sc = cfg.score
-    warming.join()
-    if cands.height == 0:
+    if cands.pairs == 0:
         msg = f"no candidates for any of {users.len()} users: is the catalog empty?"
         raise StageError(msg)
     scored = _score_pairs(cfg, cands, model_path=model.path, as_of=as_of)
@@ -352,7 +413,7 @@ def run_scoring(
             "model_version": info.version,
             "strategy": info.strategy,
             "feature_service": cfg.feature_store.feature_service,
-            "candidate_pairs": cands.height,
+            "candidate_pairs": cands.pairs,
             "users_per_fallback": summary["users_per_fallback"],
             "duration_s": round(time.perf_counter() - t0, 3),
         },
@@ -368,5 +429,5 @@ def run_scoring(
     )  # fmt: skip
     return ScoreResult(
         date=date, path=target, manifest=written, summary=summary,
-        report=layout.scoring_report(date).path, candidates=cands,
+        report=layout.scoring_report(date).path, candidates=cands.kept,
     )  # fmt: skip
