@@ -40,6 +40,8 @@ from typing import Any
 
 import psutil
 
+from longtail.paths import DailyRun, Layout
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_EVENTS = 173_844  # events of demo.toml's shop (3,000 users, seed 7)
 GB = 1024**3
@@ -138,8 +140,9 @@ def _ts(text: str) -> float:
 
 def read_steps(data_dir: Path) -> list[dict[str, Any]]:
     """Every step record of the run, in run order (shared steps first)."""
-    runs = data_dir / "runs"
-    manifests = [runs / "shared.json", *sorted(runs.glob("date=*/manifest.json"))]
+    layout = Layout(data_dir)
+    days = sorted(layout.runs.glob("date=*/"))
+    manifests = [layout.shared_steps_manifest, *(DailyRun(day).manifest for day in days)]
     steps: list[dict[str, Any]] = []
     for path in manifests:
         if not path.is_file():
@@ -182,7 +185,7 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
         sampler.stop()
         thread.join()
     wall = time.time() - t0
-    summary = data_dir / "reports" / "ingest_summary.json"
+    summary = Layout(data_dir).ingest_summary
     real_events = json.loads(summary.read_text())["accepted"] if summary.is_file() else events
     steps = []
     for rec in read_steps(data_dir):

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = load_from_args(args)
     refuse_object_store(cfg, stage="daily")  # before the lock writes anything
     layout = Layout(cfg.data_dir)
-    with RunLog(verbose=args.verbose, default=layout.runs / "run.log") as run_log:
+    with RunLog(verbose=args.verbose, default=layout.run_log) as run_log:
         result = run_daily(
             cfg, date=args.date, start=args.start, end=args.end, force=args.force, run_log=run_log
         )

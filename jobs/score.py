@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.daily import last_data_date
 from longtail.locking import data_dir_lock
-from longtail.paths import Layout
+from longtail.paths import Layout, ScoringReport
 from longtail.scoring.pipeline import run_scoring
 from longtail.storage import refuse_object_store
 
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_scoring(cfg, date=date)
     print(json.dumps(result.manifest, indent=2, default=str))
     print(f"recommendations: {result.path}")
-    print(f"report: {result.report / 'scoring_report.html'}")
+    print(f"report: {ScoringReport(result.report).page}")
     return 0
 
 

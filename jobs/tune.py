@@ -17,7 +17,7 @@ import polars as pl
 from longtail.cli import base_parser, load_from_args, run_main
 from longtail.config import Config
 from longtail.locking import data_dir_lock
-from longtail.paths import Layout
+from longtail.paths import Layout, TuneRun
 from longtail.ray_runtime import ensure_ray
 from longtail.storage import refuse_object_store
 from longtail.synthetic import make_training_rows, write_splits
@@ -75,7 +75,7 @@ def print_result(result: TuneResult) -> None:
             )
         )  # fmt: skip
     print(f"verdict: {result.comparison.verdict}")
-    print(f"report: {result.run_dir / 'report.html'}")
+    print(f"report: {TuneRun(result.run_dir).report}")
     if result.best is not None:
         best = result.best
         print(

@@ -8,6 +8,7 @@ function cannot hide a dependency.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -189,3 +190,114 @@ def test_tune_uses_the_public_train_api_only() -> None:
     ]
     assert uses, "tune trains through longtail.train"
     assert [u for u in uses if u[1] != "longtail.train" or u[2] not in public] == []
+
+
+# A string that names a file of one of these kinds ("report.html", "f/x.parquet",
+# the constant parts of f"{run}/report.html"); a bare suffix (".parquet"), a glob
+# ("*.parquet") or a sentence is not a name.
+_FILE_NAME = re.compile(r"^[\w\-./=]*\w\.(parquet|json|html|txt|csv|png)$")
+# Names outside paths.py that are not artifacts of the project, each with the reason.
+_NOT_ARTIFACTS = {
+    # The default input files of a RetailRocket source: what the user downloads,
+    # read by ingest, never written by the project.
+    ("config.py", "events.csv"),
+    ("config.py", "category_tree.csv"),
+    ("config.py", "item_category.csv"),
+    ("config.py", "item_properties_part1.csv"),
+    ("config.py", "item_properties_part2.csv"),
+    # Great Expectations' own header logo, as its static site ships it: Data Docs
+    # pages are pointed at it so they work offline.
+    ("validation/offline.py", "images/logo-long.png"),
+}
+
+
+def _file_names(path: Path) -> list[tuple[int, str]]:
+    """``(line, text)`` of every string constant in ``path`` that looks like a file name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _FILE_NAME.match(node.value)
+    ]
+
+
+def test_the_file_name_check_sees_names_and_not_suffixes_or_globs(tmp_path: Path) -> None:
+    # A guard against a pattern that matches nothing and so passes the check below.
+    source = tmp_path / "m.py"
+    source.write_text(
+        'a = run / "report.html"\nb = f"{run_id}/best.json"\nc = "x/y=1/part-0.parquet"\n'
+        'd = p.suffix == ".parquet"\ne = p.glob("*.parquet")\nf = "see report.html for more"\n',
+        encoding="utf-8",
+    )
+    assert sorted(name for _, name in _file_names(source)) == [
+        "/best.json",
+        "report.html",
+        "x/y=1/part-0.parquet",
+    ]
+    assert any(name == "current.json" for _, name in _file_names(PACKAGE / "paths.py"))
+
+
+def test_no_artifact_file_name_is_written_outside_paths() -> None:
+    # Where a stage writes and another reads is said once, by longtail.paths (Layout and
+    # its path classes); a name written out elsewhere is a second place to change.
+    found = [
+        (str(path.relative_to(PACKAGE)), line, name)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "paths.py" and not SKIP_PARTS & set(path.relative_to(PACKAGE).parts)
+        for line, name in _file_names(path)
+    ]
+    allowed = {(f, n) for f, _, n in found if (f, n) in _NOT_ARTIFACTS}
+    assert allowed == _NOT_ARTIFACTS, "an allowed name is gone: drop it from the list"
+    assert [hit for hit in found if (hit[0], hit[2]) not in _NOT_ARTIFACTS] == []
+
+
+MAX_FUNCTION_LINES = 80
+# How a docstring says why a function stays long (the project's wordings).
+_WHY_LONG = re.compile(
+    r"\b(Long because|One function because|Kept as one function|Why this is one function)"
+)
+
+
+def _long_functions() -> list[tuple[str, int, int, bool]]:
+    """``(function, lines, code lines, says why)`` of every library function over the limit.
+
+    ``lines`` runs from ``def`` to the last line, docstring included; ``code lines``
+    leaves the docstring out. Methods and nested functions count on their own.
+    """
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if SKIP_PARTS & set(path.relative_to(PACKAGE).parts):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            end = node.end_lineno or node.lineno
+            lines = end - node.lineno + 1
+            doc = ast.get_docstring(node)
+            body = node.body[1:] if doc is not None else node.body
+            code = end - body[0].lineno + 1 if body else 0
+            if lines > MAX_FUNCTION_LINES or code > MAX_FUNCTION_LINES:
+                name = f"{_module_name(path)}.{node.name}:{node.lineno}"
+                says_why = bool(_WHY_LONG.search(" ".join((doc or "").split())))
+                found.append((name, lines, code, says_why))
+    return found
+
+
+def test_the_long_function_check_measures_functions() -> None:
+    # A guard against a measure that finds nothing: run_epochs is long and says why.
+    found = {name.split(":")[0]: (lines, why) for name, lines, _, why in _long_functions()}
+    lines, why = found["longtail.train.worker.run_epochs"]
+    assert lines > MAX_FUNCTION_LINES and why
+
+
+def test_every_function_over_80_lines_says_why_in_its_docstring() -> None:
+    # Over about 80 lines a function is hard to hold in one's head: split it, or say
+    # (in its docstring: "Long because ...") why it reads better whole.
+    unexplained = [f for f in _long_functions() if not f[3]]
+    assert unexplained == [], (
+        "functions over 80 lines (name, lines with docstring, lines of code, says why) "
+        f"without a reason in their docstring: {unexplained}"
+    )

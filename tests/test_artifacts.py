@@ -14,7 +14,7 @@ import pytest
 from longtail.artifacts import BacktestMetrics, CurrentModel, LastTrained, TunedBest
 from longtail.errors import StageError
 from longtail.models.calibration import Calibration, offsets_from_report
-from longtail.paths import Layout
+from longtail.paths import Checkpoint, Layout, dataset_part
 from longtail.prior import row_offsets, with_fallback
 from longtail.resampling import ClassCounts, SamplingReport
 from longtail.schema import POPULARITY_BUCKET
@@ -46,6 +46,59 @@ def test_layout_names_every_artifact_under_the_data_dir(tmp_path: Path) -> None:
     assert layout.tune_best == tmp_path / "tune" / "best.json"
     assert layout.backtest_metrics(day) == tmp_path / "backtest/date=2024-02-14/metrics.json"
     assert layout.feature_table("user_features") == tmp_path / "features/user_features.parquet"
+
+
+def test_layout_names_the_files_of_every_stage_folder(tmp_path: Path) -> None:
+    # The on-disk names are the contract with readers outside the code (serving, the
+    # runs of earlier versions, people): every accessor of a folder's files, pinned.
+    layout = Layout(tmp_path)
+    day = dt.date(2024, 2, 14)
+    backtest = layout.backtest_run(day)
+    assert backtest.path == layout.backtest(day) == tmp_path / "backtest" / "date=2024-02-14"
+    assert [p.relative_to(backtest.path).as_posix() for p in (
+        backtest.metrics, backtest.report, backtest.lists, backtest.per_user, backtest.work
+    )] == ["metrics.json", "report.html", "lists.parquet", "per_user.parquet", "work"]  # fmt: skip
+    run = layout.tune_run("r1")
+    assert run.path == tmp_path / "tune" / "r1"
+    assert [p.relative_to(run.path).as_posix() for p in (
+        run.leaderboard("parquet"), run.leaderboard("csv"), run.configurations("parquet"),
+        run.configurations("csv"), run.verdict, run.summary, run.report, run.best_model,
+        run.cache, run.trials,
+    )] == ["leaderboard.parquet", "leaderboard.csv", "configurations.parquet",
+           "configurations.csv", "verdict.txt", "summary.json", "report.html", "best_model",
+           "cache", "trials"]  # fmt: skip
+    trial = run.trial("t-0")
+    assert trial.path == run.trials / "t-0"
+    assert [p.relative_to(trial.path).as_posix() for p in (
+        trial.record, trial.predictions, trial.model
+    )] == ["trial.json", "predictions.parquet", "model"]  # fmt: skip
+    assert layout.tune_latest.report == tmp_path / "tune" / "latest" / "report.html"
+    gate = layout.validation_report(day, "features")
+    assert gate.summary == tmp_path / "reports/validation/date=2024-02-14/features/summary.json"
+    assert gate.page == gate.path / "report.html"
+    assert layout.data_docs("all").index == tmp_path / "reports/data_docs/all/index.html"
+    scoring = layout.scoring_report(day)
+    assert scoring.summary == tmp_path / "reports/scoring/date=2024-02-14/scoring_report.json"
+    assert scoring.page == scoring.path / "scoring_report.html"
+    lists = layout.recommendation_partition(day)
+    assert lists.path == layout.recommendations(day) == tmp_path / "recommendations/date=2024-02-14"
+    assert (lists.rows.name, lists.manifest.name) == ("part-0.parquet", "_manifest.json")
+    daily = layout.daily_run(day)
+    assert (daily.manifest, daily.report, daily.log) == (
+        tmp_path / "runs/date=2024-02-14/manifest.json",
+        tmp_path / "runs/date=2024-02-14/report.html",
+        tmp_path / "runs/date=2024-02-14/run.log",
+    )
+    assert layout.shared_steps_manifest == tmp_path / "runs" / "shared.json"
+    assert layout.run_log == tmp_path / "runs" / "run.log"
+    assert layout.table("id_map") == tmp_path / "canonical" / "id_map.parquet"
+    assert layout.quarantine_rows == tmp_path / "quarantine" / "quarantine.parquet"
+    assert layout.serving_source == tmp_path / "serving" / "user_recommendations.parquet"
+    assert dataset_part(3) == "part-00003.parquet"
+    state = Checkpoint(tmp_path)
+    assert [p.name for p in (state.model, state.best, state.optimizer, state.state)] == [
+        "model.safetensors", "best.safetensors", "optimizer.safetensors", "state.json"
+    ]  # fmt: skip
 
 
 def test_a_pointer_round_trips_and_keeps_its_json_shape(tmp_path: Path) -> None:

@@ -5,17 +5,24 @@ says where each lives. Writers build the model and dump it; readers load it back
 through the model, so a missing or misspelt key fails where the file is read, with
 the file's name, not as a ``KeyError`` deep in the stage that uses it.
 
-=========================  ==========================================  =====================
-artifact                   written by                                  path (``Layout``)
-=========================  ==========================================  =====================
-:class:`SamplingCorrection`  resampling (part of ``sampling_report.json``)  ``sampling_report(s)``
-:class:`ModelManifest`     ``train.finish`` (fit and every tune trial)  ``model(v)/manifest.json``
-:class:`CurrentModel`      ``models.save_model``                       ``current_model``
-:class:`LastTrained`       the daily chain's train step                ``last_trained``
-:class:`TunedBest`         ``tune.run_tune``                           ``tune_best``
-:class:`BacktestMetrics`   ``backtest.run_backtest``                   ``backtest_metrics(d)``
-:class:`DatasetManifest`   ``storage.DataStore`` (object stores only)  ``<folder>/_manifest.json``
-=========================  ==========================================  =====================
+===========================  ===========================================  ======================
+artifact                     written by                                   path (``Layout``)
+===========================  ===========================================  ======================
+``SamplingReport`` [1]_      resampling (``sampling_report.json``)        ``sampling_report(s)``
+:class:`SamplingCorrection`  resampling (the report's ``correction``)     ``sampling_report(s)``
+:class:`ModelManifest`       ``train.finish`` (fit and every tune trial)  ``model_manifest(v)``
+:class:`CurrentModel`        ``models.save_model``                        ``current_model``
+:class:`LastTrained`         the daily chain's train step                 ``last_trained``
+:class:`TunedBest`           ``tune.run_tune``                            ``tune_best``
+:class:`BacktestMetrics`     ``backtest.run_backtest``                    ``backtest_metrics(d)``
+:class:`DatasetManifest`     ``storage.DataStore`` (object stores)        ``DATASET_MANIFEST``
+===========================  ===========================================  ======================
+
+.. [1] :class:`longtail.resampling.SamplingReport`.
+
+The sampling report is an :class:`Artifact` defined beside the derivation of its
+correction (``resampling/report.py``), so its counts and offsets read with the maths
+that makes them; training and calibration read its :class:`SamplingCorrection` part.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from longtail.errors import StageError
 from longtail.io import write_json
 
 __all__ = [
+    "Artifact",
     "BacktestMetrics",
     "CurrentModel",
     "DatasetManifest",
@@ -46,7 +54,13 @@ __all__ = [
 ]
 
 
-class _Artifact(BaseModel):
+class Artifact(BaseModel):
+    """One artifact file's schema: frozen, no unknown keys, written and read as JSON.
+
+    Subclass it for a file one stage writes and another reads; its :meth:`load` goes
+    through :func:`read_artifact`, so every artifact fails the same way when broken.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
     def write(self, path: Path) -> Path:
@@ -69,11 +83,11 @@ class _Artifact(BaseModel):
         return read_artifact(cls, path)
 
 
-A = TypeVar("A", bound=_Artifact)
+A = TypeVar("A", bound=Artifact)
 
 
 def read_artifact(model: type[A], path: Path) -> A:
-    """Load ``path`` as ``model`` (see :meth:`_Artifact.load`)."""
+    """Load ``path`` as ``model`` (see :meth:`Artifact.load`)."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -92,7 +106,7 @@ def read_artifact(model: type[A], path: Path) -> A:
 
 
 # --------------------------------------------------------------------------- object stores
-class DatasetManifest(_Artifact):
+class DatasetManifest(Artifact):
     """The parts of a dataset folder in an object store, committed by one PUT of this file.
 
     ``run`` is the ``run-<id>`` prefix the parts were written under, ``files`` their
@@ -106,7 +120,7 @@ class DatasetManifest(_Artifact):
 
 
 # --------------------------------------------------------------------------- resampling
-class SamplingCorrection(_Artifact):
+class SamplingCorrection(Artifact):
     """The prior correction a sampling report carries (its ``correction`` part).
 
     ``by`` is the column whose value picks the offset (the popularity bucket or
@@ -136,7 +150,7 @@ class SamplingCorrection(_Artifact):
 
 
 # --------------------------------------------------------------------------- models
-class TuneOrigin(_Artifact):
+class TuneOrigin(Artifact):
     """Which tune trial (and epoch) a model comes from."""
 
     run_id: str
@@ -145,7 +159,7 @@ class TuneOrigin(_Artifact):
     objective: str
 
 
-class ModelManifest(_Artifact):
+class ModelManifest(Artifact):
     """``models/<version>/manifest.json``: how to rebuild a saved model and what it was fitted on.
 
     The first group of fields is what :func:`longtail.models.load_model` needs;
@@ -187,14 +201,14 @@ class ModelManifest(_Artifact):
     tune: TuneOrigin | None = None
 
 
-class CurrentModel(_Artifact):
+class CurrentModel(Artifact):
     """``models/current.json``: the model version scoring uses (a folder beside the pointer)."""
 
     version: str
     path: str
 
 
-class LastTrained(_Artifact):
+class LastTrained(Artifact):
     """``models/last_trained.json``: the run date and version of the daily chain's last training."""
 
     date: dt.date
@@ -202,7 +216,7 @@ class LastTrained(_Artifact):
 
 
 # --------------------------------------------------------------------------- tune
-class Interval(_Artifact):
+class Interval(Artifact):
     """An estimate with its interval."""
 
     estimate: float | None
@@ -210,7 +224,7 @@ class Interval(_Artifact):
     high: float | None
 
 
-class VsBaseline(_Artifact):
+class VsBaseline(Artifact):
     """The winner minus the baseline on test: a paired interval with training noise in it."""
 
     estimate: float
@@ -223,7 +237,7 @@ class VsBaseline(_Artifact):
     seeds: list[int]
 
 
-class TunedBest(_Artifact):
+class TunedBest(Artifact):
     """``tune/best.json``: the winning configuration of the latest tune run, for the daily job."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", protected_namespaces=())
@@ -261,7 +275,7 @@ class TunedBest(_Artifact):
 
 
 # --------------------------------------------------------------------------- backtest
-class BacktestMetrics(_Artifact):
+class BacktestMetrics(Artifact):
     """``backtest/date=D/metrics.json``: the served lists and the baselines against what users did.
 
     ``systems`` maps a system (``model`` and each baseline) to its metrics

@@ -1,8 +1,11 @@
 """Where every stage reads and writes under ``DATA_DIR``: one place, so no job guesses.
 
 Every artifact file name is written here once; stages ask :class:`Layout` for the
-path (``layout.split("train")``, ``layout.current_model``, ``layout.tune_best``, ...).
-The typed content of the JSON artifacts is in :mod:`longtail.artifacts`.
+path (``layout.split("train")``, ``layout.current_model``, ``layout.tune_best``, ...),
+and for a folder of several files a small path class (``layout.backtest_run(date).lists``,
+``layout.tune_run(run_id).leaderboard("csv")``). ``tests/test_architecture.py`` fails on
+a file name written anywhere else in the package. The typed content of the JSON
+artifacts is in :mod:`longtail.artifacts`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "BACKTEST_METRICS",
@@ -18,13 +21,32 @@ __all__ = [
     "DATASET_MANIFEST",
     "LAST_TRAINED",
     "MODEL_MANIFEST",
+    "MODEL_WEIGHTS",
+    "QUARANTINE_ROWS",
     "RAY_RUNS",
     "RUN_PREFIX",
     "SAMPLING_REPORT",
+    "TRIAL_MODEL",
     "TUNE_BEST",
+    "TUNE_LATEST",
+    "BacktestRun",
+    "Checkpoint",
+    "DailyRun",
+    "DataDocs",
     "Layout",
+    "RecommendationPartition",
+    "ScoringReport",
+    "TableFormat",
+    "TuneRun",
+    "TuneTrial",
+    "ValidationReport",
+    "dataset_part",
     "split_file",
+    "table_file",
 ]
+
+#: The formats a tune run writes its leaderboard and configurations in.
+TableFormat = Literal["parquet", "csv"]
 
 #: The pointer to the model version scoring uses, in a models folder.
 CURRENT_MODEL: Final = "current.json"
@@ -36,6 +58,8 @@ LAST_TRAINED: Final = "last_trained.json"
 SAMPLING_REPORT: Final = "sampling_report.json"
 #: The winning configuration of the latest tune run.
 TUNE_BEST: Final = "best.json"
+#: The link (or copy) to the latest tune run's folder, in the tune folder.
+TUNE_LATEST: Final = "latest"
 #: The backtest's metrics, in its date folder.
 BACKTEST_METRICS: Final = "metrics.json"
 #: The Ray Train run folders of fits in progress (resumable after a crash).
@@ -45,11 +69,247 @@ RAY_RUNS: Final = "_ray_runs"
 DATASET_MANIFEST: Final = "_manifest.json"
 #: In an object store, the prefix of one write's parts inside a dataset folder.
 RUN_PREFIX: Final = "run-"
+#: A saved model's weights, in its version folder.
+MODEL_WEIGHTS: Final = "model.safetensors"
+#: The rejected input rows of the last ingest, in the quarantine folder.
+QUARANTINE_ROWS: Final = "quarantine.parquet"
+#: The version folder name of a tune trial's saved model, in the trial's folder.
+TRIAL_MODEL: Final = "model"
 
 
 def split_file(name: str) -> str:
     """File name of a training split (``train``, ``validation``, ``test``)."""
     return f"{name}.parquet"
+
+
+def dataset_part(index: int) -> str:
+    """File name of part ``index`` of a folder-of-Parquet-parts dataset (resampled rows)."""
+    return f"part-{index:05d}.parquet"
+
+
+def table_file(name: str) -> str:
+    """File name of a canonical table (``events``, ``items``, ``categories``, ``id_map``)."""
+    return f"{name}.parquet"
+
+
+# Folders with several named files are small path classes: a stage that writes one
+# into a temporary folder (``io.atomic_dir``) wraps that folder, ``BacktestRun(tmp)``,
+# and gets the same names as a reader that asks ``Layout``.
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """One date's backtest folder, ``backtest/date=D/``."""
+
+    path: Path
+
+    @property
+    def metrics(self) -> Path:
+        """The metrics (:class:`longtail.artifacts.BacktestMetrics`), written last."""
+        return self.path / BACKTEST_METRICS
+
+    @property
+    def report(self) -> Path:
+        """The HTML report."""
+        return self.path / "report.html"
+
+    @property
+    def lists(self) -> Path:
+        """Every system's lists (``system, user_id, rank, item_id``)."""
+        return self.path / "lists.parquet"
+
+    @property
+    def per_user(self) -> Path:
+        """Each evaluated user's metric values, per system."""
+        return self.path / "per_user.parquet"
+
+    @property
+    def work(self) -> Path:
+        """The data directory of the chain rebuilt as of the cutoff."""
+        return self.path / "work"
+
+
+@dataclass(frozen=True)
+class TuneTrial:
+    """One trial's folder in a tune run, ``tune/<run>/trials/<trial_id>/``."""
+
+    path: Path
+
+    @property
+    def record(self) -> Path:
+        """The trial record (its point, status, per-epoch values, held-out figures)."""
+        return self.path / "trial.json"
+
+    @property
+    def predictions(self) -> Path:
+        """The trial's calibrated validation and test predictions."""
+        return self.path / "predictions.parquet"
+
+    @property
+    def model(self) -> Path:
+        """The trial's saved model (a version folder, as fit saves models)."""
+        return self.path / TRIAL_MODEL
+
+
+@dataclass(frozen=True)
+class TuneRun:
+    """One tune run's folder, ``tune/<run_id>/``."""
+
+    path: Path
+
+    @property
+    def trials(self) -> Path:
+        """The folder of every trial's folder."""
+        return self.path / "trials"
+
+    def trial(self, trial_id: str) -> TuneTrial:
+        """One trial's folder."""
+        return TuneTrial(self.trials / trial_id)
+
+    @property
+    def cache(self) -> Path:
+        """Resampled train rows shared by trials of one strategy (removed when judged)."""
+        return self.path / "cache"
+
+    @property
+    def best_model(self) -> Path:
+        """The winning trial's model, copied."""
+        return self.path / "best_model"
+
+    def leaderboard(self, fmt: TableFormat) -> Path:
+        """Every trial (configuration x draw x seed), as Parquet or CSV."""
+        return self.path / f"leaderboard.{fmt}"
+
+    def configurations(self, fmt: TableFormat) -> Path:
+        """Every configuration, ranked, with intervals, as Parquet or CSV."""
+        return self.path / f"configurations.{fmt}"
+
+    @property
+    def verdict(self) -> Path:
+        """The run's verdict, one line of text."""
+        return self.path / "verdict.txt"
+
+    @property
+    def summary(self) -> Path:
+        """The run's summary (objective, counts, best, verdict, tune config)."""
+        return self.path / "summary.json"
+
+    @property
+    def report(self) -> Path:
+        """The HTML leaderboard report."""
+        return self.path / "report.html"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """One gate run's folder, ``reports/validation/date=D/<stage>/``."""
+
+    path: Path
+
+    @property
+    def summary(self) -> Path:
+        """The gate result and the imbalance summary."""
+        return self.path / "summary.json"
+
+    @property
+    def page(self) -> Path:
+        """The HTML data-quality and imbalance report."""
+        return self.path / "report.html"
+
+
+@dataclass(frozen=True)
+class DataDocs:
+    """One stage's Great Expectations Data Docs site, ``reports/data_docs/<stage>/``."""
+
+    path: Path
+
+    @property
+    def index(self) -> Path:
+        """The site's front page."""
+        return self.path / "index.html"
+
+
+@dataclass(frozen=True)
+class ScoringReport:
+    """One date's scoring report folder, ``reports/scoring/date=D/``."""
+
+    path: Path
+
+    @property
+    def summary(self) -> Path:
+        """The scoring summary (users, rows, coverage, tail share, fallbacks)."""
+        return self.path / "scoring_report.json"
+
+    @property
+    def page(self) -> Path:
+        """The HTML report with its plots."""
+        return self.path / "scoring_report.html"
+
+
+@dataclass(frozen=True)
+class RecommendationPartition:
+    """One date's served lists, ``recommendations/date=D/``: the rows and their manifest."""
+
+    path: Path
+
+    @property
+    def rows(self) -> Path:
+        """The lists, one Parquet file."""
+        return self.path / "part-0.parquet"
+
+    @property
+    def manifest(self) -> Path:
+        """What the partition holds (model version, counts, ``k``, when written)."""
+        return self.path / "_manifest.json"
+
+
+@dataclass(frozen=True)
+class DailyRun:
+    """One date's daily-run folder, ``runs/date=D/``."""
+
+    path: Path
+
+    @property
+    def manifest(self) -> Path:
+        """The steps' records (status, inputs, outputs, metrics)."""
+        return self.path / "manifest.json"
+
+    @property
+    def report(self) -> Path:
+        """The run's HTML page, linking every stage's report."""
+        return self.path / "report.html"
+
+    @property
+    def log(self) -> Path:
+        """The full log of the run (Feast, Ray, libraries)."""
+        return self.path / "run.log"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One training-state folder (a Ray Train checkpoint): weights, optimizers, progress."""
+
+    path: Path
+
+    @property
+    def model(self) -> Path:
+        """The model's weights at the end of the last epoch."""
+        return self.path / MODEL_WEIGHTS
+
+    @property
+    def best(self) -> Path:
+        """The weights of the best epoch so far."""
+        return self.path / "best.safetensors"
+
+    @property
+    def optimizer(self) -> Path:
+        """The optimizers' tensors."""
+        return self.path / "optimizer.safetensors"
+
+    @property
+    def state(self) -> Path:
+        """Progress and the optimizers' non-tensor state."""
+        return self.path / "state.json"
 
 
 @dataclass(frozen=True)
@@ -92,6 +352,11 @@ class Layout:
     def models(self) -> Path:
         """Saved models, one folder per version."""
         return self.root / "models"
+
+    @property
+    def serving_source(self) -> Path:
+        """The Feast file source of the served-lists view (Feast needs one; lists are pushed)."""
+        return self.root / "serving" / "user_recommendations.parquet"
 
     @property
     def tune(self) -> Path:
@@ -161,9 +426,14 @@ class Layout:
         """The tuned best configuration (:class:`longtail.artifacts.TunedBest`)."""
         return self.tune / TUNE_BEST
 
-    def tune_run(self, run_id: str) -> Path:
+    @property
+    def tune_latest(self) -> TuneRun:
+        """The latest tune run (``tune/latest``, a link to its folder or a copy of it)."""
+        return TuneRun(self.tune / TUNE_LATEST)
+
+    def tune_run(self, run_id: str) -> TuneRun:
         """One tune run's folder (trials, leaderboard, report)."""
-        return self.tune / run_id
+        return TuneRun(self.tune / run_id)
 
     @property
     def ingest_summary(self) -> Path:
@@ -175,22 +445,57 @@ class Layout:
         """The training-set build's summary (split sizes, embargo counts)."""
         return self.reports / "training_set_summary.json"
 
+    def validation_report(self, date: dt.date, stage: str = "all") -> ValidationReport:
+        """One date's (and gate stage's) JSON summary and HTML report."""
+        return ValidationReport(self.reports / "validation" / f"date={date.isoformat()}" / stage)
+
+    def data_docs(self, stage: str) -> DataDocs:
+        """One gate stage's Great Expectations Data Docs site (one per stage)."""
+        return DataDocs(self.reports / "data_docs" / stage)
+
     def backtest_metrics(self, date: dt.date) -> Path:
         """One date's backtest metrics (:class:`longtail.artifacts.BacktestMetrics`)."""
-        return self.backtest(date) / BACKTEST_METRICS
+        return self.backtest_run(date).metrics
 
     def table(self, name: str) -> Path:
         """Path of a canonical table's Parquet file."""
-        return self.canonical / f"{name}.parquet"
+        return self.canonical / table_file(name)
+
+    @property
+    def quarantine_rows(self) -> Path:
+        """The rejected input rows of the last ingest, with their reasons."""
+        return self.quarantine / QUARANTINE_ROWS
 
     def backtest(self, date: dt.date) -> Path:
         """The backtest of one date: its metrics, report and lists (and its chain in ``work/``)."""
         return self.root / "backtest" / f"date={date.isoformat()}"
 
+    def backtest_run(self, date: dt.date) -> BacktestRun:
+        """The files of one date's backtest (:class:`BacktestRun`)."""
+        return BacktestRun(self.backtest(date))
+
     def recommendations(self, date: dt.date) -> Path:
         """The partition of recommendations for one date."""
         return self.root / "recommendations" / f"date={date.isoformat()}"
 
-    def scoring_report(self, date: dt.date) -> Path:
-        """The folder of one date's scoring report, beside (not in) the Parquet dataset."""
-        return self.reports / "scoring" / f"date={date.isoformat()}"
+    def recommendation_partition(self, date: dt.date) -> RecommendationPartition:
+        """The files of one date's recommendations partition."""
+        return RecommendationPartition(self.recommendations(date))
+
+    def scoring_report(self, date: dt.date) -> ScoringReport:
+        """One date's scoring report, beside (not in) the Parquet dataset."""
+        return ScoringReport(self.reports / "scoring" / f"date={date.isoformat()}")
+
+    def daily_run(self, date: dt.date) -> DailyRun:
+        """One date's daily run: its step manifest, report and log."""
+        return DailyRun(self.runs / f"date={date.isoformat()}")
+
+    @property
+    def shared_steps_manifest(self) -> Path:
+        """The records of the daily chain's date-independent steps (ingest)."""
+        return self.runs / "shared.json"
+
+    @property
+    def run_log(self) -> Path:
+        """The log of a daily run that has no date folder yet (before its date is known)."""
+        return self.runs / "run.log"

@@ -14,6 +14,7 @@ import pytest
 from longtail import schema as S
 from longtail.backtest import backtest_cutoff
 from longtail.config import load_config
+from longtail.paths import Layout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -40,24 +41,22 @@ def test_cutoff_is_the_start_of_the_holdout_days() -> None:
 
 
 def test_backtest_never_reads_events_after_the_cutoff(backtest: Path) -> None:
-    work = backtest / "backtest" / f"date={DAY}" / "work"
-    events = pl.read_parquet(work / "canonical" / "events.parquet")
+    work = Layout(Layout(backtest).backtest_run(DAY).work)
+    events = pl.read_parquet(work.table("events"))
     assert events[S.EVENT_TIME].max() < CUTOFF
-    items = pl.read_parquet(work / "features" / "item_features.parquet")
+    items = pl.read_parquet(work.feature_table("item_features"))
     assert items[S.SNAPSHOT_TIME].max() <= CUTOFF
     horizon = dt.timedelta(hours=load_config(TINY).labels.horizon_hours)
     for split in S.SPLITS:
-        rows = pl.read_parquet(work / "training" / f"{split}.parquet")
+        rows = pl.read_parquet(work.split(split))
         assert (rows[S.EVENT_TIME].max() + horizon) <= CUTOFF
-    lists = pl.read_parquet(
-        work / "recommendations" / f"date={DAY - dt.timedelta(days=3)}" / "*.parquet"
-    )
+    lists = pl.read_parquet(work.recommendations(DAY - dt.timedelta(days=3)) / "*.parquet")
     assert lists.height > 0
 
 
 def test_backtest_writes_metrics_for_every_system_on_the_same_users(backtest: Path) -> None:
-    folder = backtest / "backtest" / f"date={DAY}"
-    m = json.loads((folder / "metrics.json").read_text())
+    run = Layout(backtest).backtest_run(DAY)
+    m = json.loads(run.metrics.read_text())
     for key in ("date", "cutoff", "holdout_days", "k", "target_event", "users_evaluated",
                 "target_pairs", "systems", "candidate_recall", "vs_baseline"):  # fmt: skip
         assert key in m
@@ -72,11 +71,11 @@ def test_backtest_writes_metrics_for_every_system_on_the_same_users(backtest: Pa
         for metric in ("recall_at_k", "ndcg_at_k"):
             iv = m["vs_baseline"][name][metric]
             assert iv["low"] <= iv["diff"] <= iv["high"]
-    per_user = pl.read_parquet(folder / "per_user.parquet")
+    per_user = pl.read_parquet(run.per_user)
     counts = per_user.group_by("system").len()["len"].unique().to_list()
     assert counts == [m["users_evaluated"]]
     assert 0 < m["candidate_recall"]["all"] <= 1
-    html = (folder / "report.html").read_text()
+    html = run.report.read_text()
     assert "Verdict" in html and "recall@20" in html
     assert "http://" not in html and "https://" not in html
 
@@ -91,7 +90,7 @@ def test_backtest_leaves_the_live_outputs_alone(backtest: Path) -> None:
 def test_backtest_report_renders_in_headless_chromium(backtest: Path, tmp_path: Path) -> None:
     from tests.services import chromium
 
-    report = backtest / "backtest" / f"date={DAY}" / "report.html"
+    report = Layout(backtest).backtest_run(DAY).report
     flags = (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from longtail.config import Config, config_from_dict
-from longtail.paths import Layout
+from longtail.paths import Layout, TuneRun
 from longtail.validation.offline import remote_assets
 from longtail.validation.sampling import SAMPLE_SUFFIX
 from tests.e2e.conftest import D2
@@ -66,18 +66,18 @@ def _scoring_report(pages: Pages) -> Path:
 
 
 def _docs(pages: Pages, stage: str) -> Path:
-    return pages.data / "reports" / "data_docs" / stage / "index.html"
+    return Layout(pages.data).data_docs(stage).index
 
 
 PAGES: tuple[Page, ...] = (
     Page(
         "run_report",
-        lambda p: p.data / "runs" / f"date={D2}" / "report.html",
+        lambda p: Layout(p.data).daily_run(D2).report,
         ('id="headline"', "model PR-AUC on test", "score", "Great Expectations Data Docs"),
     ),
     Page(
         "imbalance_report",
-        lambda p: p.data / "reports" / "validation" / f"date={D2}" / "canonical" / "report.html",
+        lambda p: Layout(p.data).validation_report(D2, "canonical").page,
         ('id="headline"', "PASSED", "item popularity Gini", 'id="plot-lorenz"'),
     ),
     Page(
@@ -87,7 +87,7 @@ PAGES: tuple[Page, ...] = (
     ),
     Page(
         "tune_report",
-        lambda p: p.tune_run / "report.html",
+        lambda p: TuneRun(p.tune_run).report,
         ('id="headline"', "Verdict", "Reliability diagrams", "Configurations", "Trials"),
     ),
     # The backtest report, once the daily chain writes it:
@@ -121,7 +121,7 @@ def pages(two_days: Path, ray_session: Any, tmp_path_factory: pytest.TempPathFac
     layout = Layout(tmp_path_factory.mktemp("tune"))
     shutil.copytree(Layout(two_days).training, layout.training)
     run_tune(layout, _tune_cfg(), run_id="reports")
-    return Pages(data=two_days, tune_run=layout.tune / "reports")
+    return Pages(data=two_days, tune_run=layout.tune_run("reports").path)
 
 
 def _html_files(pages: Pages) -> list[Path]:
@@ -164,7 +164,7 @@ def _non_white_share(png: Path) -> float:
 
 
 def _suites_of_the_run(data: Path, stage: str) -> set[str]:
-    summary = data / "reports" / "validation" / f"date={D2}" / stage / "summary.json"
+    summary = Layout(data).validation_report(D2, stage).summary
     gate = json.loads(summary.read_text())["gate"]
     # A big table validated in two halves (longtail.validation.sampling) has two results.
     sampled = {f"{name}{SAMPLE_SUFFIX}" for name in gate.get("sampled", {})}

@@ -13,6 +13,7 @@ from longtail.config import config_from_dict
 from longtail.errors import SourceError
 from longtail.ingest import quarantine as Q
 from longtail.ingest import read_source, run_ingest
+from longtail.paths import Layout
 
 pytestmark = pytest.mark.unit
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -194,8 +195,8 @@ def test_run_ingest_writes_tables_quarantine_and_a_summary_that_adds_up(
 ) -> None:
     cfg = _cfg(tmp_path, events_csv)
     summary = run_ingest(cfg, now=NOW)
-    data = tmp_path / "data"
-    saved = json.loads((data / "reports" / "ingest_summary.json").read_text())
+    data = Layout(tmp_path / "data")
+    saved = json.loads(data.ingest_summary.read_text())
     assert saved["rows_read"] == 12
     assert (
         saved["accepted"]
@@ -204,8 +205,5 @@ def test_run_ingest_writes_tables_quarantine_and_a_summary_that_adds_up(
         + sum(saved["quarantined"].values())
         == saved["rows_read"]
     )
-    assert (
-        pl.read_parquet(data / "canonical" / "events.parquet").height
-        == summary.tables["events"]["accepted"]
-    )
-    assert pl.read_parquet(data / "quarantine" / "quarantine.parquet").height == 7
+    assert pl.read_parquet(data.table("events")).height == summary.tables["events"]["accepted"]
+    assert pl.read_parquet(data.quarantine_rows).height == 7

@@ -125,7 +125,7 @@ def test_report_round_trips_through_json_with_the_contract_keys(
     tmp_path: Path, train_frame: pl.DataFrame
 ) -> None:
     _, report = resample_frame(train_frame, ResamplingConfig(strategy="smote"), seed=1)
-    path = report.to_json(tmp_path / "sampling_report.json")
+    path = report.write(tmp_path / "sampling_report.json")
     raw = json.loads(path.read_text())
     assert {"strategy", "stratum", "params", "seed", "overall", "strata", "correction"} <= set(raw)
     assert set(raw["overall"]) == {"before", "after", "rate"}

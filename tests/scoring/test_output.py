@@ -9,6 +9,7 @@ import pytest
 
 from longtail import schema as S
 from longtail.errors import StageError
+from longtail.paths import RecommendationPartition
 from longtail.scoring.output import write_partition
 
 pytestmark = pytest.mark.unit
@@ -43,7 +44,7 @@ def test_partition_and_manifest_are_written(tmp_path: Path) -> None:
         manifest={"model_version": "v1"},
     )
     assert m["users_expected"] == m["users_written"] == 2
-    assert json.loads((target / "_manifest.json").read_text())["rows"] == 6
+    assert json.loads(RecommendationPartition(target).manifest.read_text())["rows"] == 6
     assert pl.read_parquet(target / "*.parquet").height == 6
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from longtail import schema as S
 from longtail.config import Config, config_from_dict
-from longtail.paths import Layout
+from longtail.paths import Layout, RecommendationPartition, ScoringReport
 from longtail.scoring.pipeline import ScoreResult, expected_users, run_scoring, scoring_time
 from longtail.scoring.serving import RECS_FEATURES
 
@@ -106,7 +106,8 @@ def test_probabilities_are_in_the_unit_interval_and_follow_the_ranking(shop: Sho
 
 
 def test_manifest_counts_match_the_partition(shop: Shop) -> None:
-    manifest = json.loads((shop.first.path / "_manifest.json").read_text(encoding="utf-8"))
+    files = RecommendationPartition(shop.first.path)
+    manifest = json.loads(files.manifest.read_text(encoding="utf-8"))
     recs = _lists(shop.first.path)
     assert manifest == shop.first.manifest
     assert manifest["users_expected"] == manifest["users_written"] == shop.users.len()
@@ -115,7 +116,7 @@ def test_manifest_counts_match_the_partition(shop: Shop) -> None:
     assert recs["model_version"].unique().to_list() == ["v-score-test"]
     assert manifest["date"] == DATE.isoformat()
     assert manifest["duration_s"] > 0
-    assert (shop.first.report / "scoring_report.html").is_file()
+    assert ScoringReport(shop.first.report).page.is_file()
     # The partition holds Parquet and _-prefixed metadata only: a dataset reader takes it.
     assert {p.name for p in shop.first.path.iterdir()} == {"part-0.parquet", "_manifest.json"}
     import pyarrow.dataset as pads

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
+from longtail.paths import ScoringReport
 from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 
 pytestmark = pytest.mark.unit
@@ -39,7 +40,7 @@ def test_report_writes_json_and_html_with_a_plot(tmp_path: Path) -> None:
     text = path.read_text()
     assert "data:image/png;base64," in text
     assert "catalog coverage" in text
-    assert (tmp_path / "scoring_report.json").is_file()
+    assert ScoringReport(tmp_path).summary.is_file()
 
 
 def test_the_catalog_counts_items_seen_in_events_without_an_item_row_once() -> None:

@@ -124,12 +124,13 @@ def test_saved_model_reloads_and_scores_like_the_trainer(resampled_run: Run) -> 
     assert current["version"] == "v-resampled"
     loaded = load_model(layout.models)
     manifest = loaded.manifest
-    assert manifest["strategy"] == "undersample"
-    assert manifest["loss"] == "bce"
-    assert manifest["features"]["sequence_length"] == 5
-    assert manifest["calibration"]["offsets"]["head"] > manifest["calibration"]["offsets"]["tail"]
-    assert set(manifest["data_window"]) == {"train", "validation", "test"}
-    assert manifest["metrics"] == resampled_run.result.metrics.to_dicts()
+    assert manifest.strategy == "undersample"
+    assert manifest.loss == "bce"
+    assert manifest.features["sequence_length"] == 5
+    assert manifest.calibration["offsets"]["head"] > manifest.calibration["offsets"]["tail"]
+    assert manifest.data_window is not None
+    assert set(manifest.data_window) == {"train", "validation", "test"}
+    assert manifest.metrics == resampled_run.result.metrics.to_dicts()
     test = pl.read_parquet(layout.training / "test.parquet")
     with torch.inference_mode():
         pred = loaded.predict(test)
@@ -141,7 +142,7 @@ def test_saved_model_reloads_and_scores_like_the_trainer(resampled_run: Run) -> 
 
 def test_strategy_without_resampled_folder_trains_on_plain_split(shuffled_run: Run) -> None:
     loaded = load_model(shuffled_run.layout.models / "v-shuffled")
-    assert loaded.manifest["strategy"] == "none"
+    assert loaded.manifest.strategy == "none"
     assert loaded.calibration.offsets == {"*": 0.0}
 
 
@@ -162,7 +163,7 @@ def test_a_refit_with_another_config_under_the_same_version_trains_a_new_model(
     after = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     assert after != before
     loaded = load_model(folder)
-    assert loaded.manifest["train_config"]["learning_rate"] == 1e-2
-    assert loaded.manifest["train_config"]["embedding_dim"] == 8
+    assert loaded.manifest.train_config["learning_rate"] == 1e-2
+    assert loaded.manifest.train_config["embedding_dim"] == 8
     dims = {m.embedding_dim for m in loaded.module.modules() if isinstance(m, torch.nn.Embedding)}
     assert dims == {8}

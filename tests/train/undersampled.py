@@ -55,5 +55,5 @@ def write_undersampled(
         strata=strata,
         correction_by=POPULARITY_BUCKET,
     )
-    report.to_json(layout.sampling_report(strategy))
+    report.write(layout.sampling_report(strategy))
     return folder

@@ -57,10 +57,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrialSetup, dict[str,
     layout = Layout(tmp_path_factory.mktemp("board"))
     write_splits(layout, make_training_rows(n_rows=6_000, seed=2))
     setup = TrialSetup(
-        cfg=_cfg(), run_id="r1", run_dir=layout.tune / "r1",
-        train=layout.training / "train.parquet",
-        validation=layout.training / "validation.parquet",
-        test=layout.training / "test.parquet", epochs=2,
+        cfg=_cfg(), run_id="r1", run_dir=layout.tune_run("r1").path,
+        train=layout.split("train"), validation=layout.split("validation"),
+        test=layout.split("test"), epochs=2,
     )  # fmt: skip
     reports: dict[str, list[dict]] = {}
     for trial_id, point in POINTS.items():
@@ -75,24 +74,24 @@ def test_a_trial_reports_every_epoch_and_saves_a_loadable_calibrated_model(run: 
     assert {"objective", "val_ece", "val_log_loss_skill", "train_loss"} <= set(
         reports["under-0"][0]
     )
-    folder = setup.run_dir / "trials" / "under-0"
-    model = load_model(folder)
-    assert model.manifest["strategy"] == "random_under"
-    assert model.manifest["sampling_report"]["strategy"] == "random_under"
+    trial = setup.files.trial("under-0")
+    model = load_model(trial.path)
+    assert model.manifest.strategy == "random_under"
+    assert model.manifest.sampling_report is not None
+    assert model.manifest.sampling_report["strategy"] == "random_under"
     # Undersampling raised the positive rate, so the calibration must undo a positive offset.
     assert min(model.calibration.offsets.values()) > 0
-    record = json.loads((folder / "trial.json").read_text())
+    record = json.loads(trial.record.read_text())
     assert record["train_rows"] < pl.read_parquet(setup.train).height
     assert record["loss_weight_ratio"] > 1.0
 
 
 def test_seeds_really_train_different_models(run: Any) -> None:
     setup, _ = run
-    a, b = (pl.read_parquet(setup.run_dir / "trials" / t / "predictions.parquet")
-            for t in ("base-0", "base-1"))  # fmt: skip
+    a, b = (pl.read_parquet(setup.files.trial(t).predictions) for t in ("base-0", "base-1"))
     assert a["user_id"].to_list() == b["user_id"].to_list()
     assert not np.allclose(a["probability"].to_numpy(), b["probability"].to_numpy())
-    assert {json.loads((setup.run_dir / "trials" / t / "trial.json").read_text())["seed"]
+    assert {json.loads(setup.files.trial(t).record.read_text())["seed"]
             for t in ("base-0", "base-1")} == {5, 6}  # fmt: skip
 
 
@@ -189,5 +188,5 @@ def test_nothing_is_recommended_when_no_configuration_meets_the_calibration_boun
 
 def test_trials_without_a_record_are_skipped(run: Any, tmp_path: Path) -> None:
     setup, _ = run
-    (setup.run_dir / "trials" / "empty").mkdir(exist_ok=True)
+    setup.files.trial("empty").path.mkdir(exist_ok=True)
     assert {o.trial_id for o in read_trials(setup.run_dir)} == set(POINTS)

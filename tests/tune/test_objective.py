@@ -7,12 +7,8 @@ from sklearn.metrics import average_precision_score
 
 from longtail.errors import StageError
 from longtail.metrics import recall_at_k
-from longtail.tune.objective import (
-    interval_inputs,
-    objective_value,
-    per_user_recall,
-)
-from longtail.tune.stats import bootstrap_ci, paired_bootstrap_diff
+from longtail.tune.objective import objective_value, per_user_recall
+from tests.tune.intervals import bootstrap_ci, interval_inputs, paired_bootstrap_diff
 
 pytestmark = pytest.mark.unit
 

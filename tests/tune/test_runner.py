@@ -12,7 +12,7 @@ import pytest
 from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.models import load_model
-from longtail.paths import Layout
+from longtail.paths import Layout, TuneRun
 from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, apply_best, load_best, run_tune
 from longtail.tune.leaderboard import LEADERBOARD_COLUMNS
@@ -50,19 +50,19 @@ def tuned(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 def test_run_writes_leaderboard_as_parquet_and_csv_with_every_trial(tuned: Run) -> None:
-    run_dir = tuned.layout.tune / "run-1"
-    board = pl.read_parquet(run_dir / "leaderboard.parquet")
-    csv = pl.read_csv(run_dir / "leaderboard.csv")
+    run = tuned.layout.tune_run("run-1")
+    board = pl.read_parquet(run.leaderboard("parquet"))
+    csv = pl.read_csv(run.leaderboard("csv"))
     # 2 configurations x 1 draw x 2 seeds.
     assert board.height == csv.height == 4
     assert set(LEADERBOARD_COLUMNS) <= set(board.columns)
-    configs = pl.read_csv(run_dir / "configurations.csv")
+    configs = pl.read_csv(run.configurations("csv"))
     assert configs.height == 2 and configs["seeds"].to_list() == [2, 2]
     assert csv.columns == board.columns
     assert set(board["strategy"]) <= {"none", "random_under", "random_over"}
     # Ray's resumable state (pickles) is dropped; the run keeps JSON, Parquet, safetensors.
     assert not (tuned.layout.tune / "_ray" / "run-1").exists()
-    assert not [p for p in run_dir.rglob("*") if p.suffix in {".pkl", ".pickle"}]
+    assert not [p for p in run.path.rglob("*") if p.suffix in {".pkl", ".pickle"}]
 
 
 def test_baseline_is_always_a_trial(tuned: Run) -> None:
@@ -92,19 +92,19 @@ def test_best_config_is_saved_for_the_daily_job(tuned: Run) -> None:
     assert cfg.train.loss == best.loss
     assert cfg.train.embedding_dim == best.embedding_dim
     model = load_model(tuned.layout.tune / best.model_path)
-    assert model.manifest["strategy"] == best.strategy
+    assert model.manifest.strategy == best.strategy
 
 
 def test_latest_points_at_the_run_with_its_report(tuned: Run) -> None:
-    latest = tuned.layout.tune / "latest"
-    assert (latest / "report.html").is_file()
-    assert json.loads((latest / "summary.json").read_text())["run_id"] == "run-1"
-    text = (latest / "report.html").read_text()
+    latest = tuned.layout.tune_latest
+    assert latest.report.is_file()
+    assert json.loads(latest.summary.read_text())["run_id"] == "run-1"
+    text = latest.report.read_text()
     for heading in ("Verdict", "which hurt", "PR curves", "Reliability", "Head / torso / tail",
                     "training time"):  # fmt: skip
         assert heading in text
     assert text.count("<img") >= 4
-    assert tuned.result.comparison.verdict in (latest / "verdict.txt").read_text()
+    assert tuned.result.comparison.verdict in latest.verdict.read_text()
 
 
 def test_a_second_run_with_the_same_id_is_refused(tuned: Run) -> None:
@@ -121,7 +121,7 @@ def test_load_best_is_none_before_any_run_and_refuses_a_broken_file(tmp_path: An
     layout = Layout(tmp_path)
     assert load_best(layout) is None
     layout.tune.mkdir(parents=True)
-    (layout.tune / "best.json").write_text('{"strategy": "smote"}')
+    layout.tune_best.write_text('{"strategy": "smote"}')
     with pytest.raises(StageError, match="lacks key"):
         load_best(layout)
 
@@ -131,11 +131,11 @@ def test_finish_judges_a_stopped_search_from_the_trials_on_disk(tuned: Run) -> N
 
     # A search that stopped after its trials wrote their records (a killed process,
     # or Ray's memory monitor killing a trial actor) leaves only trials/ behind.
-    stopped = tuned.layout.tune / "run-stopped"
-    shutil.copytree(tuned.result.run_dir / "trials", stopped / "trials")
+    stopped = tuned.layout.tune_run("run-stopped")
+    shutil.copytree(TuneRun(tuned.result.run_dir).trials, stopped.trials)
     result = run_tune(tuned.layout, tuned.cfg, run_id="run-stopped", finish=True)
     assert result.comparison.verdict == tuned.result.comparison.verdict
     assert result.leaderboard.height == tuned.result.leaderboard.height
-    assert (stopped / "verdict.txt").is_file() and (stopped / "report.html").is_file()
+    assert stopped.verdict.is_file() and stopped.report.is_file()
     with pytest.raises(StageError, match="no trials to finish"):
         run_tune(tuned.layout, tuned.cfg, run_id="never-ran", finish=True)

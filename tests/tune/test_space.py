@@ -6,7 +6,6 @@ from longtail.config import config_from_dict
 from longtail.errors import ConfigError
 from longtail.resampling import STRATEGIES
 from longtail.tune.space import (
-    baseline_point,
     configurations,
     hyperparameter_draws,
     is_baseline,
@@ -37,7 +36,7 @@ def test_baseline_is_in_the_space_even_when_not_configured() -> None:
     )
     assert strategy_names(cfg) == ["none", "smote"]
     assert list(loss_variants(cfg)) == ["bce", "focal(gamma=1)"]
-    point = baseline_point(cfg)
+    point = trial_points(cfg)[0]  # the baseline's first trial: the first draw, seed 0
     assert is_baseline(point, cfg)
     # Every draw and seed of the baseline configuration is the baseline.
     assert is_baseline({**point, "learning_rate": point["learning_rate"] * 2, "seed": 9}, cfg)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from longtail.tune.stats import Interval, bootstrap_ci, paired_bootstrap_diff, verdict
+from longtail.tune.stats import Interval, verdict
+from tests.tune.intervals import bootstrap_ci, paired_bootstrap_diff
 
 pytestmark = pytest.mark.unit
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from longtail.paths import Layout
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 SHOP = '[source]\nkind = "synthetic"\nn_users = 300\nn_items = 200\ndays = 10\n'
@@ -42,7 +44,7 @@ def test_job_passes_after_ingest_and_lists_what_it_skipped(ingested: Path, tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "validation gate PASSED" in proc.stdout
     assert "skipped: user_features" in proc.stdout
-    assert (data / "reports" / "data_docs" / "all" / "index.html").is_file()
+    assert Layout(data).data_docs("all").index.is_file()
 
 
 def test_job_exits_1_when_no_purchase_and_says_label_rate_out_of_bounds(
@@ -50,7 +52,7 @@ def test_job_exits_1_when_no_purchase_and_says_label_rate_out_of_bounds(
 ) -> None:
     data = tmp_path / "d"
     shutil.copytree(ingested / "d", data)
-    events = data / "canonical" / "events.parquet"
+    events = Layout(data).table("events")
     pl.read_parquet(events).filter(pl.col("event_type") != "purchase").write_parquet(events)
     proc = _run("validate.py", "--config", str(ingested / "c.toml"), "--data-dir", str(data))
     assert proc.returncode == 1, proc.stdout + proc.stderr

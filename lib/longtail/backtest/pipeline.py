@@ -39,7 +39,7 @@ from longtail.config import Config
 from longtail.errors import StageError
 from longtail.ingest.result import CanonicalTables
 from longtail.io import write_parquet
-from longtail.paths import Layout
+from longtail.paths import BacktestRun, Layout
 from longtail.storage import refuse_object_store
 
 __all__ = ["BacktestResult", "backtest_cutoff", "run_backtest"]
@@ -60,7 +60,7 @@ class BacktestResult:
     @property
     def report(self) -> Path:
         """The HTML report."""
-        return self.path / "report.html"
+        return BacktestRun(self.path).report
 
 
 def backtest_cutoff(date: dt.date, *, holdout_days: int) -> dt.datetime:
@@ -176,8 +176,8 @@ def run_backtest(
     tables = _canonical(cfg, _work_config(cfg, scratch))
     events, items = tables.events, tables.items
     day, cutoff, end = _holdout_window(events, date=date, holdout_days=h)
-    folder = layout.backtest(day)
-    work = folder / "work"
+    run = layout.backtest_run(day)
+    work = run.work
     # Who is evaluated is known before the chain runs: a holdout without any stops here,
     # before the work folder is emptied.
     served_users = expected_users(events, cfg, as_of=cutoff)
@@ -227,15 +227,9 @@ def run_backtest(
             **evaluation.to_json(),
         }
     )
-    _write_outputs(
-        folder,
-        systems=systems,
-        evaluation=evaluation,
-        metrics=metrics,
-        path=layout.backtest_metrics(day),
-    )
+    _write_outputs(run, systems=systems, evaluation=evaluation, metrics=metrics)
     log.info("backtest %s: %s", day, metrics.verdict)
-    return BacktestResult(date=day, cutoff=cutoff, path=folder, metrics=metrics)
+    return BacktestResult(date=day, cutoff=cutoff, path=run.path, metrics=metrics)
 
 
 def _counts(
@@ -387,20 +381,19 @@ def _evaluation_inputs(
 
 
 def _write_outputs(
-    folder: Path,
+    run: BacktestRun,
     *,
     systems: dict[str, pl.DataFrame],
     evaluation: Evaluation,
     metrics: BacktestMetrics,
-    path: Path,
 ) -> None:
-    """Write the lists, the per-user values, the report, and ``metrics.json`` (``path``) last."""
+    """Write the lists, the per-user values, the report, and ``metrics.json`` last."""
     from longtail.backtest.report import write_backtest_report
 
     lists = pl.concat(
         [f.with_columns(pl.lit(n).alias("system")) for n, f in systems.items()]
     ).select("system", S.USER_ID, S.RANK, S.ITEM_ID)
-    write_parquet(lists, folder / "lists.parquet")
-    write_parquet(evaluation.per_user, folder / "per_user.parquet")
-    write_backtest_report(metrics.as_dict(), folder / "report.html")
-    metrics.write(path)
+    write_parquet(lists, run.lists)
+    write_parquet(evaluation.per_user, run.per_user)
+    write_backtest_report(metrics.as_dict(), run.report)
+    metrics.write(run.metrics)

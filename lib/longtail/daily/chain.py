@@ -200,7 +200,7 @@ def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
     training set (``stage="training"``), before training and scoring.
     """
     # Imported here: Great Expectations is slow to import and most callers never gate.
-    from longtail.validation import ensure_passed, format_result, report_dir, run_gate
+    from longtail.validation import ensure_passed, format_result, run_gate
 
     layout_dirs: dict[str, tuple[str, ...]] = {
         "canonical": ("canonical",),
@@ -223,7 +223,7 @@ def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
         name=name or (f"validate_{stage}" if stage != "all" else "validate"),
         run=run,
         inputs=inputs,
-        outputs=lambda ctx: [report_dir(ctx.layout, ctx.date, stage)],
+        outputs=lambda ctx: [ctx.layout.validation_report(ctx.date, stage).path],
         config=("validation", "labels", "features", "ingest"),
     )
 
@@ -345,7 +345,7 @@ def run_daily(
         per_date = [s for s in steps if s.per_date]
         probe = RunContext(cfg=cfg, layout=layout, date=date or start or dt.date.min)
         shared_records = run_steps(
-            shared, probe, manifest_path=layout.runs / "shared.json", force=force
+            shared, probe, manifest_path=layout.shared_steps_manifest, force=force
         )
         if start is not None and end is not None:
             if end < start:
@@ -356,9 +356,10 @@ def run_daily(
             dates = [date or last_data_date(layout)]
         for day in dates:
             ctx = RunContext(cfg=cfg, layout=layout, date=day)
-            manifest = layout.runs / f"date={day.isoformat()}" / "manifest.json"
+            run_files = layout.daily_run(day)
+            manifest = run_files.manifest
             if run_log is not None:
-                log.info("run %s: log in %s", day, run_log.use(manifest.with_name("run.log")))
+                log.info("run %s: log in %s", day, run_log.use(run_files.log))
             try:
                 records[day] = run_steps(
                     per_date, ctx, manifest_path=manifest, force=force, upstream=shared_records

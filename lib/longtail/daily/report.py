@@ -37,23 +37,22 @@ def _current_manifest(layout: Layout) -> Path:
 
 def stage_links(layout: Layout, date: dt.date) -> list[tuple[str, Path]]:
     """The reports a run can link to, in pipeline order, for those that exist."""
-    validation = layout.reports / "validation" / f"date={date.isoformat()}"
     candidates = [("Ingest summary (JSON)", layout.ingest_summary)]
     for stage in ("canonical", "features", "training", "all"):
         candidates += [
-            (f"Data quality and imbalance report: {stage}", validation / stage / "report.html"),
             (
-                f"Great Expectations Data Docs: {stage}",
-                layout.reports / "data_docs" / stage / "index.html",
+                f"Data quality and imbalance report: {stage}",
+                layout.validation_report(date, stage).page,
             ),
+            (f"Great Expectations Data Docs: {stage}", layout.data_docs(stage).index),
         ]
     candidates += [
         ("Training-set summary (JSON)", layout.training_set_summary),
         ("Current model: manifest with metrics and calibration", _current_manifest(layout)),
-        ("Strategy leaderboard (latest tune run)", layout.tune / "latest" / "report.html"),
-        ("Scoring report", layout.scoring_report(date) / "scoring_report.html"),
-        ("Recommendations manifest", layout.recommendations(date) / "_manifest.json"),
-        ("Backtest: the lists against what users did next", layout.backtest(date) / "report.html"),
+        ("Strategy leaderboard (latest tune run)", layout.tune_latest.report),
+        ("Scoring report", layout.scoring_report(date).page),
+        ("Recommendations manifest", layout.recommendation_partition(date).manifest),
+        ("Backtest: the lists against what users did next", layout.backtest_run(date).report),
     ]
     return [(label, path) for label, path in candidates if path.exists()]
 
@@ -122,7 +121,8 @@ def write_run_report(
     if order:
         rank = {name: i for i, name in enumerate(order)}
         records = dict(sorted(records.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-    out_dir = layout.runs / f"date={date.isoformat()}"
+    run = layout.daily_run(date)
+    out_dir = run.path
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = pl.DataFrame(
         {
@@ -161,7 +161,7 @@ def write_run_report(
                 ),
             )
         )
-    path = out_dir / "report.html"
+    path = run.report
     path.write_text(
         page(
             f"longtail daily run {date.isoformat()}",
@@ -193,7 +193,7 @@ def _backtest_lines(layout: Layout, date: dt.date) -> list[str]:
         f"tail recall@{k} {model['tail_recall_at_k']:.3f}",
     ]
     lines += textwrap.wrap(m.verdict, width=90, initial_indent="   ", subsequent_indent="   ")
-    lines.append(f"   report: {(layout.backtest(date) / 'report.html').resolve()}")
+    lines.append(f"   report: {layout.backtest_run(date).report.resolve()}")
     return lines
 
 
@@ -203,7 +203,7 @@ def closing_screen(layout: Layout, date: dt.date, records: dict[str, StepRecord]
     Written for someone who has never seen the project: the report to open, what its
     three numbers say, and where the full log and the outputs are.
     """
-    run_dir = layout.runs / f"date={date.isoformat()}"
+    run = layout.daily_run(date)
     total = sum(r.seconds for r in records.values() if r.status == "done")
     failed = [name for name, r in records.items() if r.status == "failed"]
     state = f"FAILED at {failed[0]}" if failed else "every step done or unchanged"
@@ -218,13 +218,13 @@ def closing_screen(layout: Layout, date: dt.date, records: dict[str, StepRecord]
     lines += [f"   {n.label:<30} {n.value:>8}   {n.note}" for n in numbers]
     lines += textwrap.wrap(sentence, width=90, initial_indent="   ", subsequent_indent="   ")
     lines += _backtest_lines(layout, date)
-    report = (run_dir / "report.html").resolve()
+    report = run.report.resolve()
     lines += [
         "",
         f"Open the run report in a browser:  {report}",
         "   it links every stage's report: data quality and imbalance, Great Expectations",
         "   Data Docs, the model manifest, the scoring report (all work offline).",
-        f"Full log (Feast, Ray, libraries): {run_dir / 'run.log'}",
+        f"Full log (Feast, Ray, libraries): {run.log}",
         f"Outputs under {layout.root.resolve()}; rerun the same command and nothing is redone.",
     ]
     return "\n".join(lines)

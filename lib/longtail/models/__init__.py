@@ -5,7 +5,7 @@ from __future__ import annotations
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration, fit_calibration, offsets_from_report
 from longtail.models.features import FeatureSpec, encode, fit_feature_spec, hash_ids
-from longtail.models.saved import LoadedModel, Prediction, load_model, save_model
+from longtail.models.saved import LoadedModel, Prediction, Scorer, load_model, save_model
 
 __all__ = [
     "Calibration",
@@ -14,6 +14,7 @@ __all__ = [
     "LoadedModel",
     "ModelConfig",
     "Prediction",
+    "Scorer",
     "encode",
     "fit_calibration",
     "fit_feature_spec",

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import polars as pl
@@ -19,7 +19,7 @@ from longtail.io import atomic_dir
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode
-from longtail.paths import CURRENT_MODEL, MODEL_MANIFEST
+from longtail.paths import CURRENT_MODEL, MODEL_MANIFEST, MODEL_WEIGHTS
 
 __all__ = [
     "CURRENT",
@@ -29,13 +29,14 @@ __all__ = [
     "WEIGHTS",
     "LoadedModel",
     "Prediction",
+    "Scorer",
     "load_model",
     "save_model",
     "to_tensors",
 ]
 
 FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
+WEIGHTS = MODEL_WEIGHTS
 MANIFEST = MODEL_MANIFEST
 CURRENT = CURRENT_MODEL
 # Rows in every forward pass of LoadedModel.predict (fixed so scores are batch-invariant).
@@ -109,24 +110,16 @@ class Prediction(NamedTuple):
 
 
 @dataclass
-class LoadedModel:
-    """A saved model ready to score frames of the training-row shape.
+class Scorer:
+    """A model, its features and its calibration: scores frames of the training-row shape.
 
-    Build it once per process (e.g. in a Ray ``map_batches`` callable class's
-    ``__init__``) and call :meth:`predict` under ``torch.inference_mode()``.
+    :func:`longtail.train.finish.finish_model` scores with one before the model is
+    saved; :class:`LoadedModel` is one read back from disk, with its manifest.
     """
 
     module: ConversionModel
     spec: FeatureSpec
     calibration: Calibration
-    #: The manifest as written (JSON); :attr:`info` is its typed form.
-    manifest: dict[str, Any]
-    path: Path
-
-    @property
-    def info(self) -> ModelManifest:
-        """The manifest, typed."""
-        return ModelManifest.model_validate(self.manifest)
 
     def predict(self, frame: pl.DataFrame, *, batch_size: int = FORWARD_ROWS) -> Prediction:
         """Score rows: raw logits and calibrated probabilities.
@@ -175,10 +168,22 @@ class LoadedModel:
         groups = frame.get_column(by) if by is not None and by in frame.columns else None
         return Prediction(logits, self.calibration.apply(logits, groups))
 
-    def to(self, device: torch.device | str) -> LoadedModel:
+    def to(self, device: torch.device | str) -> Self:
         """Move the module to ``device`` (e.g. "cuda") and return self."""
         self.module.to(device)
         return self
+
+
+@dataclass
+class LoadedModel(Scorer):
+    """A saved model ready to score: the :class:`Scorer`, its manifest and its folder.
+
+    Build it once per process (e.g. in a Ray ``map_batches`` callable class's
+    ``__init__``) and call :meth:`predict` under ``torch.inference_mode()``.
+    """
+
+    manifest: ModelManifest
+    path: Path
 
 
 def _pad(values: np.ndarray, rows: int) -> np.ndarray:
@@ -207,11 +212,12 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> Loade
         No model there, an unknown format version, or weights that do not match.
     """
     folder = _resolve(Path(path))
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    if manifest.get("format_version") != FORMAT_VERSION:
+    # Checked before the manifest's schema: another format fails with this message.
+    raw = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    if raw.get("format_version") != FORMAT_VERSION:
         msg = (
             f"model {folder}: format_version must be {FORMAT_VERSION}. "
-            f"Got {manifest.get('format_version')!r} instead."
+            f"Got {raw.get('format_version')!r} instead."
         )
         raise StageError(msg)
     info = ModelManifest.load(folder / MANIFEST)
@@ -227,6 +233,6 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> Loade
         module=module,
         spec=FeatureSpec.from_json(info.features),
         calibration=Calibration.from_json(info.calibration),
-        manifest=manifest,
+        manifest=info,
         path=folder,
     )

@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 from longtail.config import ResamplingConfig
 from longtail.errors import StageError
 from longtail.io import atomic_dir
-from longtail.paths import SAMPLING_REPORT, Layout
+from longtail.paths import SAMPLING_REPORT, Layout, dataset_part
 from longtail.resampling.report import ClassCounts, SamplingReport
 from longtail.resampling.strategies import FrameSampler, check_params, refuse_non_train_rows
 from longtail.resampling.stratify import (
@@ -309,7 +309,7 @@ def resample_train_split(
     if store:
         store.write_json(target / SAMPLING_REPORT, report.to_dict())
     else:
-        report.to_json(target / SAMPLING_REPORT)
+        report.write(target / SAMPLING_REPORT)
     log.info(
         "resampled %s with %r: %s -> %s rows",
         store.url(source) if store else source,
@@ -450,11 +450,11 @@ def _resample_in_memory(
     after_rows: list[tuple[Any, Any, Any, Any]] = []
     with _staged_parts(target, store) as (tmp, fs):
         if not frames:
-            _write_part(tagged.drop(STRATUM_COLUMN, GROUP_COLUMN), f"{tmp}/part-00000.parquet", fs)
+            _write_part(tagged.drop(STRATUM_COLUMN, GROUP_COLUMN), f"{tmp}/{dataset_part(0)}", fs)
         del tagged
         # The part number is the group's rank by name, so the files do not depend
         # on which process resampled which group.
-        paths = [f"{tmp}/part-{i:05d}.parquet" for i in range(len(frames))]
+        paths = [f"{tmp}/{dataset_part(i)}" for i in range(len(frames))]
         after_rows = _run_groups(frames, paths, cfg, seed=seed, warming=warming, fs=fs)
         report = _report(cfg, seed=seed, before=plan.before, after_rows=after_rows)
     return report

@@ -19,20 +19,18 @@ since one offset would then miscalibrate some users.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
+from pydantic import Field, model_serializer, model_validator
 
-from longtail.artifacts import SamplingCorrection
+from longtail.artifacts import Artifact, SamplingCorrection, read_artifact
 from longtail.errors import StageError
-from longtail.io import write_json
 from longtail.prior import FALLBACK, row_offsets
 
 __all__ = ["USER_HASH_TOLERANCE", "ClassCounts", "SamplingReport"]
@@ -42,12 +40,26 @@ OVERALL = FALLBACK
 USER_HASH_TOLERANCE = 0.25
 
 
-@dataclass(frozen=True)
-class ClassCounts:
-    """Rows per class before and after resampling, for one stratum or overall."""
+class ClassCounts(Artifact):
+    """Rows per class before and after resampling, for one stratum or overall.
+
+    Its JSON form (:meth:`to_dict`) adds the rates, keyed by ``"0"``/``"1"``; they are
+    derived, so reading it back ignores them.
+    """
 
     before: dict[int, int]
     after: dict[int, int]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_rates(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping) and "rate" in raw:
+            return {k: v for k, v in raw.items() if k != "rate"}
+        return raw
+
+    @model_serializer
+    def _json_form(self) -> dict[str, dict[str, Any]]:
+        return self.to_dict()
 
     def rate(self, cls: int) -> float | None:
         """Return ``after / before`` for class ``cls``; ``None`` when there was no such row."""
@@ -69,18 +81,15 @@ class ClassCounts:
             "rate": {str(c): self.rate(c) for c in (0, 1)},
         }
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> ClassCounts:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            before={int(k): int(v) for k, v in raw["before"].items()},
-            after={int(k): int(v) for k, v in raw["after"].items()},
-        )
 
-
-@dataclass(frozen=True)
-class SamplingReport:
+class SamplingReport(Artifact):
     """What resampling did to the class counts, and how to undo it in probabilities.
+
+    The artifact ``sampling_report.json`` (``Layout.sampling_report(strategy)``),
+    written by :meth:`write` and read by :meth:`load` like every artifact of
+    :mod:`longtail.artifacts`. The file nests the correction (``correction.by``,
+    ``correction.log_odds_offset``) and lists the strata with their names; the
+    attributes below are the flat form, converted on the way in and out.
 
     Attributes
     ----------
@@ -107,7 +116,43 @@ class SamplingReport:
     strata: dict[str, ClassCounts]
     correction_by: str | None
     log_odds_offset_by: dict[str, float]
-    synthetic: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0})
+    synthetic: dict[int, int] = Field(default_factory=lambda: {0: 0, 1: 0})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_json_form(cls, raw: Any) -> Any:
+        """The file's form (nested correction, strata as a list) to the attributes."""
+        if not isinstance(raw, Mapping) or "correction" not in raw:
+            return raw
+        out = {k: v for k, v in raw.items() if k not in ("correction", "strata")}
+        correction = raw["correction"]
+        if isinstance(correction, Mapping):
+            out.update(
+                {
+                    name: correction[key]
+                    for key, name in (
+                        ("by", "correction_by"),
+                        ("log_odds_offset", "log_odds_offset_by"),
+                    )
+                    if key in correction
+                }
+            )
+        strata = raw.get("strata")
+        if isinstance(strata, list) and all(
+            isinstance(s, Mapping) and "stratum" in s for s in strata
+        ):
+            out["strata"] = {
+                str(s["stratum"]): {k: v for k, v in s.items() if k != "stratum"} for s in strata
+            }
+        elif "strata" in raw:
+            out["strata"] = strata  # not a list of named strata: validation says so
+        # A report from before synthetic rows were counted read back as no count.
+        out.setdefault("synthetic", {})
+        return out
+
+    @model_serializer
+    def _json_form(self) -> dict[str, Any]:
+        return self.to_dict()
 
     @classmethod
     def build(
@@ -206,7 +251,7 @@ class SamplingReport:
         return row_offsets(groups, self.log_odds_offset_by, fallback=base, n=frame.height)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form read by training and scoring."""
+        """Return the JSON form read by training and scoring (what :meth:`write` writes)."""
         return {
             "strategy": self.strategy,
             "stratum": self.stratum,
@@ -218,43 +263,18 @@ class SamplingReport:
             "synthetic": {str(c): n for c, n in self.synthetic.items()},
         }
 
-    def to_json(self, path: Path) -> Path:
-        """Write the report as JSON (atomically) and return ``path``."""
-        return write_json(self.to_dict(), path)
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> SamplingReport:
-        """Inverse of :meth:`to_dict`."""
-        try:
-            return cls(
-                strategy=str(raw["strategy"]),
-                stratum=str(raw["stratum"]),
-                params=dict(raw["params"]),
-                seed=int(raw["seed"]),
-                overall=ClassCounts.from_dict(raw["overall"]),
-                strata={str(s["stratum"]): ClassCounts.from_dict(s) for s in raw["strata"]},
-                correction_by=raw["correction"]["by"],
-                log_odds_offset_by={
-                    str(k): float(v) for k, v in raw["correction"]["log_odds_offset"].items()
-                },
-                synthetic={int(k): int(v) for k, v in raw.get("synthetic", {}).items()},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            msg = f"not a sampling report: {exc!r}. Got keys {sorted(raw)!r} instead."
-            raise StageError(msg) from exc
-
     @classmethod
     def load(cls, path: Path) -> SamplingReport:
-        """Read a report written by :meth:`to_json`.
+        """Read a report written by :meth:`write` (via :func:`~longtail.artifacts.read_artifact`).
 
         Raises
         ------
         StageError
-            The file is missing, not JSON, or lacks a key.
+            The file is missing, not JSON, or not a sampling report (the message
+            names the missing keys).
         """
         try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            msg = f"cannot read sampling report {path}: {exc}"
+            return read_artifact(cls, path)
+        except StageError as exc:
+            msg = f"not a sampling report: {exc}"
             raise StageError(msg) from exc
-        return cls.from_dict(raw)

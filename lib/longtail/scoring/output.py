@@ -16,6 +16,7 @@ import polars as pl
 from longtail import schema as S
 from longtail.errors import StageError
 from longtail.io import atomic_dir, write_json
+from longtail.paths import RecommendationPartition
 
 __all__ = ["RECOMMENDATIONS", "check_lists", "write_partition"]
 
@@ -132,8 +133,9 @@ def write_partition(
     # Readers outside the jobs (serving) read partitions at any time: the old one
     # stays whole until the next job start deletes it.
     with atomic_dir(target, staging=staging, keep_old=True) as tmp:
-        recs.write_parquet(tmp / "part-0.parquet", statistics=True)
-        write_json(full, tmp / "_manifest.json")
+        files = RecommendationPartition(tmp)
+        recs.write_parquet(files.rows, statistics=True)
+        write_json(full, files.manifest)
         if fail_after_write:
             msg = "injected crash before the swap"
             raise RuntimeError(msg)

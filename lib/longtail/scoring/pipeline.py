@@ -261,7 +261,7 @@ def _candidates(
 
 def _list_rows(ranked: pl.DataFrame, cfg: Config, model: LoadedModel) -> pl.DataFrame:
     """The written list rows: rank, item, scores, and which model and features made them."""
-    info = model.info
+    info = model.manifest
     generated_at = dt.datetime.now(dt.UTC)
     return ranked.select(
         S.USER_ID, S.RANK, S.ITEM_ID, S.SCORE, S.PROBABILITY,
@@ -348,6 +348,8 @@ def run_scoring(
 ) -> ScoreResult:
     """Score every expected user for ``date`` and write the lists.
 
+    Long because its parameters are documented; the steps it runs are calls to their own functions.
+
     Parameters
     ----------
     cfg
@@ -382,7 +384,7 @@ def run_scoring(
     layout = Layout(cfg.data_dir)
     as_of = scoring_time(date)
     model = _load_model(layout, model_path)
-    info = model.info
+    info = model.manifest
     # Ray Data's helper actors start while the driver builds the candidates.
     warming = warm_ray_data()
     canonical = load_tables(layout)
@@ -420,7 +422,7 @@ def run_scoring(
         staging=layout.staging,
         fail_after_write=simulate_crash_before_swap,
     )  # fmt: skip
-    with atomic_dir(layout.scoring_report(date)) as folder:
+    with atomic_dir(layout.scoring_report(date).path) as folder:
         write_scoring_report(ranked, summary, folder, title=f"Scoring report {date.isoformat()}")
     _push(cfg, recs, date=date, as_of=as_of)
     log.info(
@@ -429,5 +431,5 @@ def run_scoring(
     )  # fmt: skip
     return ScoreResult(
         date=date, path=target, manifest=written, summary=summary,
-        report=layout.scoring_report(date), candidates=cands.kept,
+        report=layout.scoring_report(date).path, candidates=cands.kept,
     )  # fmt: skip

@@ -11,6 +11,7 @@ import polars as pl
 
 from longtail import schema as S
 from longtail.io import write_json
+from longtail.paths import ScoringReport
 from longtail.reporting import Headline, figure, headline, img_tag, page, table
 
 __all__ = ["catalog_size", "scoring_summary", "write_scoring_report"]
@@ -88,7 +89,8 @@ def write_scoring_report(
     recs: pl.DataFrame, summary: dict[str, Any], out_dir: Path, *, title: str
 ) -> Path:
     """Write ``scoring_report.json`` and ``scoring_report.html`` (with plots) into ``out_dir``."""
-    write_json(summary, out_dir / "scoring_report.json")
+    files = ScoringReport(out_dir)
+    write_json(summary, files.summary)
     fig = figure(11, 3.6)
     ax1, ax2, ax3 = fig.subplots(1, 3)
     ax1.hist(recs[S.PROBABILITY].to_numpy(), bins=40, color="#3b6fb6")
@@ -126,6 +128,5 @@ def write_scoring_report(
             ("Users per fallback", table(fallback)),
         ],
     )
-    path = out_dir / "scoring_report.html"
-    path.write_text(html_text, encoding="utf-8")
-    return path
+    files.page.write_text(html_text, encoding="utf-8")
+    return files.page

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,6 +21,7 @@ from feast.types import Array, Bool, Float64, Int64, String
 from longtail import schema as S
 from longtail.config import FeaturesConfig
 from longtail.errors import StageError
+from longtail.paths import Layout
 
 __all__ = [
     "ITEM_SOURCE_PATH",
@@ -35,12 +37,13 @@ __all__ = [
     "feast_type",
 ]
 
-# Relative to the offline store's data_dir (DATA_DIR), so the registry is portable.
-USER_SOURCE_PATH = "features/user_features.parquet"
-ITEM_SOURCE_PATH = "features/item_features.parquet"
 USER_VIEW = "user_features"
 ITEM_VIEW = "item_features"
-RECS_SOURCE_PATH = "serving/user_recommendations.parquet"
+# Relative to the offline store's data_dir (DATA_DIR), so the registry is portable.
+_RELATIVE = Layout(Path())
+USER_SOURCE_PATH = _RELATIVE.feature_table(USER_VIEW).as_posix()
+ITEM_SOURCE_PATH = _RELATIVE.feature_table(ITEM_VIEW).as_posix()
+RECS_SOURCE_PATH = _RELATIVE.serving_source.as_posix()
 RECS_SOURCE = "recommendation_lists"
 RECS_VIEW = "user_recommendations"
 # The lists' columns (besides user_id and the snapshot time), as scoring writes them.
@@ -116,6 +119,9 @@ class Definitions:
 
 def build_definitions(cfg: FeaturesConfig, *, service: str = "ranking_v1") -> Definitions:
     """Build the project's Feast objects.
+
+    Long because it declares every Feast object of the project in one place, top-down (entities,
+    sources, feature views, feature services), as ``feature_repo/`` reads.
 
     Parameters
     ----------

@@ -295,6 +295,8 @@ def point_in_time_join(
 ) -> pl.DataFrame:
     """Return the point-in-time feature values for every entity row, in its order.
 
+    Long because its parameters and their rules are documented; the join is a few Polars calls.
+
     Parameters
     ----------
     entity

@@ -168,7 +168,7 @@ def _resolve_in_store(store: DataStore, *, strategy: str) -> TrainInputs:
                 "cannot correct the prior"
             )
             raise StageError(msg)
-        report = SamplingReport.from_dict(store.read_json(report_key))
+        report = store.read_artifact(SamplingReport, report_key)
         return TrainInputs(strategy, files, validation, test, report, store)
     if strategy != "none":
         log.warning(
@@ -316,6 +316,9 @@ def fit(
     simulate_failure_at_epoch: int | None = None,
 ) -> TrainResult:
     """Train, calibrate, evaluate and save a conversion model.
+
+    Long because its parameters are documented; its steps (inputs, the Ray run,
+    :func:`~longtail.train.finish.finish_model`) are their own functions.
 
     Parameters
     ----------

@@ -37,7 +37,7 @@ from longtail.metrics import (
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration, fit_calibration, offsets_from_report, sigmoid
 from longtail.models.features import FeatureSpec
-from longtail.models.saved import LoadedModel, save_model
+from longtail.models.saved import Scorer, save_model
 from longtail.resampling import SamplingReport
 from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, PROBABILITY, RAW_PROBABILITY
 from longtail.train.state import Progress, read_best_weights
@@ -309,10 +309,10 @@ def finish_model(
         calibrator = calibrator or Calibrator.for_run(run, validation)
         logits = val_logits
         if logits is None:
-            uncalibrated = LoadedModel(model, spec, Calibration(), {}, models_dir)
+            uncalibrated = Scorer(model, spec, Calibration())
             logits = uncalibrated.predict(validation).logits
         calibration = calibrator.fit(logits, validation[LABEL].to_numpy())
-    scorer = LoadedModel(model, spec, calibration, {}, models_dir)
+    scorer = Scorer(model, spec, calibration)
     scored: dict[str, pl.DataFrame] = {}
     for name, frame in (("validation", validation), ("test", test)):
         if name == "validation" and val_logits is not None:

@@ -15,12 +15,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-__all__ = ["Progress", "read_best_weights", "read_state", "write_state"]
+from longtail.paths import Checkpoint
 
-MODEL = "model.safetensors"
-BEST = "best.safetensors"
-OPTIM = "optimizer.safetensors"
-STATE = "state.json"
+__all__ = ["Progress", "read_best_weights", "read_state", "write_state"]
 
 
 @dataclass
@@ -105,14 +102,15 @@ def write_state(
 ) -> None:
     """Write the resumable state of a run into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
+    files = Checkpoint(folder)
     save_file(
         {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        str(folder / MODEL),
+        str(files.model),
     )
-    save_file(best, str(folder / BEST))
+    save_file(best, str(files.best))
     tensors, meta = _flatten_optimizers(optimizers)
-    save_file(tensors, str(folder / OPTIM))
-    (folder / STATE).write_text(
+    save_file(tensors, str(files.optimizer))
+    files.state.write_text(
         json.dumps({"progress": asdict(progress), "optimizers": meta}, indent=2), encoding="utf-8"
     )
 
@@ -121,13 +119,15 @@ def read_state(
     folder: Path, *, model: torch.nn.Module, optimizers: list[torch.optim.Optimizer]
 ) -> tuple[Progress, dict[str, torch.Tensor]]:
     """Restore ``model`` and ``optimizers`` in place; return the progress and best weights."""
-    model.load_state_dict(load_file(str(folder / MODEL)))
-    raw = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    _unflatten_optimizers(optimizers, load_file(str(folder / OPTIM)), raw["optimizers"])
-    return Progress(**raw["progress"]), load_file(str(folder / BEST))
+    files = Checkpoint(folder)
+    model.load_state_dict(load_file(str(files.model)))
+    raw = json.loads(files.state.read_text(encoding="utf-8"))
+    _unflatten_optimizers(optimizers, load_file(str(files.optimizer)), raw["optimizers"])
+    return Progress(**raw["progress"]), load_file(str(files.best))
 
 
 def read_best_weights(folder: Path) -> tuple[Progress, dict[str, torch.Tensor]]:
     """Return the progress and the best weights of a checkpoint folder (driver side)."""
-    raw = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    return Progress(**raw["progress"]), load_file(str(folder / BEST))
+    files = Checkpoint(folder)
+    raw = json.loads(files.state.read_text(encoding="utf-8"))
+    return Progress(**raw["progress"]), load_file(str(files.best))

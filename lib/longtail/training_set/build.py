@@ -168,6 +168,9 @@ def _labelled_rows(
 def build_training_set(cfg: Config, store: FeatureStore, *, until: dt.date) -> TrainingSetSummary:
     """Label views, fetch their features through the feature service, split by time, write.
 
+    Long because its parameters and outputs are documented; labelling, the embargo and the feature
+    fetch are their own functions.
+
     Parameters
     ----------
     cfg

@@ -129,6 +129,9 @@ def apply_embargo(
 ) -> tuple[pl.DataFrame, list[EmbargoStats]]:
     """Drop, or cut the windows of, train and validation rows that reach the next split.
 
+    Long because its parameters are documented; one loop applies the mode to each split and its
+    successor.
+
     Parameters
     ----------
     frame

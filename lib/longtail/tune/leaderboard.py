@@ -33,6 +33,7 @@ import polars as pl
 
 from longtail.config import TuneConfig
 from longtail.metrics import classification_report
+from longtail.paths import TuneRun, TuneTrial
 from longtail.schema import BUCKETS, SPLIT
 from longtail.tune.objective import (
     LIST_OBJECTIVES,
@@ -42,7 +43,6 @@ from longtail.tune.objective import (
     test_units,
 )
 from longtail.tune.stats import SeedInterval, SeedValues, bootstrap_values, seed_interval, verdict
-from longtail.tune.trial import PREDICTIONS, TRIAL_JSON
 
 __all__ = [
     "CONFIG_COLUMNS",
@@ -184,12 +184,12 @@ def read_trials(
         here is ``completed`` when its record says it finished, else ``stopped_early``.
     """
     out = []
-    for folder in sorted((run_dir / "trials").glob("*/")):
-        path = folder / TRIAL_JSON
-        if not path.is_file():
+    for folder in sorted(TuneRun(run_dir).trials.glob("*/")):
+        files = TuneTrial(folder)
+        if not files.record.is_file():
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
-        pred_path = folder / PREDICTIONS
+        record = json.loads(files.record.read_text(encoding="utf-8"))
+        pred_path = files.predictions
         predictions = pl.read_parquet(pred_path) if pred_path.is_file() else None
         trial_id = str(record["trial_id"])
         error = (errors or {}).get(trial_id)

@@ -17,7 +17,6 @@ Objectives (``tune.objective``), all higher-is-better, on calibrated probabiliti
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -38,17 +37,15 @@ from longtail.schema import (
     USER_ID,
     Objective,
 )
-from longtail.tune.stats import Metric, WeightedScore
+from longtail.tune.stats import WeightedScore
 
 __all__ = [
     "LIST_OBJECTIVES",
     "OBJECTIVES",
     "PROBABILITY",
     "USER_OBJECTIVES",
-    "IntervalInputs",
     "Objective",
     "UserObjective",
-    "interval_inputs",
     "objective_label",
     "objective_value",
     "per_user_list_metric",
@@ -204,75 +201,6 @@ def per_user_recall(frame: pl.DataFrame, *, k: int, score: str = PROBABILITY) ->
     :func:`longtail.metrics.recall_at_k`.
     """
     return per_user_list_metric(frame, "recall_at_k", k=k, score=score).rename({"value": "recall"})
-
-
-@dataclass(frozen=True)
-class IntervalInputs:
-    """Arrays for :mod:`longtail.tune.stats` that make its ``metric(y, p)`` the objective.
-
-    ``scores(frame)`` turns one trial's scored rows into the ``p`` array; all
-    trials' arrays line up element by element with ``y`` and ``groups``, which is
-    what the paired bootstrap needs.
-    """
-
-    metric: Metric
-    y: NDArray[np.float64]
-    groups: NDArray[np.int64] | None
-    name: Objective
-    k: int
-    score: str = PROBABILITY
-
-    def scores(self, frame: pl.DataFrame) -> NDArray[np.float64]:
-        """The ``p`` array of one trial's scored rows (same rows, same order as the others)."""
-        if self.name == "recall_at_k":
-            return per_user_recall(frame, k=self.k, score=self.score)["recall"].to_numpy()
-        return frame[self.score].cast(pl.Float64).to_numpy()
-
-
-def interval_inputs(
-    frame: pl.DataFrame, name: Objective, *, k: int, cluster_by_user: bool
-) -> IntervalInputs:
-    """Build the bootstrap inputs of an objective on ``frame`` (the test rows).
-
-    - ``pr_auc``: elements are rows, ``y`` the labels; with ``cluster_by_user``
-      whole users are resampled (a user's rows share the user's propensity, so
-      rows are not independent and a row bootstrap would be overconfident).
-    - ``tail_pr_auc``: elements are rows; ``y`` carries the row index so the
-      metric can look up each resampled row's label and bucket.
-    - ``recall_at_k``: elements are users (with a positive); ``p`` is each user's
-      recall@k, the metric their mean; users are the natural unit already.
-
-    Raises
-    ------
-    StageError
-        A column is missing or there is no positive row.
-    """
-    _check(frame, (LABEL, USER_ID, POPULARITY_BUCKET))
-    labels = frame[LABEL].cast(pl.Float64).to_numpy()
-    if labels.size == 0 or labels.max() <= 0:
-        msg = "the test split has no positive row; no interval can be computed"
-        raise StageError(msg)
-    users = frame[USER_ID].to_numpy()
-    groups = np.unique(users, return_inverse=True)[1].astype(np.int64) if cluster_by_user else None
-    if name == "pr_auc":
-        return IntervalInputs(_ap, labels, groups, name, k)
-    if name == "tail_pr_auc":
-        bucket = frame[POPULARITY_BUCKET].to_numpy()
-
-        def head_tail(rows: NDArray[np.float64], p: NDArray[np.float64]) -> float:
-            idx = rows.astype(np.int64)
-            return _head_tail_ap(labels[idx], p, bucket[idx])
-
-        return IntervalInputs(head_tail, np.arange(frame.height, dtype=np.float64), groups, name, k)
-    if name == "recall_at_k":
-        n_users = frame.filter(pl.col(LABEL) > 0)[USER_ID].n_unique()
-
-        def mean(_: NDArray[np.float64], p: NDArray[np.float64]) -> float:
-            return float(np.mean(p))
-
-        return IntervalInputs(mean, np.zeros(n_users), None, name, k)
-    msg = f"tune.objective must be one of {OBJECTIVES}. Got {name!r} instead."
-    raise ValueError(msg)
 
 
 # --------------------------------------------------------------------------- weighted test metrics

@@ -21,6 +21,7 @@ from sklearn.metrics import precision_recall_curve
 from longtail.config import Config
 from longtail.io import write_text
 from longtail.metrics import reliability_bins
+from longtail.paths import TuneRun
 from longtail.reporting import Headline, figure, headline, img_tag, macro, page, paragraph, table
 from longtail.schema import BUCKETS, LABEL, PROBABILITY
 from longtail.tune.leaderboard import EFFECTS, Comparison, TrialOutcome
@@ -288,4 +289,4 @@ def write_report(
         ),
         lead=_headline(board, comparison, metric_name),
     )
-    return write_text(text, run_dir / "report.html")
+    return write_text(text, TuneRun(run_dir).report)

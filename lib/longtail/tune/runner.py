@@ -28,7 +28,7 @@ from longtail.artifacts import TunedBest
 from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.io import atomic_dir, write_csv, write_json, write_parquet
-from longtail.paths import TUNE_BEST, Layout
+from longtail.paths import TUNE_BEST, TUNE_LATEST, Layout, TuneRun
 from longtail.storage import refuse_object_store
 from longtail.tune.leaderboard import (
     Comparison,
@@ -37,14 +37,13 @@ from longtail.tune.leaderboard import (
     read_trials,
 )
 from longtail.tune.space import param_space
-from longtail.tune.trial import MODEL_DIR, TrialSetup, run_trial
+from longtail.tune.trial import TrialSetup, run_trial
 
 __all__ = ["BEST_JSON", "TuneResult", "apply_best", "load_best", "run_tune"]
 
 log = logging.getLogger(__name__)
 
 BEST_JSON: Final = TUNE_BEST
-LATEST: Final = "latest"
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
     return TrialSetup(
         cfg=cfg,
         run_id=run_id,
-        run_dir=layout.tune_run(run_id).resolve(),
+        run_dir=layout.tune_run(run_id).path.resolve(),
         train=paths["train"],
         validation=paths["validation"],
         test=paths["test"],
@@ -141,7 +140,7 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _statuses(grid: Any, *, epochs: int, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
-    known = [p.name for p in (run_dir / "trials").glob("*/")]
+    known = [p.name for p in TuneRun(run_dir).trials.glob("*/")]
     statuses, errors = {}, {}
     for index in range(len(grid)):
         result = grid[index]
@@ -166,8 +165,8 @@ def _statuses(grid: Any, *, epochs: int, run_dir: Path) -> tuple[dict[str, str],
 
 def _link_latest(layout: Layout, run_dir: Path) -> Path:
     """Point ``tune/latest`` at ``run_dir`` (a relative symlink, swapped in atomically)."""
-    latest = layout.tune / LATEST
-    tmp = layout.tune / f".{LATEST}.tmp-{os.getpid()}"
+    latest = layout.tune_latest.path
+    tmp = layout.tune / f".{TUNE_LATEST}.tmp-{os.getpid()}"
     try:
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
@@ -196,6 +195,7 @@ def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> TunedBest 
         0, named=True
     )
     diff = comparison.diff
+    relative = TuneRun(Path(run_id))
     raw = {
         "run_id": run_id,
         "trial_id": comparison.best_trial,
@@ -235,8 +235,9 @@ def _best_config(comparison: Comparison, cfg: Config, run_id: str) -> TunedBest 
             "seeds": list(diff.seeds),
         },
         "verdict": comparison.verdict,
-        "model_path": f"{run_id}/best_model",
-        "report": f"{run_id}/report.html",
+        # Relative to the tune folder, so the data directory can move.
+        "model_path": relative.best_model.as_posix(),
+        "report": relative.report.as_posix(),
     }
     return TunedBest.model_validate(raw)
 
@@ -279,8 +280,11 @@ def run_tune(
     """
     refuse_object_store(cfg, stage="tune")
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    if run_id in (LATEST, "_ray") or "/" in run_id or run_id.startswith("."):
-        msg = f"run id must be a plain folder name other than {LATEST!r}. Got {run_id!r} instead."
+    if run_id in (TUNE_LATEST, "_ray") or "/" in run_id or run_id.startswith("."):
+        msg = (
+            f"run id must be a plain folder name other than {TUNE_LATEST!r}. "
+            f"Got {run_id!r} instead."
+        )
         raise ConfigError(msg)
     param_space(cfg)  # validates strategies and losses before any work
     setup = _setup(layout, cfg, run_id)
@@ -291,7 +295,7 @@ def run_tune(
 def _search_or_finish(setup: TrialSetup, *, finish: bool) -> tuple[dict[str, str], dict[str, str]]:
     """Run the search in a new run folder, or (``finish``) take the trials already in it."""
     if finish:
-        if not (setup.run_dir / "trials").is_dir():
+        if not setup.files.trials.is_dir():
             msg = f"tune run folder {setup.run_dir} holds no trials to finish"
             raise StageError(msg)
         return {}, {}
@@ -322,19 +326,16 @@ def _judge(
     board = build_leaderboard(outcomes, cfg.tune, k=k)
     comparison = compare_to_baseline(board, outcomes, cfg.tune, k=k)
     board = comparison.leaderboard.with_columns(pl.lit(run_id).alias("run_id"))
-    write_parquet(board, setup.run_dir / "leaderboard.parquet")
-    write_csv(board, setup.run_dir / "leaderboard.csv")
-    write_parquet(comparison.configurations, setup.run_dir / "configurations.parquet")
-    write_csv(comparison.configurations, setup.run_dir / "configurations.csv")
-    (setup.run_dir / "verdict.txt").write_text(comparison.verdict + "\n", encoding="utf-8")
+    files = setup.files
+    write_parquet(board, files.leaderboard("parquet"))
+    write_csv(board, files.leaderboard("csv"))
+    write_parquet(comparison.configurations, files.configurations("parquet"))
+    write_csv(comparison.configurations, files.configurations("csv"))
+    files.verdict.write_text(comparison.verdict + "\n", encoding="utf-8")
     best = _best_config(comparison, cfg, run_id)
     if best is not None:
-        with atomic_dir(setup.run_dir / "best_model") as folder:
-            shutil.copytree(
-                setup.run_dir / "trials" / str(best.trial_id) / MODEL_DIR,
-                folder,
-                dirs_exist_ok=True,
-            )
+        with atomic_dir(files.best_model) as folder:
+            shutil.copytree(files.trial(str(best.trial_id)).model, folder, dirs_exist_ok=True)
     write_json(
         {
             "run_id": run_id,
@@ -347,10 +348,10 @@ def _judge(
             "verdict": comparison.verdict,
             "tune_config": cfg.tune.model_dump(mode="json"),
         },
-        setup.run_dir / "summary.json",
+        files.summary,
     )
     write_report(setup.run_dir, board, comparison, outcomes, cfg)
-    shutil.rmtree(setup.run_dir / "cache", ignore_errors=True)
+    shutil.rmtree(files.cache, ignore_errors=True)
     if best is not None:
         best.write(layout.tune_best)
     else:

@@ -33,7 +33,6 @@ __all__ = [
     "BASELINE_LOSS",
     "BASELINE_STRATEGY",
     "TrialSpec",
-    "baseline_point",
     "configurations",
     "hyperparameter_draws",
     "is_baseline",
@@ -96,11 +95,6 @@ def strategy_names(cfg: Config) -> list[str]:
     for name in names:
         check_params(name, cfg.tune.strategy_params.get(name, {}))
     return [BASELINE_STRATEGY, *[n for n in dict.fromkeys(names) if n != BASELINE_STRATEGY]]
-
-
-def baseline_point(cfg: Config) -> dict[str, Any]:
-    """The baseline's first trial: no resampling, plain BCE, the first draw, seed 0."""
-    return trial_points(cfg)[0]
 
 
 def is_baseline(point: Mapping[str, Any], cfg: Config) -> bool:

@@ -14,17 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as scipy_stats
 
 __all__ = [
     "Interval",
     "SeedInterval",
     "SeedValues",
     "WeightedScore",
-    "bootstrap_ci",
     "bootstrap_values",
     "cluster_weights",
-    "paired_bootstrap_diff",
     "seed_interval",
     "verdict",
 ]
@@ -44,121 +41,6 @@ class Interval:
     def excludes(self, value: float) -> bool:
         """Whether ``value`` lies outside the interval."""
         return value < self.low or value > self.high
-
-
-def _cluster_indices(
-    groups: NDArray[np.int64], rounds: int, rng: np.random.Generator
-) -> Iterator[NDArray[np.int64]]:
-    # Cluster bootstrap: resample whole groups (users), keep all their rows. SciPy's
-    # bootstrap resamples single observations only, so this part stays our own.
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], np.arange(uniq.size))
-    ends = np.append(starts[1:], groups.size)
-    for _ in range(rounds):
-        pick = rng.integers(0, uniq.size, uniq.size)
-        yield np.concatenate([order[starts[g] : ends[g]] for g in pick])
-
-
-def _percentile_interval(estimate: float, values: Sequence[float], level: float) -> Interval:
-    arr = np.asarray([v for v in values if np.isfinite(v)])
-    alpha = (1 - level) / 2
-    return Interval(
-        estimate=estimate,
-        low=float(np.quantile(arr, alpha)),
-        high=float(np.quantile(arr, 1 - alpha)),
-        level=level,
-    )
-
-
-def _row_bootstrap(
-    statistic: Callable[..., float],
-    data: tuple[NDArray[np.float64], ...],
-    *,
-    rounds: int,
-    level: float,
-    seed: int,
-) -> tuple[float, float]:
-    """SciPy's paired percentile bootstrap of ``statistic(*data)`` over rows."""
-    res = scipy_stats.bootstrap(
-        data,
-        statistic,
-        paired=True,
-        vectorized=False,
-        n_resamples=rounds,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def bootstrap_ci(
-    metric: Metric,
-    y: NDArray[np.float64],
-    p: NDArray[np.float64],
-    *,
-    rounds: int = 200,
-    level: float = 0.95,
-    seed: int = 0,
-    groups: NDArray[np.int64] | None = None,
-) -> Interval:
-    """Percentile bootstrap interval of ``metric(y, p)``.
-
-    Rows are resampled with :func:`scipy.stats.bootstrap`; with ``groups``, whole
-    clusters are resampled (own code: SciPy has no cluster bootstrap) and rounds
-    whose metric is not finite are dropped.
-
-    Parameters
-    ----------
-    metric
-        ``metric(labels, scores) -> float``.
-    y, p
-        Labels and scores of the test split.
-    rounds
-        Bootstrap rounds.
-    level
-        Coverage, e.g. 0.95.
-    seed
-        Seed of the resampling.
-    groups
-        Optional cluster ids (users): resample whole clusters.
-    """
-    estimate = float(metric(y, p))
-    if groups is None:
-        low, high = _row_bootstrap(metric, (y, p), rounds=rounds, level=level, seed=seed)
-        return Interval(estimate=estimate, low=low, high=high, level=level)
-    rng = np.random.default_rng(seed)
-    values = [metric(y[i], p[i]) for i in _cluster_indices(groups, rounds, rng)]
-    return _percentile_interval(estimate, values, level)
-
-
-def paired_bootstrap_diff(
-    metric: Metric,
-    y: NDArray[np.float64],
-    p_candidate: NDArray[np.float64],
-    p_baseline: NDArray[np.float64],
-    *,
-    rounds: int = 200,
-    level: float = 0.95,
-    seed: int = 0,
-    groups: NDArray[np.int64] | None = None,
-) -> Interval:
-    """Interval of ``metric(candidate) - metric(baseline)`` on the same resampled rows."""
-
-    def diff(y_: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-        return metric(y_, a) - metric(y_, b)
-
-    estimate = float(diff(y, p_candidate, p_baseline))
-    if groups is None:
-        data = (y, p_candidate, p_baseline)
-        low, high = _row_bootstrap(diff, data, rounds=rounds, level=level, seed=seed)
-        return Interval(estimate=estimate, low=low, high=high, level=level)
-    rng = np.random.default_rng(seed)
-    values = [
-        diff(y[i], p_candidate[i], p_baseline[i]) for i in _cluster_indices(groups, rounds, rng)
-    ]
-    return _percentile_interval(estimate, values, level)
 
 
 def verdict(

@@ -48,7 +48,7 @@ from longtail.models.arch import ConversionModel
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode, fit_feature_spec
 from longtail.models.saved import to_tensors
-from longtail.paths import SAMPLING_REPORT, split_file
+from longtail.paths import SAMPLING_REPORT, TRIAL_MODEL, TuneRun, TuneTrial, split_file
 from longtail.resampling import SamplingReport, resample_frame
 from longtail.schema import (
     ITEM_ID,
@@ -75,9 +75,6 @@ from longtail.tune.objective import objective_value
 from longtail.tune.space import TrialSpec, is_baseline, trial_spec
 
 __all__ = [
-    "MODEL_DIR",
-    "PREDICTIONS",
-    "TRIAL_JSON",
     "TrialSetup",
     "resampled_train",
     "run_trial",
@@ -86,9 +83,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TRIAL_JSON: Final = "trial.json"
-PREDICTIONS: Final = "predictions.parquet"
-MODEL_DIR: Final = "model"
 _KEEP: Final = (USER_ID, ITEM_ID, POPULARITY_BUCKET, LABEL)
 
 
@@ -103,6 +97,11 @@ class TrialSetup:
     validation: Path
     test: Path
     epochs: int
+
+    @property
+    def files(self) -> TuneRun:
+        """The run folder's files (trials, cache, leaderboard, ...)."""
+        return TuneRun(self.run_dir)
 
 
 def _cache_key(setup: TrialSetup, rcfg: ResamplingConfig) -> str:
@@ -139,13 +138,13 @@ def resampled_train(
     rcfg = setup.cfg.resampling.model_copy(
         update={"strategy": spec.strategy, "params": dict(spec.strategy_params)}
     )
-    folder = setup.run_dir / "cache" / f"{spec.strategy}-{_cache_key(setup, rcfg)}"
+    folder = setup.files.cache / f"{spec.strategy}-{_cache_key(setup, rcfg)}"
     rows_path, report_path = folder / split_file("train"), folder / SAMPLING_REPORT
     if report_path.is_file() and rows_path.is_file():
         return pl.read_parquet(rows_path), SamplingReport.load(report_path), True
     rows, sampling = resample_frame(train, rcfg, seed=setup.cfg.seed)
     write_parquet(rows, rows_path)
-    sampling.to_json(report_path)  # written last: its presence marks a complete entry
+    sampling.write(report_path)  # written last: its presence marks a complete entry
     return rows, sampling, False
 
 
@@ -181,7 +180,7 @@ class _Tracker:
         *,
         setup: TrialSetup,
         run: ModelRun,
-        trial_dir: Path,
+        trial: TuneTrial,
         model: ConversionModel,
         fspec: FeatureSpec,
         validation: pl.DataFrame,
@@ -190,7 +189,7 @@ class _Tracker:
         report: Callable[[dict[str, float]], None],
         trial_started: float,
     ) -> None:
-        self.setup, self.run, self.trial_dir = setup, run, trial_dir
+        self.setup, self.run, self.trial = setup, run, trial
         self.model, self.fspec = model, fspec
         self.validation, self.test = validation, test
         self.record, self.report = record, report
@@ -257,7 +256,7 @@ class _Tracker:
         # Written every epoch: the scheduler may end the trial right after any report.
         self.record["total_seconds"] = time.perf_counter() - self.trial_started
         self.record["finished"] = end.stop or end.epoch >= self.setup.epochs
-        write_json(self.record, self.trial_dir / TRIAL_JSON)
+        write_json(self.record, self.trial.record)
         self.report(metrics)
 
     def _save(self, end: EpochEnd, calibration: Calibration) -> None:
@@ -274,8 +273,8 @@ class _Tracker:
             run=dataclasses.replace(self.run, tune=origin),
             validation=self.validation,
             test=self.test,
-            models_dir=self.trial_dir,
-            version=MODEL_DIR,
+            models_dir=self.trial.path,
+            version=TRIAL_MODEL,
             calibration=calibration,
             val_logits=end.val_logits,
         )
@@ -283,7 +282,7 @@ class _Tracker:
             rows.select(*_KEEP, pl.lit(name).alias(SPLIT), PROBABILITY, RAW_PROBABILITY)
             for name, rows in done.scored.items()
         ]
-        write_parquet(pl.concat(frames), self.trial_dir / PREDICTIONS)
+        write_parquet(pl.concat(frames), self.trial.predictions)
 
 
 def train_trial(
@@ -323,10 +322,10 @@ def train_trial(
     # The trial's seed drives resampling, initialisation and batch order alike.
     setup = dataclasses.replace(setup, cfg=setup.cfg.model_copy(update={"seed": spec.seed}))
     cfg = setup.cfg
-    trial_dir = setup.run_dir / "trials" / trial_id
+    trial = setup.files.trial(trial_id)
     record = _new_record(setup, spec, trial_id=trial_id, baseline=is_baseline(point, cfg))
     started = time.perf_counter()
-    write_json(record, trial_dir / TRIAL_JSON)
+    write_json(record, trial.record)
     train, run = _train_rows(setup, spec, record, started=started)
     fspec = fit_feature_spec(
         train,
@@ -346,7 +345,7 @@ def train_trial(
     tracker = _Tracker(
         setup=setup,
         run=run,
-        trial_dir=trial_dir,
+        trial=trial,
         model=model,
         fspec=fspec,
         validation=validation,

@@ -12,7 +12,6 @@ from longtail.validation.gate import (
     Stage,
     ensure_passed,
     format_result,
-    report_dir,
     run_gate,
 )
 
@@ -23,6 +22,5 @@ __all__ = [
     "SuiteOutcome",
     "ensure_passed",
     "format_result",
-    "report_dir",
     "run_gate",
 ]

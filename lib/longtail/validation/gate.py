@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from longtail import schema as S
 from longtail.config import Config
 from longtail.errors import GateError
 from longtail.io import atomic_dir, write_json
-from longtail.paths import Layout
+from longtail.paths import Layout, ValidationReport
 from longtail.validation import history as H
 from longtail.validation import suites as V
 from longtail.validation.engine import Finding, SuiteOutcome, validate_frames
@@ -40,7 +41,6 @@ __all__ = [
     "Stage",
     "ensure_passed",
     "format_result",
-    "report_dir",
     "run_gate",
 ]
 
@@ -120,11 +120,6 @@ class GateResult:
             "seconds": round(self.seconds, 3),
             "sampled": {s.suite: s.to_dict() for s in self.sampled},
         }
-
-
-def report_dir(layout: Layout, date: dt.date, stage: str = "all") -> Path:
-    """The folder of one date's (and stage's) JSON summary and HTML report."""
-    return layout.reports / "validation" / f"date={date.isoformat()}" / stage
 
 
 def _missing(suite: str, path: Path, stage: str) -> Finding:
@@ -314,6 +309,9 @@ def run_gate(
 ) -> GateResult:
     """Validate the tables of ``stage`` under ``cfg.data_dir`` and write the reports.
 
+    Long because its parameters are documented; loading, the checks and the reports are their own
+    functions.
+
     Parameters
     ----------
     cfg
@@ -353,23 +351,26 @@ def run_gate(
     pairs, sampled = _pairs(cfg, tables, bounds, checked)
     with_docs = cfg.validation.data_docs and bool(pairs)
     # One Data Docs site per stage, so the daily chain's gates do not overwrite each other.
-    docs_root = layout.reports / "data_docs" / stage
+    docs = layout.data_docs(stage)
     if with_docs:
-        with atomic_dir(docs_root) as tmp:
+        with atomic_dir(docs.path) as tmp:
             outcomes = validate_frames(pairs, docs_dir=tmp)
     else:
         outcomes = validate_frames(pairs) if pairs else []
     outcomes = _merge_sampled(outcomes, sampled)
     findings = tables.missing + [f for o in outcomes for f in o.findings]
     failures = [f for f in findings if f.severity == "critical"]
-    out_dir = report_dir(layout, run_date, stage)
+    report = layout.validation_report(run_date, stage)
     outputs = {
-        "summary": str(out_dir / "summary.json"),
-        "report": str(out_dir / "report.html"),
+        "summary": str(report.summary),
+        "report": str(report.page),
         "history": str(history_path),
     }
+    # The report links the Data Docs relative to itself, so the data directory can move.
+    docs_href = None
     if with_docs:
-        outputs["data_docs"] = str(docs_root / "index.html")
+        outputs["data_docs"] = str(docs.index)
+        docs_href = Path(os.path.relpath(docs.index, report.path)).as_posix()
     result = GateResult(
         date=run_date,
         stage=stage,
@@ -384,7 +385,9 @@ def run_gate(
         seconds=time.perf_counter() - t0,
         sampled=sampled,
     )
-    _write_reports(result, out_dir, history=_record(history_path, result, records))
+    _write_reports(
+        result, report.path, history=_record(history_path, result, records), docs_href=docs_href
+    )
     return result
 
 
@@ -417,19 +420,20 @@ def _bounds(
     )
 
 
-def _write_reports(result: GateResult, out_dir: Path, *, history: list[dict[str, Any]]) -> None:
+def _write_reports(
+    result: GateResult, out_dir: Path, *, history: list[dict[str, Any]], docs_href: str | None
+) -> None:
     """``summary.json`` and ``report.html`` of the run, replacing the folder whole."""
-    stage = result.stage
     with atomic_dir(out_dir) as tmp:
+        files = ValidationReport(tmp)
         gate = result.to_dict()
-        write_json({"gate": gate, "imbalance": result.imbalance}, tmp / "summary.json")
-        href = f"../../../data_docs/{stage}/index.html" if "data_docs" in result.outputs else None
+        write_json({"gate": gate, "imbalance": result.imbalance}, files.summary)
         render_html(
-            tmp / "report.html",
+            files.page,
             gate=gate,
             summary=result.imbalance,
             history=history,
-            docs_href=href,
+            docs_href=docs_href,
         )
 
 

@@ -74,7 +74,7 @@ def _events_section(
         "views": views,
         "positives": positives,
         "target_event": target_event,
-        "label_rate": positives / views if views else None,
+        "label_rate": M.event_label_rate(events, target_event=target_event),
         "by_bucket": _records(
             M.event_label_rate_by(enriched, by=S.POPULARITY_BUCKET, target_event=target_event)
         ),
