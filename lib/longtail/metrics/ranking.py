@@ -92,7 +92,9 @@ def _per_user(frame: pl.DataFrame, *, k: int, user: str, label: str, score: str)
         (y * y.cum_sum() / pl.col(RANK)).sum().alias("ap_sum"),
     )
     # cum_sum above must run in rank order within the user: ``ranked`` is sorted so.
-    return totals.join(hits, on=user, how="left").fill_null(0.0)
+    # Sorted by list: a mean over group_by rows in polars' arbitrary order moved the
+    # metric's last bit between calls on the same frame.
+    return totals.join(hits, on=user, how="left").fill_null(0.0).sort(user)
 
 
 def recall_at_k(
