@@ -69,7 +69,7 @@ def test_resampling_reads_and_writes_only_the_object_store(
     assert _canonical(written).equals(_canonical(expected))
     assert report == expected_report
     saved = s3_store.read_json(s3_store.layout.sampling_report("smote"))
-    assert SamplingReport.from_dict(saved) == report
+    assert SamplingReport.model_validate(saved) == report
     # Keys look like relative paths: a stray local write would have made them here,
     # in the driver's folder, or in the workers' one.
     worker_cwd = ray_session.get(ray_session.remote(_cwd).remote())

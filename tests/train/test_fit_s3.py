@@ -85,7 +85,7 @@ def test_resample_then_fit_touch_only_the_object_store(
     s3_store.pull(pulled, ["models", "training"])
     model = load_model(Layout(pulled).models)
     test = pl.read_parquet(Layout(pulled).split("test"))
-    assert model.info.version == "v-s3"
+    assert model.manifest.version == "v-s3"
     probabilities = model.predict(test).probabilities
     assert probabilities.shape == (test.height,)
     assert ((probabilities > 0) & (probabilities < 1)).all()
