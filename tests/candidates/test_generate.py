@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
-from longtail.candidates import CandidateConfig, CandidatePlan, generate_candidates
+from longtail.candidates import CandidateConfig, CandidatePlan, CoviewIndex, generate_candidates
 from longtail.config import SyntheticSource
 from longtail.ingest import generate
 
@@ -99,3 +99,61 @@ def test_a_plan_for_no_users_yields_one_empty_frame_with_every_column(shop) -> N
     (only,) = list(plan)
     assert only.height == 0
     assert "pair_views" in only.columns
+
+
+def _self_join_pairs(views: pl.DataFrame, per_item: int) -> pl.DataFrame:
+    """The co-view table as a self-join of daily views on (user, day): the definition."""
+    daily = views.select(S.USER_ID, S.ITEM_ID, pl.col(S.EVENT_TIME).dt.date().alias("d")).unique()
+    return (
+        daily.join(daily, on=[S.USER_ID, "d"], suffix="_b")
+        .filter(pl.col(S.ITEM_ID) != pl.col("item_id_b"))
+        .group_by(S.ITEM_ID, "item_id_b")
+        .len("co")
+        .sort([S.ITEM_ID, "co", "item_id_b"], descending=[False, True, False])
+        .group_by(S.ITEM_ID, maintain_order=True)
+        .head(per_item)
+    )
+
+
+def test_coview_index_counts_what_a_self_join_of_the_windows_daily_views_counts(shop) -> None:  # type: ignore[no-untyped-def]
+    views = shop.events.filter(pl.col(S.EVENT_TYPE) == "view")
+    index = CoviewIndex(views)
+    cfg = CandidateConfig(coview_per_item=5)
+    start, end = dt.date(2024, 1, 4), dt.date(2024, 1, 12)
+    in_window = views.filter(
+        (pl.col(S.EVENT_TIME).dt.date() >= start) & (pl.col(S.EVENT_TIME).dt.date() < end)
+    )
+    some = pl.Series(S.ITEM_ID, [3, 1, 2, 50, 120, 10**9], pl.Int64)  # one never viewed
+    expected = _self_join_pairs(in_window, 5)
+    got = index.pairs(cfg=cfg, start=start, end=end, items=some, items_per_chunk=2)
+    assert got.equals(expected.filter(pl.col(S.ITEM_ID).is_in(some.implode())))
+    assert got[S.ITEM_ID].n_unique() == 5
+    # Every item, in one go and a chunk of 7 items at a time.
+    whole = index.pairs(cfg=cfg, start=start, end=end)
+    assert whole.equals(expected)
+    assert index.pairs(cfg=cfg, start=start, end=end, items_per_chunk=7).equals(expected)
+    assert index.pairs(cfg=cfg).equals(_self_join_pairs(views, 5))
+
+
+def test_a_shared_coview_index_gives_the_candidates_of_the_windows_own(shop) -> None:  # type: ignore[no-untyped-def]
+    events, items = shop.events, shop.items
+    # Built from every view of the log: later days lie outside the sliced window.
+    index = CoviewIndex(events.filter(pl.col(S.EVENT_TYPE) == "view"))
+    users = pl.Series([*range(1, 120), 10**9], dtype=pl.Int64)
+    cfg = CandidateConfig(max_candidates=40, tail_share=0.2, window_days=7)
+    for as_of in (AS_OF - dt.timedelta(days=6), AS_OF):
+        kw = {"as_of": as_of, "cfg": cfg, "seed": 3}
+        own = pl.concat(list(CandidatePlan(events, items, users, **kw)))
+        shared = pl.concat(list(CandidatePlan(events, items, users, coview=index, **kw)))
+        assert shared.equals(own)
+        assert own.filter(pl.col("source") == "coview").height > 0
+
+
+def test_a_shared_coview_index_refuses_a_scoring_time_inside_a_day(shop) -> None:  # type: ignore[no-untyped-def]
+    index = CoviewIndex(shop.events.filter(pl.col(S.EVENT_TYPE) == "view"))
+    users = pl.Series([1, 2], dtype=pl.Int64)
+    with pytest.raises(ValueError, match="00:00 UTC"):
+        CandidatePlan(
+            shop.events, shop.items, users, as_of=AS_OF + dt.timedelta(hours=5),
+            cfg=CandidateConfig(), seed=3, coview=index,
+        )  # fmt: skip

@@ -8,6 +8,7 @@ from longtail.candidates.generate import (
     USERS_PER_CHUNK,
     CandidateConfig,
     CandidatePlan,
+    CoviewIndex,
     candidate_config,
     generate_candidates,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "USERS_PER_CHUNK",
     "CandidateConfig",
     "CandidatePlan",
+    "CoviewIndex",
     "candidate_config",
     "generate_candidates",
 ]

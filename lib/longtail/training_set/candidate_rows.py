@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from longtail import schema as S
-from longtail.candidates import candidate_config, generate_candidates
+from longtail.candidates import CandidatePlan, CoviewIndex, candidate_config
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.training_set.split import SplitPlan, assign_splits, plan_splits
@@ -111,6 +111,7 @@ def _labelled_at(
     at: dt.datetime,
     split: str,
     horizon: dt.timedelta,
+    coview: CoviewIndex,
 ) -> pl.DataFrame:
     """The candidates of (a seeded sample of) the users served at ``at``, labelled.
 
@@ -124,7 +125,7 @@ def _labelled_at(
         rng = np.random.default_rng([cfg.seed, at.toordinal()])
         pick = np.sort(rng.choice(served.len(), n_users, replace=False))
         served = served.gather(pick)
-    cands, _ = generate_candidates(
+    plan = CandidatePlan(
         seen,
         items,
         served,
@@ -133,7 +134,10 @@ def _labelled_at(
         seed=cfg.seed,
         head_share=cfg.features.head_share,
         torso_share=cfg.features.torso_share,
+        users_per_chunk=max(served.len(), 1),
+        coview=coview,
     )
+    (cands,) = plan
     window = (
         targets.filter((pl.col(S.EVENT_TIME) >= at) & (pl.col(S.EVENT_TIME) < at + horizon))
         .group_by(S.USER_ID, S.ITEM_ID)
@@ -184,12 +188,16 @@ def candidate_rows(
     targets = seen.filter(pl.col(S.EVENT_TYPE) == lab.target_event).select(
         S.USER_ID, S.ITEM_ID, S.EVENT_TIME
     )
+    # One co-view index of the log before the cutoff, sliced per snapshot time.
+    coview = CoviewIndex(seen.filter(pl.col(S.EVENT_TYPE) == "view"))
     parts: list[pl.DataFrame] = []
     generated = dict.fromkeys(S.SPLITS, 0)
     kept = dict.fromkeys(S.SPLITS, 0)
     for t in times:
         split = split_of[t]
-        rows = _labelled_at(seen, items, targets, cfg, at=t, split=split, horizon=horizon)
+        rows = _labelled_at(
+            seen, items, targets, cfg, at=t, split=split, horizon=horizon, coview=coview
+        )
         generated[split] += rows.height
         if split == "train" and lab.train_negative_rate < 1:
             keep = _keep_fraction(
