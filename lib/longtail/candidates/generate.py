@@ -56,7 +56,7 @@ __all__ = [
 SOURCES: Final = ("history", "coview", "category", "popular", "tail")
 #: Users whose candidates are built at once (about 4M rows at 200 candidates each).
 USERS_PER_CHUNK: Final = 20_000
-#: Items whose co-view lists one self-join builds (about 1 GB of pairs at 10M events).
+#: Items whose co-view lists one sparse product builds (its pairs bound the peak).
 COVIEW_ITEMS_PER_CHUNK: Final = 20_000
 _PRIORITY: Final = {name: i for i, name in enumerate(SOURCES)}
 PAIR_VIEWS: Final = "pair_views"
@@ -130,18 +130,11 @@ def _by_priority(parts: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def _history(
-    past: pl.DataFrame,
-    user_frame: pl.DataFrame,
-    *,
-    as_of: dt.datetime,
-    start: dt.datetime,
-    cfg: CandidateConfig,
-) -> pl.DataFrame:
-    """Source 1, history: the user's own viewed and carted items, recency-weighted."""
-    touched = past.filter(
-        (pl.col(S.EVENT_TYPE) != "purchase") & (pl.col(S.EVENT_TIME) >= start)
-    ).join(user_frame, on=S.USER_ID, how="semi")
+def _history(touched: pl.DataFrame, *, as_of: dt.datetime, cfg: CandidateConfig) -> pl.DataFrame:
+    """Source 1, history: the user's own viewed and carted items, recency-weighted.
+
+    ``touched`` holds the window's views and carts of the users to serve.
+    """
     age_days = (pl.lit(as_of) - pl.col(S.EVENT_TIME)).dt.total_seconds() / 86_400.0
     weight = pl.when(pl.col(S.EVENT_TYPE) == "cart").then(cfg.cart_weight).otherwise(1.0)
     return (
@@ -156,6 +149,12 @@ def _history(
         .head(cfg.history)
         .with_columns(pl.lit("history").alias("source"))
     )
+
+
+_EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
+_EMPTY_PAIRS: Final = pl.DataFrame(
+    schema={S.ITEM_ID: pl.Int64, "item_id_b": pl.Int64, "co": pl.UInt32}
+)
 
 
 class CoviewIndex:
@@ -180,11 +179,12 @@ class CoviewIndex:
         users, user_col = np.unique(views[S.USER_ID].to_numpy(), return_inverse=True)
         self.items, item_col = np.unique(views[S.ITEM_ID].to_numpy(), return_inverse=True)
         self.first_day = int(day.min()) if day.size else 0
-        self.n_users, n_days = users.size, (int(day.max()) + 1 - self.first_day if day.size else 0)
+        self.n_users = users.size
+        self.n_days = int(day.max()) + 1 - self.first_day if day.size else 0
         rows = (day - self.first_day) * self.n_users + user_col
         x = sp.csr_matrix(
             (np.ones(rows.size, np.int32), (rows, item_col)),
-            shape=(n_days * self.n_users, self.items.size),
+            shape=(self.n_days * self.n_users, self.items.size),
         )
         x.sum_duplicates()
         x.data[:] = 1  # a (user, day, item) counts once however often it was viewed
@@ -213,9 +213,8 @@ class CoviewIndex:
             ``item_id_b``.
         """
         first = self.first_day + _EPOCH_ORDINAL
-        n_days = self.matrix.shape[0] // max(self.n_users, 1)
         lo = 0 if start is None else max(start.toordinal() - first, 0)
-        hi = n_days if end is None else min(end.toordinal() - first, n_days)
+        hi = self.n_days if end is None else min(end.toordinal() - first, self.n_days)
         window = self.matrix[lo * self.n_users : max(hi, lo) * self.n_users]
         cols = np.arange(self.items.size)
         if items is not None:
@@ -241,12 +240,6 @@ class CoviewIndex:
                 .head(cfg.coview_per_item)
             )
         return pl.concat(parts)
-
-
-_EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
-_EMPTY_PAIRS: Final = pl.DataFrame(
-    schema={S.ITEM_ID: pl.Int64, "item_id_b": pl.Int64, "co": pl.UInt32}
-)
 
 
 def _last_items(
@@ -458,8 +451,7 @@ class CandidatePlan:
             .join(frame, on=S.USER_ID, how="semi")
             .sort(S.USER_ID, maintain_order=True)
         )
-        users_only = frame.select(S.USER_ID)
-        self.last_items = _last_items(self.past, users_only, cfg=cfg)
+        self.last_items = _last_items(self.past, frame, cfg=cfg)
         wanted = self.last_items[S.ITEM_ID]
         if coview is None:
             self.pairs = CoviewIndex(views).pairs(cfg=cfg, items=wanted)
@@ -468,7 +460,7 @@ class CandidatePlan:
                 cfg=cfg, start=self.start.date(), end=as_of.date(), items=wanted
             )
         self.top_cats, self.cat_popular = _category_tables(
-            items, views, users_only, as_of=as_of, cfg=cfg
+            items, views, frame, as_of=as_of, cfg=cfg
         )
         self.bought = (
             self.past.filter(pl.col(S.EVENT_TYPE) == "purchase")
@@ -501,9 +493,9 @@ class CandidatePlan:
         users = self.touched[S.USER_ID]
         lo = users.search_sorted(part[S.USER_ID][0], "left") if part.height else 0
         hi = users.search_sorted(part[S.USER_ID][-1], "right") if part.height else 0
-        past = self.touched.slice(lo, hi - lo)
+        touched = self.touched.slice(lo, hi - lo)
         parts = [
-            _history(past, user_frame, as_of=self.as_of, start=self.start, cfg=cfg),
+            _history(touched, as_of=self.as_of, cfg=cfg),
             _coview(self.last_items, self.pairs, user_frame),
             _category(self.top_cats, self.cat_popular, user_frame),
             _popular(self.buckets, user_frame, cfg=cfg),
@@ -531,7 +523,7 @@ class CandidatePlan:
             .head(cfg.max_candidates)
             .select(S.USER_ID, S.ITEM_ID, "source")
         )
-        return _with_pair_features(candidates, past, as_of=self.as_of, start=self.start)
+        return _with_pair_features(candidates, touched, as_of=self.as_of, start=self.start)
 
 
 def generate_candidates(
@@ -569,17 +561,16 @@ def generate_candidates(
 
 
 def _with_pair_features(
-    candidates: pl.DataFrame, past: pl.DataFrame, *, as_of: dt.datetime, start: dt.datetime
+    candidates: pl.DataFrame, touched: pl.DataFrame, *, as_of: dt.datetime, start: dt.datetime
 ) -> pl.DataFrame:
-    """Add :data:`PAIR_FEATURES` to ``candidates``.
+    """Add :data:`PAIR_FEATURES` to ``candidates``, from ``touched`` (the window's views and carts).
 
     The user's views and carts of the item in the window, hours since the last of
     them (the window's length when none), and a 0/1 column per source.
     """
     window_hours = (as_of - start).total_seconds() / 3600.0
     stats = (
-        past.filter((pl.col(S.EVENT_TIME) >= start) & (pl.col(S.EVENT_TYPE) != "purchase"))
-        .join(candidates.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="semi")
+        touched.join(candidates.select(S.USER_ID, S.ITEM_ID), on=[S.USER_ID, S.ITEM_ID], how="semi")
         .group_by(S.USER_ID, S.ITEM_ID)
         .agg(
             (pl.col(S.EVENT_TYPE) == "view").sum().cast(pl.Float64).alias(PAIR_VIEWS),
