@@ -15,42 +15,22 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_EVENTS = 173_844
-
-
-def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
+from _sizes import cpu_seconds, demo_config_scaled, peak_gb, run_sizes
 
 
 def child(events: int, partition_events: int) -> None:
     """Generate and build in this process; print one JSON line."""
-    from longtail.config import load_config
     from longtail.features.snapshots import build_features
     from longtail.ingest import generate
 
-    cfg = load_config(ROOT / "jobs" / "configs" / "demo.toml")
-    src = cfg.source
-    factor = events / DEMO_EVENTS
-    src = src.model_copy(  # type: ignore[union-attr]
-        update={"n_users": round(src.n_users * factor), "n_items": round(src.n_items * factor)}  # type: ignore[union-attr]
-    )
+    cfg, src = demo_config_scaled(events)
     feats = cfg.features.model_copy(update={"user_partition_events": partition_events or None})
     tables = generate(src, seed=cfg.seed)  # type: ignore[arg-type]
-    after_generate = _peak_gb()
+    after_generate = peak_gb()
     until = tables.events["event_time"].max().date() + dt.timedelta(days=1)  # type: ignore[union-attr]
-    cpu0, wall0 = _cpu(), time.perf_counter()
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
     out = build_features(tables.events, tables.items, feats, until=until)
     print(
         json.dumps(
@@ -59,10 +39,10 @@ def child(events: int, partition_events: int) -> None:
                 "user_rows": out.user.height,
                 "item_rows": out.item.height,
                 "partition_events": partition_events,
-                "cpu_s": _cpu() - cpu0,
+                "cpu_s": cpu_seconds() - cpu0,
                 "wall_s": time.perf_counter() - wall0,
                 "peak_after_generate_gb": after_generate,
-                "peak_after_build_gb": _peak_gb(),
+                "peak_after_build_gb": peak_gb(),
                 "user_table_gb": out.user.estimated_size() / 1024**3,
                 "load": os.getloadavg()[0],
             }
@@ -79,13 +59,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.partition_events)
         return
-    for text in args.events.split(","):
-        n = int(float(text.rstrip("kKmM")) * {"k": 1e3, "m": 1e6}.get(text[-1].lower(), 1))
-        cmd = [sys.executable, __file__, "--child", str(n)]
-        cmd += ["--partition-events", str(args.partition_events)]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
-        line = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-2000:]
-        print(f"{text}: {line}", flush=True)
+    run_sizes(__file__, args.events, "--partition-events", str(args.partition_events))
 
 
 if __name__ == "__main__":
