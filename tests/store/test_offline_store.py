@@ -182,3 +182,69 @@ def test_a_sql_entity_frame_is_refused_with_a_clear_error(store: Any) -> None:
         store.get_historical_features(
             entity_df="SELECT 1", features=["user_features:user_views_7d"]
         ).to_df()
+
+
+def _blocks(cfg: Config, at: dt.datetime, *, n: int, size: int) -> list[pl.DataFrame]:
+    """``n`` small entity frames at one time, as scoring's blocks ask (unknown ids included)."""
+    events = pl.read_parquet(Layout(cfg.data_dir).table("events"))
+    pairs = events.select(S.USER_ID, S.ITEM_ID).unique(maintain_order=True).head(n * size - 1)
+    pairs = pl.concat([pairs, pl.DataFrame({S.USER_ID: [999_999], S.ITEM_ID: [999_999]})])
+    rows = pairs.with_columns(pl.lit(at).dt.cast_time_unit("us").alias(S.EVENT_TIME))
+    return [rows.slice(i * size, size) for i in range(n)]
+
+
+def test_kept_source_slices_give_the_features_of_a_fresh_read(store: Any, tiny_cfg: Config) -> None:
+    from longtail.store import offline
+
+    refs = store.get_feature_service("ranking_v1")
+    t1 = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
+    t2 = dt.datetime(2024, 1, 20, 6, tzinfo=dt.UTC)
+    # t1 again after t2: a slice kept for another window must not answer.
+    blocks = [*_blocks(tiny_cfg, t1, n=3, size=40), *_blocks(tiny_cfg, t2, n=2, size=40)]
+    blocks += _blocks(tiny_cfg, t1, n=1, size=40)
+
+    def read(block: pl.DataFrame) -> pl.DataFrame:
+        job = store.get_historical_features(entity_df=block, features=refs)
+        out = pl.from_arrow(job.to_arrow())
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    fresh = [read(b) for b in blocks]
+    try:
+        offline.keep_source_slices()
+        kept = [read(b) for b in blocks]
+        assert offline._SLICES is not None and len(offline._SLICES) == 2  # user and item
+    finally:
+        offline.forget_source_slices()
+    for got, want in zip(kept, fresh, strict=True):
+        assert got.equals(want)
+    assert fresh[0]["user_views_7d"].null_count() < fresh[0].height
+    # The windows differ in what they serve, so a slice answering the wrong one would show.
+    assert not fresh[3].drop(S.EVENT_TIME).equals(fresh[0].drop(S.EVENT_TIME))
+
+
+def test_a_kept_slice_is_read_again_when_the_source_is_rewritten(
+    store: Any, tiny_cfg: Config
+) -> None:
+    from longtail.io import write_parquet
+    from longtail.store import offline
+
+    block = _blocks(tiny_cfg, dt.datetime(2024, 1, 15, tzinfo=dt.UTC), n=1, size=40)[0]
+    refs = ["user_features:user_views_7d"]
+    path = Layout(tiny_cfg.data_dir).features / "user_features.parquet"
+    original = pl.read_parquet(path)
+
+    def views() -> list[Any]:
+        job = store.get_historical_features(entity_df=block, features=refs)
+        return list(pl.from_arrow(job.to_arrow())["user_views_7d"])  # type: ignore[index]
+
+    try:
+        offline.keep_source_slices()
+        before = views()
+        write_parquet(original.with_columns(pl.col("user_views_7d") + 1000), path)
+        after = views()
+    finally:
+        offline.forget_source_slices()
+        write_parquet(original, path)
+    assert [None if v is None else v + 1000 for v in before] == after
+    assert any(v is not None for v in before)

@@ -124,7 +124,10 @@ class BatchScorer:
 
         from longtail.models import load_model
         from longtail.store import feature_store
+        from longtail.store.offline import keep_source_slices
 
+        # Every batch asks for features at the same time: read each source's window once.
+        keep_source_slices()
         self.cfg = Config.model_validate_json(config_json)
         self.store = feature_store(self.cfg)
         device = "cuda" if torch.cuda.is_available() else "cpu"
