@@ -165,3 +165,33 @@ def test_crash_before_the_swap_leaves_the_previous_partition_byte_identical(shop
     siblings = sorted(p.name for p in folder.parent.iterdir())
     assert siblings == [folder.name]
     assert not list(shop.layout.root.glob(".score-*"))
+
+
+def test_actors_score_the_narrow_candidate_columns_exactly_as_the_full_ones(shop: Shop) -> None:
+    from longtail.candidates import CandidatePlan, candidate_config
+    from longtail.ingest import load_tables
+    from longtail.scoring.pipeline import BatchScorer, for_actors
+
+    cfg, as_of = shop.cfg, scoring_time(DATE)
+    tables = load_tables(shop.layout)
+    plan = CandidatePlan(
+        tables.events, tables.items, shop.users.head(40), as_of=as_of, seed=cfg.seed,
+        cfg=candidate_config(cfg.score), head_share=cfg.features.head_share,
+        torso_share=cfg.features.torso_share,
+    )  # fmt: skip
+    cands = pl.concat(list(plan))
+    narrow = for_actors(cands)
+    assert "source" not in narrow.columns
+    assert narrow.estimated_size() < cands.estimated_size() * 0.6
+    scorer = BatchScorer(
+        config_json=cfg.model_dump_json(),
+        model_path=str(shop.layout.models / "v-score-test"),
+        as_of=as_of.isoformat(),
+        reduce_to_top_k=False,
+    )
+    full = pl.from_arrow(scorer(cands.to_arrow()))
+    got = pl.from_arrow(scorer(narrow.to_arrow()))
+    assert isinstance(full, pl.DataFrame) and isinstance(got, pl.DataFrame)
+    cols = [S.USER_ID, S.ITEM_ID, S.SCORE, S.PROBABILITY]
+    assert got.select(cols).equals(full.select(cols))
+    assert full[S.PROBABILITY].n_unique() > 10

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from longtail import schema as S
 from longtail.candidates import CandidatePlan, candidate_config
+from longtail.candidates.generate import PAIR_CARTS, PAIR_SOURCE, PAIR_VIEWS
 from longtail.config import Config
 from longtail.errors import StageError
 from longtail.io import atomic_dir
@@ -54,6 +55,7 @@ __all__ = [
     "block_count",
     "candidate_blocks",
     "expected_users",
+    "for_actors",
     "reduce_batch",
     "run_scoring",
     "scoring_time",
@@ -199,6 +201,20 @@ def block_count(pairs: int, *, actors: int) -> int:
     return max(2 * actors, -(-pairs // PAIRS_PER_BLOCK))
 
 
+def for_actors(cands: pl.DataFrame) -> pl.DataFrame:
+    """The candidate columns an actor needs, in the narrowest exact dtypes.
+
+    ``source`` stays on the driver (only the backtest's candidate recall reads it),
+    and the pair counts and 0/1 source flags travel as integers, which the model's
+    encoding casts back to the same float64 values: 37 bytes a pair instead of 87,
+    for the 33M pairs that sit in Ray's object store at 10M events.
+    """
+    narrow = {c: pl.UInt32 for c in (PAIR_VIEWS, PAIR_CARTS)} | dict.fromkeys(PAIR_SOURCE, pl.UInt8)
+    return cands.drop("source", strict=False).with_columns(
+        pl.col(c).cast(dtype) for c, dtype in narrow.items() if c in cands.columns
+    )
+
+
 def candidate_blocks(cands: pl.DataFrame, *, parts: int) -> list[pa.Table]:
     """Split candidates into ``parts`` Arrow tables by a hash of the user (a user in one block)."""
     bucketed = cands.with_columns((pl.col(S.USER_ID).hash(seed=0) % parts).alias("_part"))
@@ -254,7 +270,8 @@ def _candidates(
             actors = _actors()[0]
         if chunk.height:
             parts = block_count(chunk.height, actors=actors)
-            refs.extend(ray.put(block) for block in candidate_blocks(chunk, parts=parts))
+            blocks = candidate_blocks(for_actors(chunk), parts=parts)
+            refs.extend(ray.put(block) for block in blocks)
     log.info("scoring %d users, %d candidate pairs as of %s", users.len(), pairs, as_of)
     return _CandidateBlocks(
         refs=refs, pairs=pairs, actors=actors, user_types=plan.user_types,
