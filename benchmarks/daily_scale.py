@@ -8,7 +8,9 @@ sums the resident memory of the job's whole process tree (the driver, the Ray
 GCS and raylet it starts, and every Ray worker) once per ``--interval``; each
 step's peak is the highest sample inside the step's start and end (from the
 run manifest). RSS counts pages shared by several processes (Ray's object
-store in ``/dev/shm``, torch libraries) once per process: an upper bound. The
+store in ``/dev/shm``, torch libraries) once per process: an upper bound. So the
+sampler also sums PSS (``/proc/PID/smaps_rollup``: each shared page divided among
+the processes that map it), which is what the tree really holds. The
 sampler also sums the tree's CPU seconds (user + system, reaped children included),
 so each step has its CPU time too, which a loaded machine moves far less than wall time.
 
@@ -76,7 +78,8 @@ class Sampler:
 
     pid: int
     interval: float
-    samples: list[tuple[float, float, float]] = field(default_factory=list)  # t, driver, tree
+    # t, driver RSS, tree RSS, tree PSS
+    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
     cpu: list[tuple[float, float]] = field(default_factory=list)  # t, tree CPU seconds so far
     loads: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -86,17 +89,20 @@ class Sampler:
             root = psutil.Process(self.pid)
             driver = root.memory_info().rss
             tree = driver
+            pss = _pss(root.pid, driver)
             cpu = _cpu_seconds(root)
             for child in root.children(recursive=True):
                 try:
-                    tree += child.memory_info().rss
+                    rss = child.memory_info().rss
+                    tree += rss
+                    pss += _pss(child.pid, rss)
                     cpu += _cpu_seconds(child)
                 except psutil.Error:
                     continue  # a worker that just exited
         except psutil.Error:
             return
         now = time.time()
-        self.samples.append((now, driver / GB, tree / GB))
+        self.samples.append((now, driver / GB, tree / GB, pss / GB))
         self.cpu.append((now, cpu))
         self.loads.append(os.getloadavg()[0])
 
@@ -121,11 +127,24 @@ class Sampler:
         last = min(self.cpu, key=lambda s: abs(s[0] - end))[1]
         return last - first
 
-    def peak(self, start: float = 0.0, end: float = math.inf) -> tuple[float, float]:
-        inside = [(d, t) for ts, d, t in self.samples if start <= ts <= end]
+    def peak(self, start: float = 0.0, end: float = math.inf) -> tuple[float, float, float]:
+        """Highest driver RSS, tree RSS and tree PSS between two times."""
+        inside = [s[1:] for s in self.samples if start <= s[0] <= end]
         if not inside:
-            return float("nan"), float("nan")
-        return max(d for d, _ in inside), max(t for _, t in inside)
+            return float("nan"), float("nan"), float("nan")
+        return tuple(max(s[i] for s in inside) for i in range(3))  # type: ignore[return-value]
+
+
+def _pss(pid: int, rss: int) -> int:
+    """A process's PSS in bytes (``smaps_rollup``); its RSS where the kernel has no rollup."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss
 
 
 def _cpu_seconds(proc: psutil.Process) -> float:
@@ -189,7 +208,7 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
     real_events = json.loads(summary.read_text())["accepted"] if summary.is_file() else events
     steps = []
     for rec in read_steps(data_dir):
-        driver, tree = sampler.peak(_ts(rec["started"]), _ts(rec["ended"]))
+        driver, tree, pss = sampler.peak(_ts(rec["started"]), _ts(rec["ended"]))
         steps.append(
             {
                 "step": rec["step"],
@@ -198,9 +217,10 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
                 "cpu_seconds": sampler.cpu_between(_ts(rec["started"]), _ts(rec["ended"])),
                 "peak_driver_gb": driver,
                 "peak_tree_gb": tree,
+                "peak_tree_pss_gb": pss,
             }
         )
-    driver, tree = sampler.peak()
+    driver, tree, pss = sampler.peak()
     loads = sampler.loads or [float("nan")]
     result = {
         "label": label,
@@ -213,6 +233,7 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
         "cpu_seconds": sampler.cpu[-1][1] if sampler.cpu else float("nan"),
         "peak_driver_gb": driver,
         "peak_tree_gb": tree,
+        "peak_tree_pss_gb": pss,
         "load_before": load_before,
         "load_mean": sum(loads) / len(loads),
         "load_max": max(loads),
@@ -222,7 +243,7 @@ def run_size(events: int, *, base: Path, work: Path, interval: float, nice: int)
     (folder / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(
         f"[{label}] rc={rc} {wall:.0f} s, peak RSS tree {tree:.2f} GB "
-        f"(driver {driver:.2f} GB), load mean {result['load_mean']:.2f}",
+        f"(driver {driver:.2f} GB), PSS tree {pss:.2f} GB, load mean {result['load_mean']:.2f}",
         flush=True,
     )
     return result
@@ -250,6 +271,7 @@ def table(results: list[dict[str, Any]]) -> str:
     head = ["step"]
     for r in results:
         head += [f"{r['label']} wall s", f"{r['label']} CPU s", f"{r['label']} GB"]
+        head += [f"{r['label']} PSS GB"]
     for a, b in itertools.pairwise(results):
         head += [f"exp wall {a['label']}->{b['label']}", f"exp CPU {a['label']}->{b['label']}"]
     rows = [head]
@@ -262,9 +284,9 @@ def table(results: list[dict[str, Any]]) -> str:
         vals: list[tuple[float, float]] = []
         nan = float("nan")
         for r, steps in zip(results, by, strict=True):
-            wall, cpu, gb = get(r, steps) or (nan, nan, nan)
+            wall, cpu, gb, pss = get(r, steps) or (nan, nan, nan, nan)
             vals.append((wall, cpu))
-            row += [fmt(wall, 1), fmt(cpu, 1), fmt(gb, 2)]
+            row += [fmt(wall, 1), fmt(cpu, 1), fmt(gb, 2), fmt(pss, 2)]
         for i in range(len(results) - 1):
             n1, n2 = results[i]["events"], results[i + 1]["events"]
             for k in (0, 1):
@@ -276,7 +298,12 @@ def table(results: list[dict[str, Any]]) -> str:
             cells(
                 name,
                 lambda _r, s, n=name: (
-                    (s[n]["seconds"], s[n].get("cpu_seconds", nan_), s[n]["peak_tree_gb"])
+                    (
+                        s[n]["seconds"],
+                        s[n].get("cpu_seconds", nan_),
+                        s[n]["peak_tree_gb"],
+                        s[n].get("peak_tree_pss_gb", nan_),
+                    )
                     if n in s
                     else None
                 ),
@@ -285,7 +312,12 @@ def table(results: list[dict[str, Any]]) -> str:
     rows.append(
         cells(
             "whole job",
-            lambda r, _s: (r["wall_seconds"], r.get("cpu_seconds", nan_), r["peak_tree_gb"]),
+            lambda r, _s: (
+                r["wall_seconds"],
+                r.get("cpu_seconds", nan_),
+                r["peak_tree_gb"],
+                r.get("peak_tree_pss_gb", nan_),
+            ),
         )
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -334,7 +366,8 @@ def main() -> None:
         print(
             f"{r['label']}: {r['events']:,} events ({r['n_users']:,} users, {r['n_items']:,} "
             f"items), whole job {r['wall_seconds']:.0f} s, peak RSS {r['peak_tree_gb']:.2f} GB "
-            f"(driver {r['peak_driver_gb']:.2f} GB), load avg before {r['load_before']:.2f}, "
+            f"(driver {r['peak_driver_gb']:.2f} GB; tree PSS "
+            f"{r.get('peak_tree_pss_gb', nan_):.2f} GB), load avg before {r['load_before']:.2f}, "
             f"during mean {r['load_mean']:.2f} max {r['load_max']:.2f}"
         )
 
