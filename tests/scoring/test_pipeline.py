@@ -171,6 +171,7 @@ def test_actors_score_the_narrow_candidate_columns_exactly_as_the_full_ones(shop
     from longtail.candidates import CandidatePlan, candidate_config
     from longtail.ingest import load_tables
     from longtail.scoring.pipeline import BatchScorer, for_actors
+    from longtail.store.offline import forget_source_slices
 
     cfg, as_of = shop.cfg, scoring_time(DATE)
     tables = load_tables(shop.layout)
@@ -183,14 +184,17 @@ def test_actors_score_the_narrow_candidate_columns_exactly_as_the_full_ones(shop
     narrow = for_actors(cands)
     assert "source" not in narrow.columns
     assert narrow.estimated_size() < cands.estimated_size() * 0.6
-    scorer = BatchScorer(
-        config_json=cfg.model_dump_json(),
-        model_path=str(shop.layout.models / "v-score-test"),
-        as_of=as_of.isoformat(),
-        reduce_to_top_k=False,
-    )
-    full = pl.from_arrow(scorer(cands.to_arrow()))
-    got = pl.from_arrow(scorer(narrow.to_arrow()))
+    try:
+        scorer = BatchScorer(
+            config_json=cfg.model_dump_json(),
+            model_path=str(shop.layout.models / "v-score-test"),
+            as_of=as_of.isoformat(),
+            reduce_to_top_k=False,
+        )
+        full = pl.from_arrow(scorer(cands.to_arrow()))
+        got = pl.from_arrow(scorer(narrow.to_arrow()))
+    finally:
+        forget_source_slices()  # the scorer switched them on for this whole process
     assert isinstance(full, pl.DataFrame) and isinstance(got, pl.DataFrame)
     cols = [S.USER_ID, S.ITEM_ID, S.SCORE, S.PROBABILITY]
     assert got.select(cols).equals(full.select(cols))

@@ -222,7 +222,7 @@ def keep_source_slices() -> None:
     timestamp (a scoring actor: about 130 blocks of 256k pairs at 10M events), each
     request otherwise re-reads and filters the Parquet source for the same window,
     which was 90% of the scoring time. A kept slice is read again when the window,
-    the columns or the source's files (path, size, modification time) change, so
+    the columns or the source's files (path, size, modification time, inode) change, so
     the features are those of a fresh read. One slice per source: memory is bounded
     by the TTL window, not by the requests.
     """
@@ -233,7 +233,7 @@ def keep_source_slices() -> None:
 
 def forget_source_slices() -> None:
     """Drop the kept slices and stop keeping them (:func:`keep_source_slices`)."""
-    global _SLICES  # a per-process switch, like a logging level
+    global _SLICES
     _SLICES = None
 
 
@@ -250,21 +250,11 @@ def _files_signature(path: str) -> tuple[Any, ...] | None:
     return tuple(out)
 
 
-def _kept_slice(path: str, key: tuple[Any, ...]) -> _Slice | None:
-    if _SLICES is None or (kept := _SLICES.get(path)) is None:
+def _slice_key(path: str, *parts: Any) -> tuple[Any, ...] | None:
+    """The key a kept slice of ``path`` must match; None when slices are not kept here."""
+    if _SLICES is None or (signature := _files_signature(path)) is None:
         return None
-    return kept if kept.key == (*key, _files_signature(path)) else None
-
-
-def _keep_slice(
-    path: str, key: tuple[Any, ...], frame: pl.LazyFrame, source_rows: int
-) -> _Slice | None:
-    signature = _files_signature(path)
-    if _SLICES is None or signature is None:
-        return None
-    kept = _Slice(key=(*key, signature), frame=frame.collect(), source_rows=source_rows)
-    _SLICES[path] = kept
-    return kept
+    return (*parts, signature)
 
 
 # --------------------------------------------------------------------------- the store
@@ -326,7 +316,10 @@ def _view_join(
     bounds_end = _utc(hi) if isinstance(hi, dt.datetime) else None
     frame = _time_bounds(scan.select(wanted), ts_field, bounds_start, bounds_end)
     path = source_path(config, source)
-    kept = _kept_slice(path, (tuple(wanted), bounds_start, bounds_end))
+    key = _slice_key(path, tuple(wanted), bounds_start, bounds_end)
+    kept = _SLICES.get(path) if _SLICES is not None and key is not None else None
+    if kept is not None and kept.key != key:
+        kept = None  # another window, other columns, or the files changed
     if kept is not None:
         frame, source_rows = kept.frame.lazy(), kept.source_rows
     else:
@@ -335,10 +328,10 @@ def _view_join(
     # slice. A large one asks for much of the source anyway, and the lookup per source
     # row would cost more than it saves.
     small = entity.height * _KEY_FILTER_RATIO < source_rows
-    if kept is None and small and _SLICES is not None:
+    if _SLICES is not None and key is not None and kept is None and small:
         # Many small frames at one time (scoring's blocks): read the time slice once.
-        kept = _keep_slice(path, (tuple(wanted), bounds_start, bounds_end), frame, source_rows)
-        frame = frame if kept is None else kept.frame.lazy()
+        kept = _SLICES[path] = _Slice(key=key, frame=frame.collect(), source_rows=source_rows)
+        frame = kept.frame.lazy()
     for left, right in keys if small else []:
         if left in entity.columns and entity.schema[left] != pl.Null:
             wanted_keys = entity[left].drop_nulls().unique().cast(schema[right], strict=False)
