@@ -5,6 +5,11 @@
 Writes DATA_DIR/recommendations/date=D/ (Parquet and _manifest.json only), swapped
 in whole, the scoring report to DATA_DIR/reports/scoring/date=D/, and pushes the
 lists to the Feast online store.
+
+With [storage] uri (or --data-dir s3://BUCKET/PREFIX) the Ray actors read the model
+and the feature snapshots from the object store only (push them first:
+jobs/sync.py --push features), the driver builds the candidates from its local
+working copy, and the partition and report are committed to the store as well.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from longtail.daily import last_data_date
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout, ScoringReport
 from longtail.scoring.pipeline import run_scoring
-from longtail.storage import refuse_object_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +30,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--date", type=parse_date, help="run date (default: last day of data)")
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
-    refuse_object_store(cfg, stage="score")  # before the lock writes anything
     with data_dir_lock(cfg.data_dir, job="score"):
         date = args.date or last_data_date(Layout(cfg.data_dir))
         result = run_scoring(cfg, date=date)

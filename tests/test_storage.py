@@ -12,6 +12,7 @@ import pytest
 
 from longtail.config import config_from_dict
 from longtail.errors import ConfigError, StageError
+from longtail.io import write_json
 from longtail.paths import DATASET_MANIFEST, Layout
 from longtail.storage import DataStore, refuse_object_store, store_of
 
@@ -81,15 +82,20 @@ def test_sync_push_then_pull_gives_the_same_files(s3_store: DataStore, tmp_path:
     pl.DataFrame({"x": [5]}).write_parquet(parts / "part-00001.parquet")
     here.sampling_report("smote").write_text('{"a": 1}\n')
     (here.resampled / ".train.tmp-abcdefgh").mkdir()  # debris is never pushed
-    # The served lists carry scoring's own _manifest.json: copied as a plain file.
-    lists = here.recommendations(dt.date(2024, 2, 14))
+    # The served lists carry scoring's own _manifest.json (written by write_json).
+    day = dt.date(2024, 2, 14)
+    lists = here.recommendations(day)
     lists.mkdir(parents=True)
     pl.DataFrame({"x": [6]}).write_parquet(lists / "part-0.parquet")
-    (lists / "_manifest.json").write_text('{"users_expected": 1}\n')
+    write_json({"users_expected": 1, "model_version": "v1"}, lists / "_manifest.json")
 
     s3_store.push(here.root, ["training", "resampled", "recommendations"])
-    # The parts folder is a committed dataset in the store, the rest one object per file.
+    # Parts folders are committed datasets in the store, the rest one object per file;
+    # the partition's own manifest rides in the commit record.
     assert s3_store.has_dataset(s3_store.layout.resampled_train("smote"))
+    assert s3_store.has_dataset(s3_store.layout.recommendations(day))
+    meta = s3_store.dataset_meta(s3_store.layout.recommendations(day))
+    assert meta == {"users_expected": 1, "model_version": "v1"}
     assert s3_store.is_file(s3_store.layout.split("train"))
 
     there = tmp_path / "there"
@@ -144,7 +150,7 @@ def test_storage_config_errors_name_the_key(raw: dict[str, object], match: str) 
 
 def test_a_stage_without_object_store_support_refuses_in_one_line() -> None:
     cfg = config_from_dict({"storage": {"uri": "s3://bucket/demo"}})
-    with pytest.raises(ConfigError, match=r"score cannot use .* \(supported there: resample") as e:
-        refuse_object_store(cfg, stage="score")
+    with pytest.raises(ConfigError, match=r"tune cannot use .* \(supported there: resample") as e:
+        refuse_object_store(cfg, stage="tune")
     assert "\n" not in str(e.value)
-    refuse_object_store(config_from_dict({}), stage="score")
+    refuse_object_store(config_from_dict({}), stage="tune")

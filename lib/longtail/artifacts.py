@@ -117,6 +117,10 @@ class DatasetManifest(Artifact):
     run: str
     files: list[str]
     rows: int | None = None
+    #: What the folder's own ``_manifest.json`` says where a local folder has one (a
+    #: recommendations partition's counts and model version): kept here, since an
+    #: object-store folder's ``_manifest.json`` is this commit record.
+    meta: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- resampling

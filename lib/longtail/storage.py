@@ -66,9 +66,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Folders (relative to a data directory) that are datasets of Parquet parts; in an
-#: object store they are committed through their manifest. (Not yet the recommendations:
-#: scoring writes its own ``_manifest.json`` there and does not take a store yet.)
-DATASET_FOLDERS = ("resampled/*/train",)
+#: object store they are committed through their manifest. A recommendations
+#: partition's own ``_manifest.json`` travels as the commit record's ``meta``.
+DATASET_FOLDERS = ("resampled/*/train", "recommendations/date=*")
 #: What sync never copies: Ray's run state, the lock folder, the local staging area.
 _NEVER_SYNCED = frozenset({RAY_RUNS, "runs", ".staging", "_ray"})
 
@@ -240,13 +240,16 @@ class DataStore:
 
     # ----------------------------------------------------------------- dataset folders
     @contextlib.contextmanager
-    def stage_dataset(self, folder: str | Path) -> Iterator[StagedDataset]:
+    def stage_dataset(
+        self, folder: str | Path, *, meta: dict[str, Any] | None = None
+    ) -> Iterator[StagedDataset]:
         """Yield a fresh run prefix in ``folder``; commit its parts when the block ends.
 
         On success the parts under the run prefix are listed in ``folder/_manifest.json``
-        (one PUT: the commit), then runs older than the one it replaced are deleted.
-        On an exception the run's parts are deleted and the folder's manifest is left
-        as it was, so readers go on reading the previous dataset.
+        (one PUT: the commit, carrying ``meta``), then runs older than the one it
+        replaced are deleted. On an exception the run's parts are deleted and the
+        folder's manifest is left as it was, so readers go on reading the previous
+        dataset.
         """
         staged = StagedDataset(str(folder), f"{RUN_PREFIX}{uuid.uuid4().hex[:16]}")
         try:
@@ -260,7 +263,7 @@ class DataStore:
         if not files:
             msg = f"nothing was written to {self.url(staged.prefix)}"
             raise StageError(msg)
-        manifest = DatasetManifest(run=staged.run, files=files)
+        manifest = DatasetManifest(run=staged.run, files=files, meta=meta)
         self.write_json(f"{folder}/{DATASET_MANIFEST}", manifest.model_dump())
         keep = {staged.run} | ({previous.run} if previous else set())
         for run in self._runs(folder) - keep:
@@ -280,6 +283,11 @@ class DataStore:
             msg = f"no committed dataset at {self.url(folder)} (no {DATASET_MANIFEST})"
             raise StageError(msg)
         return [f"{folder}/{manifest.run}/{name}" for name in manifest.files]
+
+    def dataset_meta(self, folder: str | Path) -> dict[str, Any] | None:
+        """The ``meta`` of a committed dataset ``folder`` (None when it has none)."""
+        manifest = self._manifest(folder)
+        return None if manifest is None else manifest.meta
 
     def has_dataset(self, folder: str | Path) -> bool:
         """Whether ``folder`` holds a committed dataset."""
@@ -317,6 +325,24 @@ class DataStore:
         if self.filesystem.get_file_info(str(prefix)).type != pafs.FileType.NotFound:
             self.filesystem.delete_dir(str(prefix))
 
+    def download_folder(self, key: str | Path, local: Path) -> Path:
+        """Copy every object under ``key`` into the local folder ``local``; return it.
+
+        Raises
+        ------
+        StageError
+            There is no object under ``key``.
+        """
+        names = self._list(str(key))
+        if not names:
+            msg = f"nothing at {self.url(key)}"
+            raise StageError(msg)
+        for name in names:
+            target = local / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.read_bytes(f"{key}/{name}"))
+        return local
+
     def upload_folder(self, local: Path, key: str | Path) -> list[str]:
         """Upload every file of ``local`` under ``key``, one object per file; return the keys."""
         written = []
@@ -348,7 +374,9 @@ class DataStore:
                 rel = PurePosixPath(path.relative_to(local_root).as_posix())
                 key = f"{self.root}/{rel}"
                 if path.is_dir():
-                    with self.stage_dataset(key) as staged:
+                    own = path / DATASET_MANIFEST
+                    meta = json.loads(own.read_text(encoding="utf-8")) if own.is_file() else None
+                    with self.stage_dataset(key, meta=meta) as staged:
                         for part in sorted(path.glob("*.parquet")):
                             target = f"{staged.prefix}/{part.name}"
                             self.write_bytes(target, part.read_bytes())
@@ -404,11 +432,15 @@ class DataStore:
     def _pull_dataset(self, folder: str, local_root: Path) -> list[Path]:
         target = local_root / folder.removeprefix(self.root + "/")
         written = []
+        manifest = self._manifest(folder)
         with atomic_dir(target) as tmp:
             for key in self.dataset_files(folder):
                 part = tmp / key.rsplit("/", 1)[1]
                 part.write_bytes(self.read_bytes(key))
                 written.append(target / part.name)
+            if manifest is not None and manifest.meta is not None:
+                (tmp / DATASET_MANIFEST).write_text(_json_text(manifest.meta), encoding="utf-8")
+                written.append(target / DATASET_MANIFEST)
         return written
 
 
@@ -433,7 +465,7 @@ def store_of(cfg: Config) -> DataStore | None:
 
 
 #: The stages that read and write an object-store data directory.
-SUPPORTED_STAGES = ("resample", "train", "sync")
+SUPPORTED_STAGES = ("resample", "train", "score", "sync")
 
 
 def refuse_object_store(cfg: Config, *, stage: str) -> None:

@@ -18,10 +18,12 @@ import polars as pl
 import pytest
 
 from longtail import schema as S
-from longtail.config import Config, config_from_dict
+from longtail.config import Config, StorageConfig, config_from_dict
+from longtail.errors import StageError
 from longtail.paths import Layout, RecommendationPartition, ScoringReport
 from longtail.scoring.pipeline import ScoreResult, expected_users, run_scoring, scoring_time
 from longtail.scoring.serving import RECS_FEATURES
+from longtail.storage import DataStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -199,3 +201,52 @@ def test_actors_score_the_narrow_candidate_columns_exactly_as_the_full_ones(shop
     cols = [S.USER_ID, S.ITEM_ID, S.SCORE, S.PROBABILITY]
     assert got.select(cols).equals(full.select(cols))
     assert full[S.PROBABILITY].n_unique() > 10
+
+
+def _working_copy(shop: Shop, root: Path) -> Layout:
+    """A driver's local copy with only what driver-side stages leave: tables and registry."""
+    import shutil
+
+    work = Layout(root)
+    for folder in (shop.layout.canonical, shop.layout.feast):
+        shutil.copytree(folder, work.root / folder.relative_to(shop.layout.root))
+    return work
+
+
+def _on_store(shop: Shop, work: Layout, store: DataStore) -> Config:
+    storage = StorageConfig(uri=store.uri, endpoint_url=store.endpoint_url)
+    return shop.cfg.model_copy(update={"data_dir": work.root, "storage": storage})
+
+
+def test_scoring_on_an_object_store_reads_only_the_store_and_writes_the_local_lists(
+    shop: Shop, s3_store: DataStore, tmp_path: Path
+) -> None:
+    s3_store.push(shop.layout.root, ["features", "models"])
+    # The working copy has no snapshots and no model: the actors can only read the store.
+    work = _working_copy(shop, tmp_path / "work")
+    result = run_scoring(_on_store(shop, work, s3_store), date=DATE)
+
+    assert result.path == work.recommendations(DATE)
+    got = _lists(result.path)
+    assert got.drop("generated_at").equals(_lists(shop.first.path).drop("generated_at"))
+    assert not (work.root / "features").exists()
+    assert not (work.root / "models").exists()
+    # Committed to the store too: pulled into an empty folder, the same partition.
+    pulled = Layout(tmp_path / "pulled")
+    s3_store.pull(pulled.root, ["recommendations", "reports"])
+    partition = pulled.recommendations(DATE)
+    assert {p.name for p in partition.iterdir()} == {"part-0.parquet", "_manifest.json"}
+    assert _lists(partition).equals(got)
+    manifest = json.loads(RecommendationPartition(partition).manifest.read_text(encoding="utf-8"))
+    assert manifest == result.manifest
+    assert ScoringReport(pulled.scoring_report(DATE).path).page.is_file()
+
+
+def test_scoring_on_an_object_store_without_snapshots_says_how_to_push_them(
+    shop: Shop, s3_store: DataStore, tmp_path: Path
+) -> None:
+    s3_store.push(shop.layout.root, ["models"])
+    work = _working_copy(shop, tmp_path / "work")
+    with pytest.raises(StageError, match=r"no feature snapshots at s3://.*--push features"):
+        run_scoring(_on_store(shop, work, s3_store), date=DATE)
+    assert not (work.root / "recommendations").exists()

@@ -17,12 +17,20 @@ the driver.
   a tenth of the scored pairs comes back to the driver.
 * The final top-K runs on the driver, the lists are checked and written
   atomically, pushed to the online store, and reported.
+
+With an object store for the data directory (``[storage]``) the actors read only the
+store: the model version ``models/current.json`` names and the feature snapshots
+``features/`` (pushed by ``jobs/sync.py --push features models``), with the driver's
+Feast registry handed to them as bytes; the driver builds the candidates from its
+local working copy (ingest's tables), writes the lists there, and commits them to
+the store as a dataset folder (:meth:`longtail.storage.DataStore.push`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -43,7 +51,7 @@ from longtail.paths import CURRENT_MODEL, Layout
 from longtail.scoring.output import write_partition
 from longtail.scoring.report import catalog_size, scoring_summary, write_scoring_report
 from longtail.scoring.topk import top_k
-from longtail.storage import refuse_object_store
+from longtail.storage import DataStore, store_of
 
 if TYPE_CHECKING:
     from longtail.models.saved import LoadedModel
@@ -117,23 +125,51 @@ class BatchScorer:
         ``score.tail_min_share`` of the config) with a ``_pairs`` column (the
         user's scored pairs in this batch on its first row, 0 on the others);
         False returns every scored pair.
+    data_store
+        The object store of the data directory: ``model_path`` is then the model
+        version's key in it, the snapshots are read from its ``features/``, and
+        ``registry`` (the driver's Feast registry) names the feature service.
+    registry
+        The bytes of the driver's Feast registry file (with ``data_store`` only).
     """
 
     def __init__(
-        self, *, config_json: str, model_path: str, as_of: str, reduce_to_top_k: bool = True
+        self,
+        *,
+        config_json: str,
+        model_path: str,
+        as_of: str,
+        reduce_to_top_k: bool = True,
+        data_store: DataStore | None = None,
+        registry: bytes | None = None,
     ) -> None:
+        import tempfile
+
         import torch
 
         from longtail.models import load_model
-        from longtail.store import feature_store
+        from longtail.store import feature_store, feature_store_on_object_store
         from longtail.store.offline import keep_source_slices
 
         # Every batch asks for features at the same time: read each source's window once.
         keep_source_slices()
         self.cfg = Config.model_validate_json(config_json)
-        self.store = feature_store(self.cfg)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = load_model(model_path, device=device)
+        if data_store is None:
+            self.store = feature_store(self.cfg)
+            self.model = load_model(model_path, device=device)
+        else:
+            if registry is None:
+                msg = "a BatchScorer on an object store needs the driver's Feast registry"
+                raise StageError(msg)
+            # This node may share no disk with the driver: a scratch folder of its own.
+            self._scratch = tempfile.TemporaryDirectory(prefix="longtail-scorer-")
+            scratch = Path(self._scratch.name)
+            self.store = feature_store_on_object_store(
+                self.cfg, data_store, registry=registry, folder=scratch / "feast"
+            )
+            model_dir = data_store.download_folder(model_path, scratch / "model")
+            self.model = load_model(model_dir, device=device)
         self.service = self.cfg.feature_store.feature_service
         self.as_of = dt.datetime.fromisoformat(as_of)
         self.reduce = reduce_to_top_k
@@ -312,6 +348,64 @@ def _load_model(layout: Layout, model_path: Path | None) -> LoadedModel:
     return load_model(model_dir)
 
 
+@dataclass(frozen=True)
+class _StoreInputs:
+    """What the actors read when the data directory is an object store."""
+
+    store: DataStore
+    #: The model version's key (``bucket/prefix/models/<version>``).
+    model_key: str
+    #: The driver's Feast registry file, as bytes.
+    registry: bytes
+
+
+def _store_inputs(
+    store: DataStore, layout: Layout, scratch: Path
+) -> tuple[LoadedModel, _StoreInputs]:
+    """The store's current model (loaded on the driver from ``scratch``) and the actors' inputs.
+
+    Checked before any actor starts: the model, both snapshot tables and the registry.
+
+    Raises
+    ------
+    StageError
+        The store has no current model or no snapshots, or the working copy no registry.
+    """
+    from longtail.artifacts import CurrentModel
+    from longtail.models import load_model
+    from longtail.store.definitions import ITEM_VIEW, USER_VIEW
+
+    paths = store.layout
+    if not store.is_file(paths.current_model):
+        msg = (
+            f"no trained model in {store.url(paths.current_model)}: run jobs/train.py "
+            "on the store, or push one with jobs/sync.py --push models"
+        )
+        raise StageError(msg)
+    version = store.read_artifact(CurrentModel, paths.current_model).version
+    model_key = str(paths.model(version))
+    for view in (USER_VIEW, ITEM_VIEW):
+        if not store.is_file(paths.feature_table(view)):
+            msg = (
+                f"no feature snapshots at {store.url(paths.feature_table(view))}: "
+                "push them with jobs/sync.py --push features"
+            )
+            raise StageError(msg)
+    registry = layout.feast / "registry.db"
+    if not registry.is_file():
+        msg = f"no Feast registry at {registry}: run jobs/features.py on this working copy"
+        raise StageError(msg)
+    model = load_model(store.download_folder(model_key, scratch / "model"))
+    return model, _StoreInputs(store, model_key, registry.read_bytes())
+
+
+def _publish(store: DataStore, layout: Layout, folders: list[Path]) -> None:
+    """Commit the written partition (a dataset folder: parts, then one manifest PUT) and report."""
+    names = [folder.relative_to(layout.root).as_posix() for folder in folders]
+    keys = store.push(layout.root, names)
+    log.info("committed %s to %s (%d objects)", ", ".join(names), store.uri, len(keys))
+
+
 def _actors() -> tuple[int, int]:
     """Scoring actors (one per GPU, else per CPU) and the GPUs they take."""
     from longtail.ray_runtime import ensure_ray
@@ -323,10 +417,16 @@ def _actors() -> tuple[int, int]:
 
 
 def _score_pairs(
-    cfg: Config, cands: _CandidateBlocks, *, model_path: Path, as_of: dt.datetime
+    cfg: Config,
+    cands: _CandidateBlocks,
+    *,
+    model_path: Path,
+    as_of: dt.datetime,
+    remote: _StoreInputs | None = None,
 ) -> pl.DataFrame:
     """Score every candidate pair on Ray Data (one actor per GPU, else per CPU).
 
+    With ``remote`` the actors read the model and the snapshots from the object store.
     Returns the actors' reduced frames (each user's top-k with its scores) joined;
     raises :class:`StageError` when the actors did not score every pair.
     """
@@ -335,12 +435,19 @@ def _score_pairs(
     ray = ensure_ray()
     actors, gpus = cands.actors, _actors()[1]
     ds = ray.data.from_arrow_refs(cands.refs)
+    where: dict[str, Any] = {"model_path": str(model_path)}
+    if remote is not None:
+        where = {
+            "model_path": remote.model_key,
+            "data_store": remote.store,
+            "registry": remote.registry,
+        }
     scored_ds = ds.map_batches(
         BatchScorer,
         fn_constructor_kwargs={
             "config_json": cfg.model_dump_json(),
-            "model_path": str(model_path),
             "as_of": as_of.isoformat(),
+            **where,
         },
         batch_format="pyarrow",
         batch_size=None,  # a whole block: every pair of a user in one call
@@ -396,14 +503,22 @@ def run_scoring(
     StageError
         No model, no canonical tables, or the lists break an invariant.
     """
-    refuse_object_store(cfg, stage="score")
     from longtail.ingest import load_tables
     from longtail.ray_runtime import warm_ray_data
 
     t0 = time.perf_counter()
     layout = Layout(cfg.data_dir)
     as_of = scoring_time(date)
-    model = _load_model(layout, model_path)
+    store = store_of(cfg)
+    remote: _StoreInputs | None = None
+    if store is None:
+        model = _load_model(layout, model_path)
+    elif model_path is not None:
+        msg = f"model_path {model_path} is local; on {store.uri} scoring uses the store's model"
+        raise StageError(msg)
+    else:
+        with tempfile.TemporaryDirectory(prefix="longtail-score-") as scratch:
+            model, remote = _store_inputs(store, layout, Path(scratch))
     info = model.manifest
     # Ray Data's helper actors start while the driver builds the candidates.
     warming = warm_ray_data()
@@ -421,7 +536,7 @@ def run_scoring(
     if cands.pairs == 0:
         msg = f"no candidates for any of {users.len()} users: is the catalog empty?"
         raise StageError(msg)
-    scored = _score_pairs(cfg, cands, model_path=model.path, as_of=as_of)
+    scored = _score_pairs(cfg, cands, model_path=model.path, as_of=as_of, remote=remote)
     ranked = top_k(scored, k=sc.k, tail_min_share=sc.tail_min_share, score=RANK_BY)
     recs = _list_rows(ranked, cfg, model)
     summary = scoring_summary(
@@ -449,6 +564,8 @@ def run_scoring(
         "wrote %d lists (%d rows, %d short) to %s",
         written["users_written"], written["rows"], written["short_lists"], target,
     )  # fmt: skip
+    if store is not None:
+        _publish(store, layout, [target, layout.scoring_report(date).path])
     return ScoreResult(
         date=date, path=target, manifest=written, summary=summary,
         report=layout.scoring_report(date).path, candidates=cands.kept,

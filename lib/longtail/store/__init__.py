@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from longtail.store.builder import (
         apply_definitions,
         feature_store,
+        feature_store_on_object_store,
         materialize,
         store_yaml,
         write_store_yaml,
@@ -25,6 +26,7 @@ __all__ = [
     "apply_definitions",
     "build_definitions",
     "feature_store",
+    "feature_store_on_object_store",
     "materialize",
     "point_in_time_join",
     "store_yaml",
@@ -36,6 +38,7 @@ _WHERE = {
     "build_definitions": "definitions",
     "apply_definitions": "builder",
     "feature_store": "builder",
+    "feature_store_on_object_store": "builder",
     "materialize": "builder",
     "store_yaml": "builder",
     "write_store_yaml": "builder",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from feast import FeatureStore
@@ -19,9 +19,13 @@ from longtail.paths import Layout
 from longtail.store.definitions import RECS_VIEW, Definitions, build_definitions
 from longtail.store.offline import STORE_TYPE
 
+if TYPE_CHECKING:
+    from longtail.storage import DataStore
+
 __all__ = [
     "apply_definitions",
     "feature_store",
+    "feature_store_on_object_store",
     "materialize",
     "store_yaml",
     "write_store_yaml",
@@ -64,6 +68,32 @@ def write_store_yaml(cfg: Config) -> Path:
 def feature_store(cfg: Config) -> FeatureStore:
     """Return a ``FeatureStore`` on ``cfg``'s data directory (the yaml is written first)."""
     return FeatureStore(repo_path=str(write_store_yaml(cfg)))
+
+
+def feature_store_on_object_store(
+    cfg: Config, store: DataStore, *, registry: bytes, folder: Path
+) -> FeatureStore:
+    """A read-only ``FeatureStore`` whose offline sources are the snapshots in ``store``.
+
+    For a Ray worker with no copy of the data directory (a scoring actor): the
+    registry is the driver's, written into ``folder`` (a local scratch folder), so
+    the feature service and its views are exactly the driver's; the offline store
+    reads ``store``'s ``features/`` through its pyarrow filesystem; the online store
+    is an empty SQLite file in ``folder`` that nothing here reads or writes.
+    """
+    from longtail.store.offline import use_object_store
+
+    use_object_store(store.uri, store.filesystem)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "registry.db").write_bytes(registry)
+    content = {
+        **store_yaml(cfg),
+        "registry": {"registry_type": "file", "path": str(folder / "registry.db")},
+        "offline_store": {"type": STORE_TYPE, "data_dir": store.uri},
+        "online_store": {"type": "sqlite", "path": str(folder / "online.db")},
+    }
+    (folder / "feature_store.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
+    return FeatureStore(repo_path=str(folder))
 
 
 def apply_definitions(store: FeatureStore, cfg: Config) -> Definitions:

@@ -9,6 +9,11 @@ Registered in ``feature_store.yaml`` by its import path::
 It reads Parquet ``FileSource`` files. ``get_historical_features`` keeps every
 entity row exactly once, in order, with nulls where no feature row lies inside
 the TTL (Feast's file store drops such rows); the pulls serve materialization.
+
+``data_dir`` may be an object store's URI (``s3://bucket/prefix``) once the process
+has handed the store's pyarrow filesystem to :func:`use_object_store`: sources under
+it are then read through that filesystem (a scoring actor on a node with no copy of
+the data directory).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any, Literal
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from feast.data_source import DataSource
 from feast.feature_view import FeatureView
@@ -50,6 +57,7 @@ __all__ = [
     "PolarsRetrievalJob",
     "forget_source_slices",
     "keep_source_slices",
+    "use_object_store",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,15 +169,60 @@ def source_path(config: RepoConfig, source: DataSource) -> str:
     uri = source.path
     if "://" in uri or Path(uri).is_absolute():
         return uri
+    base = os.path.expandvars(getattr(config.offline_store, "data_dir", "."))
+    if "://" in base:  # an object store's prefix: keys join with "/", never as a Path
+        return f"{base.rstrip('/')}/{uri}"
     return str(_data_dir(config) / uri)
+
+
+#: Object stores this process reads sources from: ``s3://bucket/prefix`` -> filesystem.
+_FILESYSTEMS: dict[str, pafs.FileSystem] = {}
+
+
+def use_object_store(uri: str, filesystem: pafs.FileSystem) -> None:
+    """Read the sources under ``uri`` (``s3://bucket/prefix``) through ``filesystem``.
+
+    The filesystem carries the credentials of the process that made it (a
+    :class:`longtail.storage.DataStore`'s, pickled to a Ray worker), so the worker
+    needs none of its own, and Feast's YAML never holds a key.
+    """
+    _FILESYSTEMS[uri.rstrip("/")] = filesystem
+
+
+def _remote(path: str) -> tuple[pafs.FileSystem, str] | None:
+    """The filesystem and key of a source under a :func:`use_object_store` URI, else None.
+
+    Raises
+    ------
+    StageError
+        ``path`` is a URI under no store this process was given.
+    """
+    if "://" not in path:
+        return None
+    for uri, fs in _FILESYSTEMS.items():
+        if path.startswith(uri + "/"):
+            return fs, path.partition("://")[2]
+    msg = f"feature source {path}: no filesystem for it in this process (use_object_store)"
+    raise StageError(msg)
+
+
+def _missing(source: DataSource, path: str) -> StageError:
+    hint = "push them with jobs/sync.py --push features" if "://" in path else "build them first"
+    return StageError(f"feature source {source.name!r} not found at {path}; {hint}")
 
 
 def _scan(config: RepoConfig, source: DataSource) -> pl.LazyFrame:
     path = source_path(config, source)
-    if "://" not in path and not Path(path).exists():
-        msg = f"feature source {source.name!r} not found at {path}; build the features first"
-        raise StageError(msg)
-    return pl.scan_parquet(path)
+    remote = _remote(path)
+    if remote is None:
+        if not Path(path).exists():
+            raise _missing(source, path)
+        return pl.scan_parquet(path)
+    fs, key = remote
+    if fs.get_file_info(key).type == pafs.FileType.NotFound:
+        raise _missing(source, path)
+    # Polars hands the projection and the time filter to pyarrow (row-group statistics).
+    return pl.scan_pyarrow_dataset(pads.dataset(key, filesystem=fs, format="parquet"))
 
 
 def _batch_source(view: FeatureView) -> DataSource:
@@ -237,10 +290,18 @@ def forget_source_slices() -> None:
     _SLICES = None
 
 
-def _files_signature(path: str) -> tuple[Any, ...] | None:
-    """What identifies a local source's content: its files' names, sizes, mtimes; None if remote."""
-    if "://" in path:
-        return None
+def _files_signature(path: str) -> tuple[Any, ...]:
+    """What identifies a source's content: its files' names, sizes, modification times."""
+    remote = _remote(path)
+    if remote is not None:
+        fs, key = remote
+        info = fs.get_file_info(key)
+        if info.type == pafs.FileType.Directory:
+            selector = pafs.FileSelector(key, recursive=True)
+            infos = sorted(fs.get_file_info(selector), key=lambda i: i.path)
+        else:
+            infos = [info]
+        return tuple((i.path, i.size, i.mtime_ns) for i in infos)
     root = Path(path)
     files = sorted(root.rglob("*.parquet")) if root.is_dir() else [root]
     out = []
@@ -252,9 +313,9 @@ def _files_signature(path: str) -> tuple[Any, ...] | None:
 
 def _slice_key(path: str, *parts: Any) -> tuple[Any, ...] | None:
     """The key a kept slice of ``path`` must match; None when slices are not kept here."""
-    if _SLICES is None or (signature := _files_signature(path)) is None:
+    if _SLICES is None:
         return None
-    return (*parts, signature)
+    return (*parts, _files_signature(path))
 
 
 # --------------------------------------------------------------------------- the store
@@ -518,7 +579,12 @@ class PolarsOfflineStore(OfflineStore):
         self, config: RepoConfig, data_source: DataSource
     ) -> Iterable[tuple[str, str]]:
         """Column names and Arrow types of the source file."""
-        schema = pq.read_schema(source_path(config, data_source))
+        path = source_path(config, data_source)
+        remote = _remote(path)
+        if remote is None:
+            schema = pq.read_schema(path)
+        else:
+            schema = pads.dataset(remote[1], filesystem=remote[0], format="parquet").schema
         return [(f.name, str(f.type)) for f in schema]
 
 
