@@ -7,6 +7,11 @@ Idempotent: a rerun redoes nothing whose inputs are unchanged. Runs locally,
 or on a cluster as `ray job submit --working-dir . -- python jobs/daily.py ...`.
 The terminal shows one line per step and progress on long ones; Feast, Ray and
 library output goes to DATA_DIR/runs/date=D/run.log (--verbose shows it too).
+
+With [storage] uri (or --data-dir s3://BUCKET/PREFIX) a push step commits features
+and training to the object store after the gates, and resample, train and score run
+on the store (the driver-side steps write the local working copy); the backtest
+does not take a store yet, so [daily] backtest must be off there.
 """
 
 from __future__ import annotations
@@ -15,12 +20,11 @@ import sys
 from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
-from longtail.daily import run_daily
+from longtail.daily import check_storage, run_daily
 from longtail.daily.report import closing_screen
 from longtail.paths import Layout
 from longtail.ray_runtime import shutdown_ray
 from longtail.runlog import RunLog
-from longtail.storage import refuse_object_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.start is None) != (args.end is None):
         parser.error("--start and --end go together")
     cfg = load_from_args(args)
-    refuse_object_store(cfg, stage="daily")  # before the lock writes anything
+    check_storage(cfg)  # before the lock writes anything
     layout = Layout(cfg.data_dir)
     with RunLog(verbose=args.verbose, default=layout.run_log) as run_log:
         result = run_daily(

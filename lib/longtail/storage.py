@@ -225,10 +225,11 @@ class DataStore:
             raise StageError(msg) from exc
 
     def read_table(self, keys: Sequence[str]) -> pa.Table:
-        """Read Parquet objects into one Arrow table."""
+        """Read Parquet objects into one Arrow table (their columns only: no hive keys)."""
         import pyarrow.parquet as pq
 
-        return pq.ParquetDataset(list(keys), filesystem=self.filesystem).read()
+        # A partition's parts sit under ``date=D/``: that is a place, not a column.
+        return pq.ParquetDataset(list(keys), filesystem=self.filesystem, partitioning=None).read()
 
     def parquet_bytes(self, key: str | Path) -> int:
         """Uncompressed size of a Parquet object, from its footer."""
@@ -465,7 +466,7 @@ def store_of(cfg: Config) -> DataStore | None:
 
 
 #: The stages that read and write an object-store data directory.
-SUPPORTED_STAGES = ("resample", "train", "score", "sync")
+SUPPORTED_STAGES = ("resample", "train", "score", "daily without the backtest", "sync")
 
 
 def refuse_object_store(cfg: Config, *, stage: str) -> None:

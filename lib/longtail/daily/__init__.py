@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from longtail.daily.chain import build_steps, gate_step, last_data_date, run_daily
+from longtail.daily.chain import (
+    build_steps,
+    check_storage,
+    gate_step,
+    last_data_date,
+    run_daily,
+)
 from longtail.daily.runner import RunContext, Step, StepFailed, data_dir_lock, run_steps
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "Step",
     "StepFailed",
     "build_steps",
+    "check_storage",
     "data_dir_lock",
     "gate_step",
     "last_data_date",

@@ -1,4 +1,13 @@
-"""The steps of the daily chain and the driver over a date or a range of dates."""
+"""The steps of the daily chain and the driver over a date or a range of dates.
+
+With an object store for the data directory (``[storage]``) the driver-side steps
+(ingest, the gates, features) write the local working copy; a ``push`` step then
+commits its ``features/`` and ``training/`` to the store, and the Ray steps run on the
+store: resample writes the resampled rows there, train uploads the model there (and
+pulls it into the working copy, whose ``models/`` the schedule and the reports read),
+score's actors read only the store and its lists are committed there too. The
+backtest does not take a store yet: such a chain refuses before it writes anything.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +25,22 @@ from longtail.artifacts import LastTrained
 from longtail.config import Config, GenericSource, RetailRocketSource
 from longtail.daily.report import write_run_report
 from longtail.daily.runner import RunContext, Step, StepRecord, data_dir_lock, run_steps
-from longtail.errors import StageError
+from longtail.errors import ConfigError, StageError
 from longtail.paths import Layout
-from longtail.storage import refuse_object_store
+from longtail.storage import store_of
 
 if TYPE_CHECKING:
     from longtail.runlog import RunLog
     from longtail.validation import Stage
 
-__all__ = ["DailyResult", "build_steps", "gate_step", "last_data_date", "run_daily"]
+__all__ = [
+    "DailyResult",
+    "build_steps",
+    "check_storage",
+    "gate_step",
+    "last_data_date",
+    "run_daily",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +103,32 @@ def _split_rows(layout: Layout) -> dict[str, int]:
     }
 
 
+def check_storage(cfg: Config) -> None:
+    """Stop a chain on an object store that would run the backtest (it takes none yet).
+
+    Raises
+    ------
+    ConfigError
+        ``cfg`` names an object store and ``daily.backtest`` is on: one line.
+    """
+    if cfg.storage.uri is not None and cfg.daily.backtest:
+        msg = (
+            f"daily on the object store {cfg.storage.uri} cannot run the backtest yet "
+            "(it rebuilds the chain on a local work folder); set [daily] backtest = false, "
+            "or run jobs/backtest.py on a local data_dir"
+        )
+        raise ConfigError(msg)
+
+
+def _push(ctx: RunContext) -> dict[str, Any]:
+    store = store_of(ctx.cfg)
+    if store is None:  # build_steps adds this step only with a store
+        msg = "the push step needs [storage] uri"
+        raise StageError(msg)
+    keys = store.push(ctx.layout.root, ["features", "training"])
+    return {"objects": len(keys)}
+
+
 def _strategy(ctx: RunContext) -> str:
     return effective_config(ctx.cfg, ctx.layout).resampling.strategy
 
@@ -100,7 +142,7 @@ def _resample(ctx: RunContext) -> dict[str, Any]:
         # Nothing to do, and recorded as done: train reads the split as it is.
         return {"strategy": "none"}
     ensure_ray()
-    report = resample_train_split(ctx.layout, cfg.resampling, seed=cfg.seed)
+    report = resample_train_split(store_of(cfg) or ctx.layout, cfg.resampling, seed=cfg.seed)
     return {"strategy": cfg.resampling.strategy, **report.overall.to_dict()["after"]}
 
 
@@ -131,7 +173,12 @@ def _train(ctx: RunContext) -> dict[str, Any]:
     ensure_ray()
     strategy = cfg.resampling.strategy
     version = f"{ctx.date.isoformat()}-{strategy}-{cfg.train.loss}"
-    result = fit(ctx.layout, cfg, strategy=strategy, version=version)
+    store = store_of(cfg)
+    result = fit(store or ctx.layout, cfg, strategy=strategy, version=version)
+    if store is not None:
+        # The working copy keeps the store's models: the schedule, the score step's
+        # fingerprint and the run report read them there.
+        store.pull(ctx.layout.root, ["models"])
     LastTrained(date=ctx.date, version=result.version).write(ctx.layout.last_trained)
     overall = result.metrics.filter((pl.col("split") == "test") & (pl.col("scope") == "all"))
     row = overall.row(0, named=True) if overall.height else {}
@@ -229,7 +276,18 @@ def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
 
 
 def build_steps(cfg: Config) -> list[Step]:
-    """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest."""
+    """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest.
+
+    With ``[storage]`` a ``push`` step after the gates commits what the Ray steps read.
+    """
+    on_store = cfg.storage.uri is not None
+    push = Step(
+        name="push",
+        run=_push,
+        inputs=lambda c: [c.layout.features, c.layout.training],
+        outputs=lambda c: [],  # objects in the store: nothing local to check
+        config=("storage",),
+    )
     return [
         Step(
             name="ingest",
@@ -249,12 +307,15 @@ def build_steps(cfg: Config) -> list[Step]:
         ),
         gate_step(stage="features"),
         gate_step(stage="training"),
+        *([push] if on_store else []),
         Step(
             name="resample",
             run=_resample,
             inputs=lambda c: [c.layout.split("train"), _tune_best(c)],
             outputs=lambda c: (
-                [c.layout.resampled_strategy(_strategy(c))] if _strategy(c) != "none" else []
+                [c.layout.resampled_strategy(_strategy(c))]
+                if _strategy(c) != "none" and not on_store
+                else []
             ),
             config=("resampling",),
         ),
@@ -334,9 +395,14 @@ def run_daily(
     LockHeld
         Another run holds the data directory.
     """
-    refuse_object_store(cfg, stage="daily")
+    check_storage(cfg)
     layout = Layout(cfg.data_dir)
     steps = build_steps(cfg)
+    if cfg.storage.uri is not None:
+        log.info(
+            "daily on %s: ingest, gates and features write the working copy %s",
+            cfg.storage.uri, layout.root,
+        )  # fmt: skip
     records: dict[dt.date, dict[str, StepRecord]] = {}
     manifests: dict[dt.date, Path] = {}
     with data_dir_lock(layout, job="daily"):
