@@ -5,8 +5,10 @@
 
 FOLDERs are data-directory folders (training, features, resampled, models, ...).
 The driver-side stages (ingest, features, validate) write the local data_dir; the
-Ray stages (resample, train) read and write only the object store, so a Ray cluster
-needs no shared disk. Push the training splits before them, pull the model after.
+Ray stages (resample, train, score's actors) read and write only the object store, so
+a Ray cluster needs no shared disk. Push the training splits (and, for scoring, the
+feature snapshots: --push training features) before them, pull the model after.
+jobs/daily.py on a store pushes and pulls by itself.
 Dataset folders of Parquet parts are committed in the store by their manifest
 (a half-pushed one is never read); pulled files are each written atomically.
 """
