@@ -3,6 +3,10 @@
 python jobs/tune.py --config jobs/configs/demo.toml [--data-dir DIR] [--run-id NAME]
 python jobs/tune.py --config ... --run-id NAME --finish   # verdict from a stopped run's trials
 python jobs/tune.py --smoke-test      # tiny synthetic splits in a temp folder, 3 short trials
+
+With [storage] uri (or --data-dir s3://BUCKET/PREFIX) the trials read the splits from
+the object store and upload their records and models there; the driver judges them in
+its local working copy and commits the run folder and best.json to the store.
 """
 
 from __future__ import annotations
@@ -15,11 +19,10 @@ from pathlib import Path
 import polars as pl
 
 from longtail.cli import base_parser, load_from_args, run_main
-from longtail.config import Config
+from longtail.config import Config, StorageConfig
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout, TuneRun
 from longtail.ray_runtime import ensure_ray
-from longtail.storage import refuse_object_store
 from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, run_tune
 from longtail.tune.space import param_space
@@ -99,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.finish and not args.run_id:
         parser.error("--finish needs the --run-id of the run to finish")
     cfg = load_from_args(args)
-    refuse_object_store(cfg, stage="tune")  # before the lock writes anything
     param_space(cfg)  # unknown strategies or parameters fail here, before Ray starts
     ensure_ray()
     if args.smoke_test:
-        cfg = smoke_config(cfg)
+        # Tiny local splits: never the object store a config may name.
+        cfg = smoke_config(cfg).model_copy(update={"storage": StorageConfig()})
         with tempfile.TemporaryDirectory(prefix="longtail-tune-smoke-") as tmp:
             layout = Layout(Path(tmp))
             write_splits(layout, make_training_rows(n_rows=6_000, seed=cfg.seed))

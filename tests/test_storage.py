@@ -150,7 +150,7 @@ def test_storage_config_errors_name_the_key(raw: dict[str, object], match: str) 
 
 def test_a_stage_without_object_store_support_refuses_in_one_line() -> None:
     cfg = config_from_dict({"storage": {"uri": "s3://bucket/demo"}})
-    with pytest.raises(ConfigError, match=r"tune cannot use .* \(supported there: resample") as e:
-        refuse_object_store(cfg, stage="tune")
+    with pytest.raises(ConfigError, match=r"backtest cannot .* \(supported there: resample") as e:
+        refuse_object_store(cfg, stage="backtest")
     assert "\n" not in str(e.value)
-    refuse_object_store(config_from_dict({}), stage="tune")
+    refuse_object_store(config_from_dict({}), stage="backtest")

@@ -466,7 +466,7 @@ def store_of(cfg: Config) -> DataStore | None:
 
 
 #: The stages that read and write an object-store data directory.
-SUPPORTED_STAGES = ("resample", "train", "score", "daily without the backtest", "sync")
+SUPPORTED_STAGES = ("resample", "train", "score", "tune", "daily without the backtest", "sync")
 
 
 def refuse_object_store(cfg: Config, *, stage: str) -> None:

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+import pyarrow.fs as pafs
 import pytest
 
-from longtail.config import Config, config_from_dict
+from longtail.artifacts import TunedBest
+from longtail.config import Config, StorageConfig, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.models import load_model
-from longtail.paths import Layout, TuneRun
+from longtail.paths import MODEL_MANIFEST, Layout, TuneRun
+from longtail.storage import DataStore
 from longtail.synthetic import make_training_rows, write_splits
 from longtail.tune import TuneResult, apply_best, load_best, run_tune
 from longtail.tune.leaderboard import LEADERBOARD_COLUMNS
@@ -139,3 +142,34 @@ def test_finish_judges_a_stopped_search_from_the_trials_on_disk(tuned: Run) -> N
     assert stopped.verdict.is_file() and stopped.report.is_file()
     with pytest.raises(StageError, match="no trials to finish"):
         run_tune(tuned.layout, tuned.cfg, run_id="never-ran", finish=True)
+
+
+def _objectives(board: pl.DataFrame) -> pl.DataFrame:
+    cols = ["label", "seed", "epochs_run", "objective", "test_pr_auc", "test_recall_at_k"]
+    return board.select(cols).sort("label", "seed")
+
+
+def test_tune_on_an_object_store_runs_the_trials_of_a_local_run(
+    tuned: Run, s3_store: DataStore, tmp_path: Any
+) -> None:
+    # The same splits, only in the bucket; the working copy starts empty.
+    s3_store.push(tuned.layout.root, ["training"])
+    work = Layout(tmp_path / "work")
+    storage = StorageConfig(uri=s3_store.uri, endpoint_url=s3_store.endpoint_url)
+    cfg = tuned.cfg.model_copy(update={"data_dir": work.root, "storage": storage})
+    result = run_tune(work, cfg, run_id="run-s3")
+
+    assert _objectives(result.leaderboard).equals(_objectives(tuned.result.leaderboard))
+    assert result.best is not None and result.best.label == tuned.result.best.label  # type: ignore[union-attr]
+    # Every trial uploaded its record and model: the driver judged what it pulled.
+    run = s3_store.layout.tune_run("run-s3")
+    for trial_id in result.leaderboard["trial_id"]:
+        assert s3_store.is_file(run.trial(trial_id).record)
+        assert s3_store.is_file(run.trial(trial_id).model / MODEL_MANIFEST)
+    # The judged run and best.json are committed; the cache and Ray's state are gone.
+    assert s3_store.is_file(run.leaderboard("parquet"))
+    assert s3_store.read_artifact(TunedBest, s3_store.layout.tune_best) == result.best
+    stored = {i.path for i in s3_store.filesystem.get_file_info(
+        pafs.FileSelector(str(s3_store.layout.tune), recursive=True))}  # fmt: skip
+    assert not [p for p in stored if "/cache/" in p or "/_ray/" in p]
+    assert not (work.root / "training").exists()

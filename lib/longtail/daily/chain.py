@@ -275,19 +275,23 @@ def gate_step(*, stage: Stage = "all", name: str | None = None) -> Step:
     )
 
 
-def build_steps(cfg: Config) -> list[Step]:
-    """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest.
-
-    With ``[storage]`` a ``push`` step after the gates commits what the Ray steps read.
-    """
-    on_store = cfg.storage.uri is not None
-    push = Step(
+def _push_step() -> Step:
+    """Commit what the Ray steps read (features, training) to the object store."""
+    return Step(
         name="push",
         run=_push,
         inputs=lambda c: [c.layout.features, c.layout.training],
         outputs=lambda c: [],  # objects in the store: nothing local to check
         config=("storage",),
     )
+
+
+def build_steps(cfg: Config) -> list[Step]:
+    """The chain, in order: ingest, gate, features, gates, resample, train, score, backtest.
+
+    With ``[storage]`` a ``push`` step after the gates commits what the Ray steps read.
+    """
+    on_store = cfg.storage.uri is not None
     return [
         Step(
             name="ingest",
@@ -307,7 +311,7 @@ def build_steps(cfg: Config) -> list[Step]:
         ),
         gate_step(stage="features"),
         gate_step(stage="training"),
-        *([push] if on_store else []),
+        *([_push_step()] if on_store else []),
         Step(
             name="resample",
             run=_resample,

@@ -9,6 +9,11 @@ Outputs, under ``DATA_DIR/tune/``::
     <run>/trials/<trial_id>/                     per-trial record, predictions, model
     latest -> <run>                              (a copy where links are not possible)
     best.json                                    the winning configuration, for the daily job
+
+With an object store (``[storage]``) the trials read the splits from it and upload
+their folders to ``tune/<run>/trials/`` there (Ray Tune's own state goes there too,
+``storage_filesystem``); the driver pulls the trials into its working copy, judges
+them as on a local run, and commits the run folder and ``best.json`` to the store.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from longtail.config import Config, config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.io import atomic_dir, write_csv, write_json, write_parquet
 from longtail.paths import TUNE_BEST, TUNE_LATEST, Layout, TuneRun
-from longtail.storage import refuse_object_store
+from longtail.storage import DataStore, store_of
 from longtail.tune.leaderboard import (
     Comparison,
     build_leaderboard,
@@ -61,11 +66,18 @@ def _epochs(cfg: Config) -> int:
     return cfg.tune.epochs or cfg.train.epochs
 
 
-def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
-    paths = {s: layout.split(s).resolve() for s in ("train", "validation", "test")}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
+def _setup(layout: Layout, cfg: Config, run_id: str, store: DataStore | None) -> TrialSetup:
+    names = ("train", "validation", "test")
+    if store is None:
+        paths = {s: layout.split(s).resolve() for s in names}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        hint = "build the training set first"
+    else:
+        paths = {s: store.layout.split(s) for s in names}
+        missing = [store.url(p) for p in paths.values() if not store.is_file(p)]
+        hint = "push them with jobs/sync.py --push training"
     if missing:
-        msg = f"missing split(s) {missing}; build the training set first"
+        msg = f"missing split(s) {missing}; {hint}"
         raise StageError(msg)
     return TrialSetup(
         cfg=cfg,
@@ -75,6 +87,7 @@ def _setup(layout: Layout, cfg: Config, run_id: str) -> TrialSetup:
         validation=paths["validation"],
         test=paths["test"],
         epochs=_epochs(cfg),
+        store=store,
     )
 
 
@@ -106,7 +119,8 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
 
     cfg = setup.cfg
     tc = cfg.tune
-    storage = setup.run_dir.parent / "_ray"
+    store = setup.store
+    storage = (setup.run_dir if store is None else setup.store_run).parent / "_ray"
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, setup=setup), {"cpu": tc.cpus_per_trial}
     )
@@ -121,10 +135,17 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
             time_budget_s=tc.time_budget_s,
             max_concurrent_trials=tc.max_concurrent_trials,
         ),
-        run_config=tune.RunConfig(name=setup.run_id, storage_path=str(storage), verbose=0),
+        run_config=tune.RunConfig(
+            name=setup.run_id,
+            storage_path=str(storage),
+            storage_filesystem=None if store is None else store.filesystem,
+            verbose=0,
+        ),
     )
     try:
-        return _statuses(tuner.fit(), epochs=setup.epochs, run_dir=setup.run_dir)
+        grid = tuner.fit()
+        _pull_trials(setup)
+        return _statuses(grid, epochs=setup.epochs, run_dir=setup.run_dir)
     except Exception as exc:  # the search, not a trial, failed
         # A trial's own error is in its result; this is the search itself stopping
         # (Ray's memory monitor killing a trial actor raises here). The finished
@@ -134,9 +155,27 @@ def _run_search(setup: TrialSetup) -> tuple[dict[str, str], dict[str, str]]:
             setup.run_id, type(exc).__name__, str(exc)[:300],
         )  # fmt: skip
         # Keyed by no trial id, so it marks no trial; it names the cause when none finished.
+        _pull_trials(setup)
         return {}, {"(search)": f"{type(exc).__name__}: {exc}"[:500]}
     finally:
-        shutil.rmtree(storage / setup.run_id, ignore_errors=True)
+        if store is None:
+            shutil.rmtree(storage / setup.run_id, ignore_errors=True)
+        else:
+            store.delete(storage / setup.run_id)
+
+
+def _pull_trials(setup: TrialSetup) -> None:
+    """Copy the trials the store holds into the driver's run folder (nothing without a store)."""
+    import pyarrow.fs as pafs
+
+    store = setup.store
+    if store is None:
+        return
+    trials = setup.store_run / "trials"
+    if store.filesystem.get_file_info(str(trials)).type == pafs.FileType.NotFound:
+        return  # no trial got as far as its first record
+    root = setup.run_dir.parent.parent  # the working copy: <root>/tune/<run>
+    store.pull(root, [setup.files.trials.relative_to(root).as_posix()])
 
 
 def _statuses(grid: Any, *, epochs: int, run_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -278,7 +317,7 @@ def run_tune(
     StageError
         A split is missing, or no trial produced a result.
     """
-    refuse_object_store(cfg, stage="tune")
+    store = store_of(cfg)
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if run_id in (TUNE_LATEST, "_ray") or "/" in run_id or run_id.startswith("."):
         msg = (
@@ -287,9 +326,25 @@ def run_tune(
         )
         raise ConfigError(msg)
     param_space(cfg)  # validates strategies and losses before any work
-    setup = _setup(layout, cfg, run_id)
+    setup = _setup(layout, cfg, run_id, store)
+    if finish:
+        _pull_trials(setup)
     statuses, errors = _search_or_finish(setup, finish=finish)
-    return _judge(layout, cfg, setup, statuses, errors)
+    result = _judge(layout, cfg, setup, statuses, errors)
+    if store is not None:
+        _commit(store, layout, setup, best=result.best is not None)
+    return result
+
+
+def _commit(store: DataStore, layout: Layout, setup: TrialSetup, *, best: bool) -> None:
+    """Put the judged run folder (and ``best.json``) in the store; drop the store's cache."""
+    root = layout.root.resolve()
+    folders = [setup.run_dir.relative_to(root).as_posix()]
+    if best:
+        folders.append(layout.tune_best.resolve().relative_to(root).as_posix())
+    store.delete(setup.store_run / setup.files.cache.name)
+    keys = store.push(root, folders)
+    log.info("committed tune run %s to %s (%d objects)", setup.run_id, store.uri, len(keys))
 
 
 def _search_or_finish(setup: TrialSetup, *, finish: bool) -> tuple[dict[str, str], dict[str, str]]:

@@ -17,8 +17,13 @@ Each trial writes ``<run>/trials/<trial_id>/``: ``trial.json`` (settings,
 history, timings), and at each epoch that improves the objective the model,
 finished by :func:`longtail.train.finish_model` like every model of the project
 (``model/``), and the calibrated predictions on validation and test
-(``predictions.parquet``), read by the leaderboard. Like the training stage's
-Ray Data reads, this assumes ``DATA_DIR`` is reachable from every node.
+(``predictions.parquet``), read by the leaderboard.
+
+With an object store (``TrialSetup.store``) a trial reads the splits and the
+resampling cache from it and writes its folder into a scratch folder of its own
+process, uploading each file to ``<run>/trials/<trial_id>/`` in the store as it is
+written (the model before the record that names its epoch); the driver pulls the
+trials back to judge them. No node needs a disk another one sees.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import hashlib
 import json
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -59,6 +65,7 @@ from longtail.schema import (
     SPLIT,
     USER_ID,
 )
+from longtail.storage import DataStore
 from longtail.train import (
     Batches,
     Calibrator,
@@ -88,7 +95,11 @@ _KEEP: Final = (USER_ID, ITEM_ID, POPULARITY_BUCKET, LABEL)
 
 @dataclass(frozen=True)
 class TrialSetup:
-    """What every trial shares: the config, the split files and the run folder (absolute)."""
+    """What every trial shares: the config, the split files and the run folder (absolute).
+
+    With ``store`` the split paths are the object store's keys, and ``run_dir`` is
+    where a trial process writes before it uploads (see :meth:`publish`).
+    """
 
     cfg: Config
     run_id: str
@@ -97,20 +108,53 @@ class TrialSetup:
     validation: Path
     test: Path
     epochs: int
+    store: DataStore | None = None
 
     @property
     def files(self) -> TuneRun:
         """The run folder's files (trials, cache, leaderboard, ...)."""
         return TuneRun(self.run_dir)
 
+    @property
+    def store_run(self) -> Path:
+        """The run folder's key in the object store (``bucket/prefix/tune/<run>``)."""
+        if self.store is None:
+            msg = "a trial setup without an object store has no store run folder"
+            raise StageError(msg)
+        return self.store.layout.tune_run(self.run_id).path
+
+    def read(self, path: Path) -> pl.DataFrame:
+        """One split (or cache) file, from the local disk or the object store."""
+        if self.store is None:
+            return pl.read_parquet(path)
+        return pl.DataFrame(pl.from_arrow(self.store.read_table([str(path)])))
+
+    def publish(self, *paths: Path) -> None:
+        """Upload files (or folders) written under ``run_dir`` to the store's run folder.
+
+        Nothing to do without a store: ``run_dir`` is then the run folder itself.
+        """
+        if self.store is None:
+            return
+        for path in paths:
+            files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+            for f in files:
+                key = self.store_run / f.relative_to(self.run_dir)
+                self.store.write_bytes(key, f.read_bytes())
+
 
 def _cache_key(setup: TrialSetup, rcfg: ResamplingConfig) -> str:
-    stat = setup.train.stat()
+    if setup.store is None:
+        stat = setup.train.stat()
+        size, mtime = stat.st_size, stat.st_mtime_ns
+    else:
+        info = setup.store.filesystem.get_file_info(str(setup.train))
+        size, mtime = info.size, info.mtime_ns
     raw = json.dumps(
         {
             "resampling": rcfg.model_dump(mode="json"),
             "seed": setup.cfg.seed,
-            "train": [str(setup.train), stat.st_size, stat.st_mtime_ns],
+            "train": [str(setup.train), size, mtime],
         },
         sort_keys=True,
         default=str,
@@ -132,7 +176,7 @@ def resampled_train(
     tuple
         Rows, the sampling report, and whether it came from the cache.
     """
-    train = pl.read_parquet(setup.train)
+    train = setup.read(setup.train)
     if spec.strategy == "none":
         return train, None, False
     rcfg = setup.cfg.resampling.model_copy(
@@ -140,11 +184,19 @@ def resampled_train(
     )
     folder = setup.files.cache / f"{spec.strategy}-{_cache_key(setup, rcfg)}"
     rows_path, report_path = folder / split_file("train"), folder / SAMPLING_REPORT
-    if report_path.is_file() and rows_path.is_file():
+    store = setup.store
+    if store is None and report_path.is_file() and rows_path.is_file():
         return pl.read_parquet(rows_path), SamplingReport.load(report_path), True
+    if store is not None:
+        # The cache is shared through the store: trials on other nodes resample once too.
+        rows_key = setup.store_run / rows_path.relative_to(setup.run_dir)
+        report_key = setup.store_run / report_path.relative_to(setup.run_dir)
+        if store.is_file(report_key) and store.is_file(rows_key):
+            return setup.read(rows_key), store.read_artifact(SamplingReport, report_key), True
     rows, sampling = resample_frame(train, rcfg, seed=setup.cfg.seed)
     write_parquet(rows, rows_path)
     sampling.write(report_path)  # written last: its presence marks a complete entry
+    setup.publish(rows_path, report_path)
     return rows, sampling, False
 
 
@@ -257,6 +309,7 @@ class _Tracker:
         self.record["total_seconds"] = time.perf_counter() - self.trial_started
         self.record["finished"] = end.stop or end.epoch >= self.setup.epochs
         write_json(self.record, self.trial.record)
+        self.setup.publish(self.trial.record)
         self.report(metrics)
 
     def _save(self, end: EpochEnd, calibration: Calibration) -> None:
@@ -283,6 +336,8 @@ class _Tracker:
             for name, rows in done.scored.items()
         ]
         write_parquet(pl.concat(frames), self.trial.predictions)
+        # Before the record that names this epoch as the best (written after this).
+        self.setup.publish(self.trial.model, self.trial.predictions)
 
 
 def train_trial(
@@ -321,11 +376,30 @@ def train_trial(
     spec = trial_spec(point, setup.cfg)
     # The trial's seed drives resampling, initialisation and batch order alike.
     setup = dataclasses.replace(setup, cfg=setup.cfg.model_copy(update={"seed": spec.seed}))
+    if setup.store is None:
+        return _train_trial(setup, spec, point, trial_id=trial_id, report=report)
+    # This process may share no disk with the driver: it writes into a scratch folder
+    # of its own and uploads every file (TrialSetup.publish).
+    with tempfile.TemporaryDirectory(prefix=f"longtail-trial-{trial_id}-") as scratch:
+        local = dataclasses.replace(setup, run_dir=Path(scratch) / setup.run_id)
+        return _train_trial(local, spec, point, trial_id=trial_id, report=report)
+
+
+def _train_trial(
+    setup: TrialSetup,
+    spec: TrialSpec,
+    point: dict[str, Any],
+    *,
+    trial_id: str,
+    report: Callable[[dict[str, float]], None],
+) -> dict[str, Any]:
+    """:func:`train_trial` with the trial's seed set and its run folder chosen."""
     cfg = setup.cfg
     trial = setup.files.trial(trial_id)
     record = _new_record(setup, spec, trial_id=trial_id, baseline=is_baseline(point, cfg))
     started = time.perf_counter()
     write_json(record, trial.record)
+    setup.publish(trial.record)
     train, run = _train_rows(setup, spec, record, started=started)
     fspec = fit_feature_spec(
         train,
@@ -334,8 +408,8 @@ def train_trial(
         sequence_length=run.train.sequence_length,
     )
     model, optimizers, wc = _model(setup, run, fspec)
-    validation = pl.read_parquet(setup.validation)
-    test = pl.read_parquet(setup.test)
+    validation = setup.read(setup.validation)
+    test = setup.read(setup.test)
     train_arrays = _encoded(train, fspec)
     val_batches = _batches(_encoded(validation, fspec), batch_size=8192, seed=None)
 
