@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from longtail.backtest import run_backtest
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
 from longtail.locking import data_dir_lock
-from longtail.storage import refuse_object_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +34,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.holdout_days is not None and args.holdout_days < 1:
         parser.error("--holdout-days must be >= 1")
     cfg = load_from_args(args)
-    refuse_object_store(cfg, stage="backtest")  # before the lock writes anything
     with data_dir_lock(cfg.data_dir, job="backtest"):
         result = run_backtest(cfg, date=args.date, holdout_days=args.holdout_days)
     m = result.metrics

@@ -10,8 +10,8 @@ library output goes to DATA_DIR/runs/date=D/run.log (--verbose shows it too).
 
 With [storage] uri (or --data-dir s3://BUCKET/PREFIX) a push step commits features
 and training to the object store after the gates, and resample, train and score run
-on the store (the driver-side steps write the local working copy); the backtest
-does not take a store yet, so [daily] backtest must be off there.
+on the store (the driver-side steps write the local working copy), the backtest's
+rebuilt chain included.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from longtail.cli import base_parser, load_from_args, parse_date, run_main
-from longtail.daily import check_storage, run_daily
+from longtail.daily import run_daily
 from longtail.daily.report import closing_screen
 from longtail.paths import Layout
 from longtail.ray_runtime import shutdown_ray
@@ -41,7 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.start is None) != (args.end is None):
         parser.error("--start and --end go together")
     cfg = load_from_args(args)
-    check_storage(cfg)  # before the lock writes anything
     layout = Layout(cfg.data_dir)
     with RunLog(verbose=args.verbose, default=layout.run_log) as run_log:
         result = run_daily(

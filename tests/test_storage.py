@@ -14,7 +14,7 @@ from longtail.config import config_from_dict
 from longtail.errors import ConfigError, StageError
 from longtail.io import write_json
 from longtail.paths import DATASET_MANIFEST, Layout
-from longtail.storage import DataStore, refuse_object_store, store_of
+from longtail.storage import DataStore, store_of
 
 
 def _part(store: DataStore, key: str, values: list[int]) -> None:
@@ -146,11 +146,3 @@ def test_data_dir_as_uri_is_the_store_with_a_local_working_copy() -> None:
 def test_storage_config_errors_name_the_key(raw: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         config_from_dict(raw)
-
-
-def test_a_stage_without_object_store_support_refuses_in_one_line() -> None:
-    cfg = config_from_dict({"storage": {"uri": "s3://bucket/demo"}})
-    with pytest.raises(ConfigError, match=r"backtest cannot .* \(supported there: resample") as e:
-        refuse_object_store(cfg, stage="backtest")
-    assert "\n" not in str(e.value)
-    refuse_object_store(config_from_dict({}), stage="backtest")

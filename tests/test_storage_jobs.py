@@ -1,4 +1,4 @@
-"""The jobs with an object-store data_dir: sync round trip, and the stages that refuse one."""
+"""The jobs with an object-store data_dir: the sync round trip, and resample as a job."""
 
 from __future__ import annotations
 
@@ -63,22 +63,6 @@ def test_sync_job_pushes_and_pulls_a_data_directory(s3_store: DataStore, tmp_pat
     )
     assert proc.returncode == 0, proc.stderr
     assert (there / "training" / "train.parquet").read_bytes() == here.split("train").read_bytes()
-
-
-@pytest.mark.parametrize("stage", ["backtest"])
-def test_stages_without_object_store_support_refuse_before_writing(
-    stage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cfg = tmp_path / "c.toml"
-    work = tmp_path / "work"
-    cfg.write_text(f'[source]\nkind = "synthetic"\n[storage]\nwork_dir = "{work}"\n')
-    argv = ["--config", str(cfg), "--data-dir", "s3://bucket/demo"]
-    assert run_main(_job(stage), argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {stage} cannot use the object store s3://bucket/demo yet")
-    assert "supported there: resample, train, score, tune, daily without the backtest, sync" in err
-    assert "\n" not in err
-    assert not work.exists()
 
 
 @pytest.mark.integration

@@ -46,7 +46,7 @@ from pydantic import BaseModel, ValidationError
 
 from longtail.artifacts import DatasetManifest
 from longtail.config import Config, StorageConfig
-from longtail.errors import ConfigError, StageError
+from longtail.errors import StageError
 from longtail.io import DEBRIS, atomic_dir, atomic_file
 from longtail.paths import DATASET_MANIFEST, RAY_RUNS, RUN_PREFIX, Layout
 
@@ -59,7 +59,6 @@ __all__ = [
     "DataStore",
     "StagedDataset",
     "announce_local_stage",
-    "refuse_object_store",
     "store_of",
 ]
 
@@ -463,28 +462,6 @@ def _sync_walk(top: Path, root: Path) -> Iterator[Path]:
 def store_of(cfg: Config) -> DataStore | None:
     """The object store of ``cfg`` (its ``[storage]`` section), or None for a local data_dir."""
     return DataStore.from_config(cfg.storage)
-
-
-#: The stages that read and write an object-store data directory.
-SUPPORTED_STAGES = ("resample", "train", "score", "tune", "daily without the backtest", "sync")
-
-
-def refuse_object_store(cfg: Config, *, stage: str) -> None:
-    """Stop a stage that cannot yet use ``[storage]``, before it writes anything.
-
-    Raises
-    ------
-    ConfigError
-        ``cfg`` names an object store: one line that says which stages take one.
-    """
-    if cfg.storage.uri is None:
-        return
-    msg = (
-        f"{stage} cannot use the object store {cfg.storage.uri} yet (supported there: "
-        f"{', '.join(SUPPORTED_STAGES)}); run it on a local data_dir (pull with "
-        "jobs/sync.py --pull, then leave storage.uri unset)"
-    )
-    raise ConfigError(msg)
 
 
 def announce_local_stage(cfg: Config, *, stage: str) -> None:

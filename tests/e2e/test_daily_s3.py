@@ -1,11 +1,14 @@
 """The daily job with its data directory in an object store (SeaweedFS on loopback).
 
-The driver-side steps write a local working copy; resample, train and score run on
-the store. The lists must be those of the same day run on a local data directory.
+The driver-side steps write a local working copy; resample, train, score and the
+backtest's rebuilt chain run on the store. The lists and the backtest must be those
+of the same day run on a local data directory.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,26 +16,30 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from longtail.artifacts import BacktestMetrics
+from longtail.config import StorageConfig
 from longtail.paths import Layout
 from longtail.storage import DataStore
 from tests.e2e.conftest import D1, REPO, TINY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+BACKTEST = "\n[daily]\nbacktest = true\n"
 
-def _config(tmp_path: Path, store: DataStore, *, work: Path, extra: str = "") -> Path:
+
+def _config(tmp_path: Path, store: DataStore, *, work: Path) -> Path:
     path = tmp_path / "tiny-s3.toml"
     text = TINY.read_text(encoding="utf-8")
     storage = f'\n[storage]\nendpoint_url = "{store.endpoint_url}"\nwork_dir = "{work}"\n'
-    path.write_text(text + storage + extra, encoding="utf-8")
+    path.write_text(text + BACKTEST + storage, encoding="utf-8")
     return path
 
 
-def _daily(config: Path, store: DataStore) -> subprocess.CompletedProcess[str]:
+def _job(name: str, config: Path, data_dir: str) -> subprocess.CompletedProcess[str]:
     # The keys reach the job only through AWS_* (the s3 fixture's environment).
     return subprocess.run(
-        [sys.executable, str(REPO / "jobs" / "daily.py"), "--config", str(config),
-         "--data-dir", store.uri, "--date", D1.isoformat()],
+        [sys.executable, str(REPO / "jobs" / f"{name}.py"), "--config", str(config),
+         "--data-dir", data_dir, "--date", D1.isoformat()],
         capture_output=True, text=True, cwd=REPO, check=False, timeout=900,
     )  # fmt: skip
 
@@ -41,11 +48,17 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop("generated_at").sort("user_id", "rank")
 
 
-def test_daily_on_an_object_store_serves_the_lists_of_a_local_run(
+def _figures(metrics: BacktestMetrics) -> dict[str, object]:
+    # Everything but the timings and the run's own clock.
+    raw = metrics.model_dump(mode="json")
+    return {k: v for k, v in raw.items() if k not in {"timings_s", "created_at"}}
+
+
+def test_daily_on_an_object_store_serves_and_backtests_as_a_local_run(
     two_days: Path, s3_store: DataStore, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
-    proc = _daily(_config(tmp_path, s3_store, work=work), s3_store)
+    proc = _job("daily", _config(tmp_path, s3_store, work=work), s3_store.uri)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     paths = s3_store.layout
@@ -66,15 +79,29 @@ def test_daily_on_an_object_store_serves_the_lists_of_a_local_run(
     expected = pl.read_parquet(Layout(two_days).recommendations(D1) / "*.parquet")
     assert _sorted(stored).equals(_sorted(expected))
 
+    # The backtest's rebuilt chain trained and scored on the store: its model is there,
+    # never in the local work folder, and its metrics are committed beside it.
+    run = local.backtest_run(D1)
+    work_store = DataStore.from_config(
+        s3_store_config(s3_store, f"{s3_store.uri}/{run.work.relative_to(work).as_posix()}")
+    )
+    assert work_store is not None and work_store.is_file(work_store.layout.current_model)
+    assert not Layout(run.work).models.exists()
+    in_store = s3_store.read_artifact(BacktestMetrics, paths.backtest_metrics(D1))
+    assert in_store == BacktestMetrics.load(run.metrics)
 
-def test_daily_on_an_object_store_with_the_backtest_refuses_before_writing(
-    s3_store: DataStore, tmp_path: Path
-) -> None:
-    work = tmp_path / "work"
-    config = _config(tmp_path, s3_store, work=work, extra="\n[daily]\nbacktest = true\n")
-    proc = _daily(config, s3_store)
-    assert proc.returncode == 2
-    err = proc.stderr.strip()
-    assert err.startswith(f"error: daily on the object store {s3_store.uri} cannot run")
-    assert "\n" not in err
-    assert not work.exists()
+    # The same backtest on a local copy of the same day gives the same figures.
+    copy = tmp_path / "local"
+    shutil.copytree(two_days, copy, ignore=shutil.ignore_patterns("backtest"))
+    local_cfg = tmp_path / "tiny-local.toml"
+    local_cfg.write_text(TINY.read_text(encoding="utf-8") + BACKTEST, encoding="utf-8")
+    proc = _job("backtest", local_cfg, str(copy))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    there = BacktestMetrics.load(Layout(copy).backtest_metrics(D1))
+    assert _figures(in_store) == _figures(there)
+    assert json.loads(run.metrics.read_text())["users_evaluated"] > 0
+
+
+def s3_store_config(store: DataStore, uri: str) -> StorageConfig:
+    """The ``[storage]`` of ``store`` with another prefix."""
+    return StorageConfig(uri=uri, endpoint_url=store.endpoint_url, region=store.region)

@@ -9,6 +9,12 @@ touched (the work folder has its own Feast registry and SQLite online store,
 whatever the live store is). The lists are then compared with the target events in
 ``[C, D + 1 day)`` beside baselines built from the same events before C, for the
 same users: those who were served a list and have at least one truth item.
+
+With an object store (``[storage]``) the rebuilt chain's Ray stages run on the store
+too, under ``backtest/date=D/work/`` there: the work chain's features and training set
+are pushed to that prefix, resample, train and score use it as their data directory
+(so no Ray worker reads the driver's disk), and the backtest's outputs are committed
+to ``backtest/date=D/`` in the store once written locally.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from longtail.errors import StageError
 from longtail.ingest.result import CanonicalTables
 from longtail.io import write_parquet
 from longtail.paths import BacktestRun, Layout
-from longtail.storage import refuse_object_store
+from longtail.storage import DataStore, store_of
 
 __all__ = ["BacktestResult", "backtest_cutoff", "run_backtest"]
 
@@ -95,7 +101,13 @@ def _write_cut(layout: Layout, tables: CanonicalTables, cutoff: dt.datetime) -> 
 def _work_config(cfg: Config, work: Path) -> Config:
     # The work chain never writes to a shared online store (Redis): its own SQLite.
     store = cfg.feature_store.model_copy(update={"online_store": "sqlite"})
-    return cfg.model_copy(update={"data_dir": work, "feature_store": store})
+    update: dict[str, Any] = {"data_dir": work, "feature_store": store}
+    live = store_of(cfg)
+    if live is not None:
+        # The same place in the store as the work folder in the data directory.
+        rel = work.resolve().relative_to(Path(cfg.data_dir).resolve()).as_posix()
+        update["storage"] = cfg.storage.model_copy(update={"uri": f"{live.uri}/{rel}"})
+    return cfg.model_copy(update=update)
 
 
 def _buckets_at(layout: Layout, cutoff: dt.datetime) -> pl.DataFrame:
@@ -126,25 +138,33 @@ def _chain(
     from longtail.train import fit
 
     layout = Layout(work_cfg.data_dir)
+    store = store_of(work_cfg)
     t = time.perf_counter()
     run = run_features(work_cfg, until=cutoff.date())
     for line in run.training.lines():
         log.info("backtest training set %s", line)
+    if store is not None:
+        store.delete(store.root)  # the previous backtest's work, as the local folder was
+        store.push(layout.root, ["features", "training"])
     timings["features"] = time.perf_counter() - t
     strategy = work_cfg.resampling.strategy
     ensure_ray()
     if strategy != "none":
         t = time.perf_counter()
-        resample_train_split(layout, work_cfg.resampling, seed=work_cfg.seed)
+        resample_train_split(store or layout, work_cfg.resampling, seed=work_cfg.seed)
         timings["resample"] = time.perf_counter() - t
     t = time.perf_counter()
     version = f"backtest-{cutoff.date().isoformat()}-{strategy}-{work_cfg.train.loss}"
-    trained = fit(layout, work_cfg, strategy=strategy, version=version)
+    trained = fit(store or layout, work_cfg, strategy=strategy, version=version)
     timings["train"] = time.perf_counter() - t
     t = time.perf_counter()
-    # Lists "for the day before C" are computed from events strictly before C.
+    # Lists "for the day before C" are computed from events strictly before C; on a
+    # store scoring takes the store's current model, the one just trained.
     scored = run_scoring(
-        work_cfg, date=cutoff.date() - DAY, model_path=trained.path, keep_candidates_of=evaluated
+        work_cfg,
+        date=cutoff.date() - DAY,
+        model_path=None if store is not None else trained.path,
+        keep_candidates_of=evaluated,
     )
     timings["score"] = time.perf_counter() - t
     return scored
@@ -165,7 +185,6 @@ def run_backtest(
         No data, a cutoff before the data starts, or no user with a target event
         in the holdout.
     """
-    refuse_object_store(cfg, stage="backtest")
     from longtail.scoring.pipeline import expected_users
 
     t0 = time.perf_counter()
@@ -228,6 +247,9 @@ def run_backtest(
         }
     )
     _write_outputs(run, systems=systems, evaluation=evaluation, metrics=metrics)
+    live = store_of(cfg)
+    if live is not None:
+        _commit(live, layout, run)
     log.info("backtest %s: %s", day, metrics.verdict)
     return BacktestResult(date=day, cutoff=cutoff, path=run.path, metrics=metrics)
 
@@ -378,6 +400,13 @@ def _evaluation_inputs(
         rounds=cfg.backtest.bootstrap_rounds,
         seed=cfg.seed,
     )
+
+
+def _commit(store: DataStore, layout: Layout, run: BacktestRun) -> None:
+    """Put the backtest's outputs in the store, ``metrics.json`` last (it marks a whole run)."""
+    root = layout.root.resolve()
+    files = [run.lists, run.per_user, run.report, run.metrics]
+    store.push(root, [f.resolve().relative_to(root).as_posix() for f in files])
 
 
 def _write_outputs(

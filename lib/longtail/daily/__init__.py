@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from longtail.daily.chain import (
     build_steps,
-    check_storage,
     gate_step,
     last_data_date,
     run_daily,
@@ -16,7 +15,6 @@ __all__ = [
     "Step",
     "StepFailed",
     "build_steps",
-    "check_storage",
     "data_dir_lock",
     "gate_step",
     "last_data_date",

@@ -5,8 +5,8 @@ With an object store for the data directory (``[storage]``) the driver-side step
 commits its ``features/`` and ``training/`` to the store, and the Ray steps run on the
 store: resample writes the resampled rows there, train uploads the model there (and
 pulls it into the working copy, whose ``models/`` the schedule and the reports read),
-score's actors read only the store and its lists are committed there too. The
-backtest does not take a store yet: such a chain refuses before it writes anything.
+score's actors read only the store and its lists are committed there too, and the
+backtest runs its rebuilt chain's Ray stages on the store as well.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from longtail.artifacts import LastTrained
 from longtail.config import Config, GenericSource, RetailRocketSource
 from longtail.daily.report import write_run_report
 from longtail.daily.runner import RunContext, Step, StepRecord, data_dir_lock, run_steps
-from longtail.errors import ConfigError, StageError
+from longtail.errors import StageError
 from longtail.paths import Layout
 from longtail.storage import store_of
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DailyResult",
     "build_steps",
-    "check_storage",
     "gate_step",
     "last_data_date",
     "run_daily",
@@ -101,23 +100,6 @@ def _split_rows(layout: Layout) -> dict[str, int]:
         for split in S.SPLITS
         if layout.split(split).is_file()
     }
-
-
-def check_storage(cfg: Config) -> None:
-    """Stop a chain on an object store that would run the backtest (it takes none yet).
-
-    Raises
-    ------
-    ConfigError
-        ``cfg`` names an object store and ``daily.backtest`` is on: one line.
-    """
-    if cfg.storage.uri is not None and cfg.daily.backtest:
-        msg = (
-            f"daily on the object store {cfg.storage.uri} cannot run the backtest yet "
-            "(it rebuilds the chain on a local work folder); set [daily] backtest = false, "
-            "or run jobs/backtest.py on a local data_dir"
-        )
-        raise ConfigError(msg)
 
 
 def _push(ctx: RunContext) -> dict[str, Any]:
@@ -399,7 +381,6 @@ def run_daily(
     LockHeld
         Another run holds the data directory.
     """
-    check_storage(cfg)
     layout = Layout(cfg.data_dir)
     steps = build_steps(cfg)
     if cfg.storage.uri is not None:
