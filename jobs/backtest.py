@@ -6,7 +6,9 @@
 The cutoff is C = (D + 1 day - H days) 00:00 UTC (D: the last day of data by
 default; H: [backtest] holdout_days, 3). Everything is rebuilt from events before
 C in DATA_DIR/backtest/date=D/work/; the live outputs are never touched. Writes
-DATA_DIR/backtest/date=D/metrics.json and report.html.
+DATA_DIR/backtest/date=D/metrics.json and report.html. With [storage] uri the
+rebuilt chain's resample, train and score run on the object store (under
+backtest/date=D/work/ there) and the outputs are committed to the store too.
 """
 
 from __future__ import annotations
