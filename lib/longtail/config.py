@@ -539,14 +539,15 @@ class StorageConfig(_Section):
 
     ``uri`` (``s3://bucket/prefix``) holds the same folders as a data directory
     (``training/``, ``features/``, ``resampled/``, ``models/``, ``recommendations/``,
-    ``tune/``, ``backtest/``); the stages that run on Ray workers (resampling,
-    training, scoring, tuning, the backtest's rebuilt chain) read and write there
-    only, so the cluster needs no shared filesystem. ``data_dir`` stays the driver's
-    local working copy, copied to and from the bucket by ``jobs/sync.py``. ``endpoint_url`` points at an S3-compatible server
-    (``http://127.0.0.1:8333``); unset, AWS. Credentials come only from the standard
-    ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (/ ``AWS_SESSION_TOKEN``)
-    environment variables, never from this file. ``work_dir`` is the local working copy
-    when ``data_dir`` itself is given as the URI (default: a folder under the temp dir).
+    ``tune/``, ``backtest/``); the stages that run on Ray workers (resampling, training,
+    scoring, tuning, the backtest's rebuilt chain) read and write there only, so the
+    cluster needs no shared filesystem. ``data_dir`` stays the driver's local working
+    copy, copied to and from the bucket by ``jobs/sync.py``. ``endpoint_url`` points at
+    an S3-compatible server (``http://127.0.0.1:8333``); unset, AWS. Credentials come
+    only from the standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (/
+    ``AWS_SESSION_TOKEN``) environment variables, never from this file. ``work_dir`` is
+    the local working copy when ``data_dir`` itself is given as the URI (default: a
+    folder under the temp dir).
     """
 
     uri: str | None = None
