@@ -69,7 +69,8 @@ def shuffled_run(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         pl.when(is_train).then(pl.col("label").shuffle(seed=3)).otherwise(pl.col("label"))
     )
     write_splits(layout, shuffled)
-    result = fit(layout, _cfg(epochs=2), strategy="none", version="v-shuffled")
+    # Streams the split from Ray Data (the path above [train] cache_train_rows).
+    result = fit(layout, _cfg(epochs=2, cache_train_rows=0), strategy="none", version="v-shuffled")
     return Run(layout, result)
 
 

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import polars as pl
 import pytest
 import torch
 
 from longtail.config import TrainConfig
-from longtail.train.worker import WorkerConfig, _ShardCache
+from longtail.models.features import encode_arrow, fit_feature_spec
+from longtail.paths import Layout
+from longtail.schema import LABEL
+from longtail.synthetic import make_training_rows, write_splits
+from longtail.train.worker import DirectRead, WorkerConfig, _ShardCache
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +53,33 @@ def test_worker_config_takes_the_cache_limit_from_train() -> None:
     )
     assert wc.cache_train_rows == 123
     assert WorkerConfig.from_dict(wc.to_dict()) == wc
+
+
+def test_direct_read_gives_each_worker_an_equal_disjoint_share_and_all_of_validation(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(tmp_path)
+    rows = make_training_rows(n_rows=3_001, seed=2, recent_items=3)
+    paths = write_splits(layout, rows)
+    train = pl.read_parquet(paths["train"])
+    spec = fit_feature_spec(train, hash_buckets_user=100, hash_buckets_item=100, sequence_length=3)
+    read = DirectRead(
+        train_files=(str(paths["train"]),), validation=str(paths["validation"]), spec=spec
+    )
+    whole = read.train_shard(0, 1)
+    expected = encode_arrow(train.to_arrow(), spec, label=LABEL)
+    assert set(whole) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(whole[key].numpy(), value)
+    # Two workers: equal shares (DDP needs the same steps), disjoint, in file order.
+    first, second = read.train_shard(0, 2), read.train_shard(1, 2)
+    share = train.height // 2
+    assert first["label"].shape[0] == second["label"].shape[0] == share
+    np.testing.assert_array_equal(first["item"].numpy(), expected["item"][:share])
+    np.testing.assert_array_equal(second["item"].numpy(), expected["item"][share : 2 * share])
+    batches = read.validation_batches(batch_size=500, device=torch.device("cpu"))
+    labels = torch.cat([b["label"] for b in batches()])
+    validation = pl.read_parquet(paths["validation"])
+    np.testing.assert_array_equal(labels.numpy(), validation[LABEL].cast(pl.Float32).to_numpy())
+    # A second pass gives the same batches (validation is read once, scored every epoch).
+    torch.testing.assert_close(torch.cat([b["label"] for b in batches()]), labels)
