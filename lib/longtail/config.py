@@ -384,9 +384,10 @@ class TrainConfig(_Section):
     early_stopping_metric: Literal["pr_auc", "roc_auc"] = "pr_auc"
     early_stopping_patience: int = Field(2, ge=1)
     shuffle_buffer_rows: int = Field(20_000, ge=0)
-    # A worker holds its share of the train split in memory (read once, shuffled
-    # per epoch) when that share has at most this many rows; above, it streams the
-    # split from Ray Data every epoch through the shuffle buffer. 0: always stream.
+    # A worker holds its share of the train split in memory (read once with pyarrow,
+    # no Ray Data, shuffled per epoch) when that share has at most this many rows;
+    # above, it streams the split from Ray Data every epoch through the shuffle
+    # buffer. 0: always stream.
     cache_train_rows: int = Field(2_000_000, ge=0)
     max_failures: int = Field(2, ge=0)
     ranking_k: int = Field(10, ge=1)
