@@ -228,18 +228,9 @@ def run_backtest(
     timings["total"] = time.perf_counter() - t0
     metrics = BacktestMetrics.model_validate(
         {
-            "date": day.isoformat(),
-            "cutoff": cutoff.isoformat(),
-            "holdout_end": end.isoformat(),
-            "holdout_days": h,
-            "k": sc.k,
-            "target_event": cfg.labels.target_event,
-            "exclude_purchased": sc.exclude_purchased,
+            **_settings(cfg, day=day, cutoff=cutoff, end=end, holdout_days=h),
             **_counts(served_users, truth_users, users, evaluated_truth, inputs),
             "model_version": str(scored.manifest.get("model_version", "")),
-            "strategy": cfg.resampling.strategy,
-            "loss": cfg.train.loss,
-            "bootstrap_rounds": bt.bootstrap_rounds,
             "candidate_recall": cand_recall,
             "verdict": verdict(evaluation.vs_baseline, k=sc.k),
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
@@ -252,6 +243,24 @@ def run_backtest(
         _commit(live, layout, run)
     log.info("backtest %s: %s", day, metrics.verdict)
     return BacktestResult(date=day, cutoff=cutoff, path=run.path, metrics=metrics)
+
+
+def _settings(
+    cfg: Config, *, day: dt.date, cutoff: dt.datetime, end: dt.datetime, holdout_days: int
+) -> dict[str, object]:
+    """What was backtested: the window, K, the target and the strategy under test."""
+    return {
+        "date": day.isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "holdout_end": end.isoformat(),
+        "holdout_days": holdout_days,
+        "k": cfg.score.k,
+        "target_event": cfg.labels.target_event,
+        "exclude_purchased": cfg.score.exclude_purchased,
+        "strategy": cfg.resampling.strategy,
+        "loss": cfg.train.loss,
+        "bootstrap_rounds": cfg.backtest.bootstrap_rounds,
+    }
 
 
 def _counts(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from longtail.config import Config
+from longtail.config import Config, TrainConfig
 from longtail.errors import StageError
 from longtail.models.arch import ConversionModel
 from longtail.models.calibration import Calibration
@@ -454,6 +454,47 @@ def _class_counts(train: pl.LazyFrame, *, max_rows: int | None) -> ClassCounts:
     return ClassCounts(negative=n_neg, positive=n_pos)
 
 
+def _worker_reads(
+    tc: TrainConfig,
+    inputs: TrainInputs,
+    spec: FeatureSpec,
+    counts: ClassCounts,
+    resources: Resources,
+) -> tuple[DirectRead | None, dict[str, Any] | None]:
+    """How the workers get their rows: ``(DirectRead, None)`` or ``(None, Ray datasets)``.
+
+    When each worker's equal share fits in ``cache_train_rows`` the workers read the
+    files themselves with pyarrow, without Ray Data's start-up; above it Ray Data
+    streams them.
+    """
+    share = -(-(counts.negative + counts.positive) // resources.num_workers)
+    if share > tc.cache_train_rows:
+        return None, _datasets(inputs, spec)
+    store = inputs.store
+
+    def located(path: Path) -> str:  # a worker's cwd is not the driver's
+        return str(path if store else path.resolve())
+
+    direct = DirectRead(
+        train_files=tuple(located(p) for p in inputs.train_files),
+        validation=located(inputs.validation),
+        spec=spec,
+        filesystem=inputs.filesystem,
+    )
+    return direct, None
+
+
+def _fast_controller_polls() -> None:
+    """Have Ray Train's controller poll the workers every 0.25 s, unless the user set it.
+
+    The controller polls every 2 s by default, and a run waits for a poll at its
+    start, after its reports and at its end: 6-8 s of a 20 s run with three reports
+    on 2 cores (benchmarks/train_phases.py). Polls are cheap; set the variable to
+    keep Ray's default. The driver's value reaches the controller.
+    """
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+
+
 def _train(
     layout: Layout,
     cfg: Config,
@@ -510,27 +551,10 @@ def _train(
         storage_filesystem=store.filesystem if store else None,
     )
     loop_config = worker.to_dict()
-    share = -(-(counts.negative + counts.positive) // resources.num_workers)
-    if share <= tc.cache_train_rows:
-        # Each worker's share fits in memory: the workers read the files themselves,
-        # without Ray Data's start-up (DirectRead); above, Ray Data streams them.
-        def located(path: Path) -> str:  # a worker's cwd is not the driver's
-            return str(path if store else path.resolve())
-
-        loop_config[DIRECT_READ] = DirectRead(
-            train_files=tuple(located(p) for p in inputs.train_files),
-            validation=located(inputs.validation),
-            spec=spec,
-            filesystem=inputs.filesystem,
-        )
-        datasets = None
-    else:
-        datasets = _datasets(inputs, spec)
-    # Ray Train's controller polls the workers every 2 s, and a run waits for a poll
-    # at its start, after its reports and at its end: 6-8 s of a 20 s run with three
-    # reports on 2 cores (benchmarks/train_phases.py). Polls are cheap; set the
-    # variable to keep Ray's default. The driver's value reaches the controller.
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+    direct, datasets = _worker_reads(tc, inputs, spec, counts, resources)
+    if direct is not None:
+        loop_config[DIRECT_READ] = direct
+    _fast_controller_polls()
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
