@@ -67,8 +67,8 @@ def _grid(first: pl.DataFrame, key: str, last_day: dt.datetime) -> pl.DataFrame:
 # The grids are sorted by key then day, so each key's rows are one run. The helpers
 # below compute per-key cumulative values in one pass over the whole column, with the
 # key's start found by comparing neighbours. Polars' ``.over(key)`` groups per
-# expression: at 6.5M user rows (10M events) the 15 window columns took 14.9 s that
-# way and 1.2 s this way, and the grouped time grew with exponent 1.7 from 3M events.
+# expression: both snapshot tables at 10M events took 50.6 s that way and 34.9 s this
+# way, at 0.46 GB more peak memory (benchmarks/snapshot_memory.py, docs/scale.md).
 
 
 def _first_of_key(key: str) -> pl.Expr:
