@@ -6,7 +6,8 @@ splits its wall time into phases:
 
   prepare        driver: feature spec, class counts, validation dataset materialized
   ray_train      TorchTrainer.fit minus the epochs: worker group start-up, dataset
-                 set-up, per-epoch reports and checkpoints, shutdown
+                 set-up, per-epoch reports and checkpoints, shutdown (in the
+                 driver's process, Ray Train's local mode: model and optimizer set-up)
   epochs_compute the epochs' forward/backward/step (train_seconds - data_wait_seconds)
   epochs_ingest  the epochs' waits for the next batch (Ray Data read, encode, shuffle)
   epochs_val     per-epoch validation scoring in the worker (early stopping)
@@ -22,6 +23,7 @@ loop's. The instrumentation wraps functions from outside (this benchmark only);
 the epoch parts come from the worker's per-epoch report.
 
 python benchmarks/train_phases.py --config C --data-dir D [--raw-steps 200] [--threads 2]
+    [--cache-train-rows N] [--in-process auto|true|false]
 """
 
 from __future__ import annotations
@@ -108,11 +110,21 @@ def main() -> None:
     p.add_argument(
         "--cache-train-rows", type=int, help="override [train] cache_train_rows (0: stream)"
     )
+    p.add_argument(
+        "--in-process",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="override [train] in_process (true: Ray Train's local mode in this process)",
+    )
     args = p.parse_args()
     cfg = load_config(args.config, data_dir=args.data_dir)
+    overrides: dict[str, Any] = {}
     if args.cache_train_rows is not None:
-        train = cfg.train.model_copy(update={"cache_train_rows": args.cache_train_rows})
-        cfg = cfg.model_copy(update={"train": train})
+        overrides["cache_train_rows"] = args.cache_train_rows
+    if args.in_process != "auto":
+        overrides["in_process"] = args.in_process == "true"
+    if overrides:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=overrides)})
     layout = Layout(cfg.data_dir)
     tc = cfg.train
     load = os.getloadavg()[0]
@@ -195,7 +207,9 @@ def main() -> None:
         print(f"{'whole fit':<16}{whole:>9.1f}")
         step_rate = samples / whole
         epoch_rate = samples / max(train_s, 1e-9)
-        print(f"epochs run={len(hist)}, samples trained={samples:,.0f}")
+        where = "the driver's process" if result.resources["in_process"] else "Ray Train workers"
+        print(f"epochs run={len(hist)}, samples trained={samples:,.0f}, in {where}")
+        print("train_loss per epoch: " + ", ".join(f"{h['train_loss']:.6f}" for h in hist))
         print(f"train step   {step_rate:>10,.0f} samples/s (rows x epochs / whole fit)")
         print(f"epoch loops  {epoch_rate:>10,.0f} samples/s (rows x epochs / train_seconds)")
         for threads, rate in raw.items():

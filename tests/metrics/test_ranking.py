@@ -7,7 +7,15 @@ import polars as pl
 import pytest
 
 from longtail.errors import StageError
-from longtail.metrics import catalog_coverage, map_at_k, ndcg_at_k, recall_at_k, tail_share, top_k
+from longtail.metrics import (
+    catalog_coverage,
+    map_at_k,
+    ndcg_at_k,
+    ranking_report,
+    recall_at_k,
+    tail_share,
+    top_k,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +86,30 @@ def test_ranking_metrics_are_the_same_bit_for_bit_on_every_call() -> None:
     )
     for metric in (recall_at_k, ndcg_at_k, map_at_k):
         assert len({metric(frame, k=10, user="user_id") for _ in range(25)}) == 1
+
+
+def test_ranking_report_equals_each_metric_computed_on_its_own() -> None:
+    # Several lists per user (event times), tied scores and users without a positive.
+    rng = np.random.default_rng(4)
+    n = 6_000
+    frame = pl.DataFrame(
+        {
+            "user_id": rng.integers(0, 300, n),
+            "event_time": rng.integers(0, 3, n),
+            "item_id": rng.integers(0, 900, n),
+            "label": (rng.random(n) < 0.06).astype(np.int64),
+            "probability": rng.integers(0, 50, n) / 50,
+            "item_popularity_bucket": rng.choice(["head", "torso", "tail"], n),
+        }
+    )
+    for k in (1, 5, 20):
+        report = ranking_report(frame, k=k, catalog_size=1_000)
+        assert report == {
+            "recall": recall_at_k(frame, k=k),
+            "ndcg": ndcg_at_k(frame, k=k),
+            "map": map_at_k(frame, k=k),
+            "coverage": catalog_coverage(frame, k=k, catalog_size=1_000),
+            "tail_share": tail_share(frame, k=k),
+        }
+    with pytest.raises(ValueError, match="catalog_size must be >= 1"):
+        ranking_report(frame, k=5, catalog_size=0)

@@ -14,8 +14,10 @@ from typing import Any
 import polars as pl
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from longtail.config import Config, config_from_dict
+from longtail.errors import StageError
 from longtail.models import load_model
 from longtail.paths import Layout
 from longtail.synthetic import make_training_rows, write_splits
@@ -50,9 +52,10 @@ def resampled_run(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) ->
     layout = Layout(tmp_path_factory.mktemp("fit"))
     write_splits(layout, make_training_rows(n_rows=20_000, seed=5))
     write_undersampled(layout, strategy="undersample", negative_rate=NEGATIVE_RATE)
+    # A crash and a restart need Ray Train's worker actors, not the driver's process.
     result = fit(
         layout,
-        _cfg(sequence_length=5),
+        _cfg(sequence_length=5, in_process=False),
         strategy="undersample",
         version="v-resampled",
         simulate_failure_at_epoch=1,
@@ -168,3 +171,36 @@ def test_a_refit_with_another_config_under_the_same_version_trains_a_new_model(
     assert loaded.manifest.train_config["embedding_dim"] == 8
     dims = {m.embedding_dim for m in loaded.module.modules() if isinstance(m, torch.nn.Embedding)}
     assert dims == {8}
+
+
+def test_training_in_the_drivers_process_gives_the_weights_of_a_ray_train_worker(
+    resampled_run: Run,
+) -> None:
+    layout = resampled_run.layout
+    threads = torch.get_num_threads()
+    runs = {
+        where: fit(layout, _cfg(epochs=2, in_process=where == "driver"), version=f"v-{where}")
+        for where in ("driver", "worker")
+    }
+    assert runs["driver"].resources["in_process"] is True
+    assert runs["worker"].resources["in_process"] is False
+    losses = {w: [h["train_loss"] for h in r.history] for w, r in runs.items()}
+    assert losses["driver"] == losses["worker"] and len(losses["driver"]) == 2
+    weights = {w: load_file(str(r.path / "model.safetensors")) for w, r in runs.items()}
+    assert weights["driver"].keys() == weights["worker"].keys()
+    for name, tensor in weights["driver"].items():
+        assert torch.equal(tensor, weights["worker"][name]), name
+    # No Ray Train run folder is left by either, and the driver's threads are as they were.
+    assert not list((layout.models / "_ray_runs").glob("v-driver*"))
+    assert not list((layout.models / "_ray_runs").glob("v-worker*"))
+    assert torch.get_num_threads() == threads
+
+
+def test_a_simulated_crash_in_the_drivers_process_is_refused(resampled_run: Run) -> None:
+    with pytest.raises(StageError, match="in_process = false"):
+        fit(
+            resampled_run.layout,
+            _cfg(epochs=1, in_process=True),
+            version="v-refused",
+            simulate_failure_at_epoch=1,
+        )

@@ -13,6 +13,7 @@ a disk another one sees.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -21,16 +22,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import torch
 
 from longtail.config import Config, TrainConfig
 from longtail.errors import StageError
-from longtail.models.arch import ConversionModel
+from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
 from longtail.paths import CURRENT_MODEL, Layout
@@ -50,6 +52,7 @@ from longtail.train.ray_configs import Resources, build_ray_configs, resolve_res
 from longtail.train.state import Progress
 from longtail.train.worker import (
     DIRECT_READ,
+    IN_PROCESS,
     TRAIN,
     VALIDATION,
     DirectRead,
@@ -495,6 +498,61 @@ def _fast_controller_polls() -> None:
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
 
 
+def _resources(tc: TrainConfig, *, crash_test: bool) -> Resources:
+    """What the run uses on the connected Ray cluster (:func:`resolve_resources`)."""
+    import ray
+
+    cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    resources = resolve_resources(
+        tc,
+        cluster_gpus=float(cluster.get("GPU", 0)),
+        cluster_cpus=float(cluster.get("CPU", 1)),
+        cluster_nodes=sum(1 for node in nodes if node.get("Alive")),
+    )
+    if crash_test and resources.in_process:
+        msg = "a simulated worker crash needs Ray Train workers: set [train] in_process = false"
+        raise StageError(msg)
+    return resources
+
+
+@contextlib.contextmanager
+def _torch_threads(resources: Resources) -> Iterator[None]:
+    """In the driver's process, train on ``cpus_per_worker`` threads, as a worker would.
+
+    Ray gives a worker actor ``OMP_NUM_THREADS = cpus_per_worker``; in-process the
+    run keeps to the same share of the machine, and the driver's count comes back.
+    """
+    if not resources.in_process:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(int(resources.cpus_per_worker), 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _trained_model(
+    result: Any, model_cfg: ModelConfig, *, version: str
+) -> tuple[ConversionModel, Progress]:
+    """The best epoch's model of a finished run, from its return value or its checkpoint."""
+    if result.error is not None:
+        msg = f"training run {version} failed: {result.error!r}"
+        raise StageError(msg) from result.error
+    if result.return_value is not None:  # in the driver's process: no checkpoint
+        progress, best = result.return_value
+        model = ConversionModel(model_cfg)
+        model.load_state_dict(best)
+        return model, progress
+    if result.checkpoint is None:
+        msg = f"training run {version} left no checkpoint"
+        raise StageError(msg)
+    with result.checkpoint.as_directory() as folder:
+        return load_best_weights(Path(folder), model_cfg)
+
+
 def _train(
     layout: Layout,
     cfg: Config,
@@ -512,15 +570,11 @@ def _train(
     StageError
         The Ray run failed or left no checkpoint.
     """
-    import ray
     from ray.train.torch import TorchTrainer
 
     tc = cfg.train
     model_cfg = build_model_config(tc, spec)
-    cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    resources = resolve_resources(
-        tc, cluster_gpus=float(cluster.get("GPU", 0)), cluster_cpus=float(cluster.get("CPU", 1))
-    )
+    resources = _resources(tc, crash_test=bool(fail_at))
     storage = layout.ray_runs
     store = inputs.store
     worker = WorkerConfig.from_train(
@@ -554,21 +608,20 @@ def _train(
     direct, datasets = _worker_reads(tc, inputs, spec, counts, resources)
     if direct is not None:
         loop_config[DIRECT_READ] = direct
+    loop_config[IN_PROCESS] = resources.in_process
     _fast_controller_polls()
     trainer = TorchTrainer(
-        train_loop_per_worker,
+        # Ray's stub says the loop returns None; local mode hands its value back.
+        train_loop_per_worker,  # type: ignore[arg-type]
         train_loop_config=loop_config,
         scaling_config=ray_cfgs.scaling,
         run_config=ray_cfgs.run,
         datasets=datasets,
         dataset_config=ray_cfgs.data,
     )
-    result = trainer.fit()
-    if result.error is not None or result.checkpoint is None:
-        msg = f"training run {version} failed: {result.error!r}"
-        raise StageError(msg) from result.error
-    with result.checkpoint.as_directory() as folder:
-        model, progress = load_best_weights(Path(folder), model_cfg)
+    with _torch_threads(resources):
+        result = trainer.fit()
+    model, progress = _trained_model(result, model_cfg, version=version)
     # Done: its checkpoints must never be resumed by a later run (--force, a retrain).
     _remove_run(storage / run_name, store)
     return model, progress, resources

@@ -25,15 +25,7 @@ import polars as pl
 from longtail.artifacts import TuneOrigin
 from longtail.config import TrainConfig
 from longtail.losses import logit_shift, weight_ratio
-from longtail.metrics import (
-    catalog_coverage,
-    classification_report,
-    ece,
-    map_at_k,
-    ndcg_at_k,
-    recall_at_k,
-    tail_share,
-)
+from longtail.metrics import classification_report, ece, ranking_report
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration, fit_calibration, offsets_from_report, sigmoid
 from longtail.models.features import FeatureSpec
@@ -236,13 +228,8 @@ def evaluate(
     for scope in table["scope"].to_list()[1:]:
         raw_ece.append(ece(frame.filter(pl.col(POPULARITY_BUCKET) == scope), score=RAW_PROBABILITY))
     table = table.with_columns(pl.Series("ece_uncalibrated", raw_ece))
-    ranking = {
-        f"recall@{k}": recall_at_k(frame, k=k),
-        f"ndcg@{k}": ndcg_at_k(frame, k=k),
-        f"map@{k}": map_at_k(frame, k=k),
-        f"coverage@{k}": catalog_coverage(frame, k=k, catalog_size=catalog_size),
-        f"tail_share@{k}": tail_share(frame, k=k),
-    }
+    report = ranking_report(frame, k=k, catalog_size=catalog_size)
+    ranking = {f"{name}@{k}": value for name, value in report.items()}
     return table, ranking
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
 
 from longtail.config import TrainConfig
+from longtail.errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -24,14 +25,24 @@ class Resources:
     use_gpu: bool
     mixed_precision: bool
     cpus_per_worker: float
+    in_process: bool = False
 
 
-def resolve_resources(cfg: TrainConfig, *, cluster_gpus: float, cluster_cpus: float) -> Resources:
-    """Fill in workers, GPU and precision from the cluster where the config leaves them None.
+def resolve_resources(
+    cfg: TrainConfig, *, cluster_gpus: float, cluster_cpus: float, cluster_nodes: int = 1
+) -> Resources:
+    """Fill in workers, GPU, precision and where the loop runs where the config leaves None.
 
     GPUs present: one worker per GPU and bfloat16 autocast. No GPU: one CPU worker
     in float32 (on a small machine, more CPU workers only split the same cores).
-    ``cpus_per_worker`` is capped at what the cluster has.
+    ``cpus_per_worker`` is capped at what the cluster has. One CPU worker on a
+    one-node cluster runs in the driver's process (Ray Train's local mode): a worker
+    actor there would only add its start-up, on the same machine.
+
+    Raises
+    ------
+    ConfigError
+        ``in_process = true`` with more than one worker (local mode runs one).
     """
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else cluster_gpus >= 1
     if cfg.num_workers is not None:
@@ -40,8 +51,19 @@ def resolve_resources(cfg: TrainConfig, *, cluster_gpus: float, cluster_cpus: fl
         workers = max(int(cluster_gpus), 1) if use_gpu else 1
     mixed = cfg.mixed_precision if cfg.mixed_precision is not None else use_gpu
     cpus = min(cfg.cpus_per_worker, max(cluster_cpus, 1.0))
+    if cfg.in_process is None:
+        in_process = workers == 1 and not use_gpu and cluster_nodes == 1
+    elif cfg.in_process and workers != 1:
+        msg = f"[train] in_process = true runs one worker, but num_workers resolves to {workers}"
+        raise ConfigError(msg)
+    else:
+        in_process = cfg.in_process
     return Resources(
-        num_workers=workers, use_gpu=use_gpu, mixed_precision=mixed, cpus_per_worker=cpus
+        num_workers=workers,
+        use_gpu=use_gpu,
+        mixed_precision=mixed,
+        cpus_per_worker=cpus,
+        in_process=in_process,
     )
 
 
@@ -98,8 +120,9 @@ def build_ray_configs(
         failure_config=failure,
         checkpoint_config=checkpoint,
     )
+    # num_workers=0 is Ray Train's local mode: the loop runs in the calling process.
     scaling = ScalingConfig(
-        num_workers=resources.num_workers,
+        num_workers=0 if resources.in_process else resources.num_workers,
         use_gpu=resources.use_gpu,
         resources_per_worker={"CPU": resources.cpus_per_worker},
     )

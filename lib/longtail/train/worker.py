@@ -31,6 +31,7 @@ from longtail.train.state import Progress, read_state, write_state
 
 __all__ = [
     "DIRECT_READ",
+    "IN_PROCESS",
     "DirectRead",
     "EpochEnd",
     "WorkerConfig",
@@ -46,6 +47,9 @@ TRAIN = "train"
 VALIDATION = "validation"
 #: The ``train_loop_config`` key of a :class:`DirectRead` (beside the WorkerConfig's keys).
 DIRECT_READ = "direct_read"
+#: The ``train_loop_config`` key that says the loop runs in the driver (Ray Train's
+#: local mode): it then reports no checkpoints and returns its state instead.
+IN_PROCESS = "in_process"
 
 
 @dataclass(frozen=True)
@@ -351,7 +355,9 @@ def run_epochs(
     return progress, best
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
+def train_loop_per_worker(
+    config: dict[str, Any],
+) -> tuple[Progress, dict[str, torch.Tensor]] | None:
     """Train the conversion model on this worker's shard; the Ray Train entry point.
 
     Reads the ``train`` (split across workers) and ``validation`` (whole on every
@@ -366,12 +372,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     With a :class:`DirectRead` under ``config[DIRECT_READ]`` the worker reads its
     train share and the validation split itself (the trainer then has no datasets).
+    With ``config[IN_PROCESS]`` (Ray Train's local mode, in the driver's process)
+    nothing can restart from a checkpoint, so none is written: the function returns
+    the final progress and the best weights instead (``Result.return_value``).
     """
     import ray.train
     import ray.train.torch
 
     direct: DirectRead | None = config.get(DIRECT_READ)
-    wc = WorkerConfig.from_dict({k: v for k, v in config.items() if k != DIRECT_READ})
+    in_process = bool(config.get(IN_PROCESS, False))
+    wc = WorkerConfig.from_dict(
+        {k: v for k, v in config.items() if k not in (DIRECT_READ, IN_PROCESS)}
+    )
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     _seed(wc.seed + rank)
@@ -427,7 +439,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             )
 
     def report(end: EpochEnd, best_weights: dict[str, torch.Tensor]) -> None:
-        if rank == 0:
+        if in_process:
+            ray.train.report(end.metrics)
+        elif rank == 0:
             with tempfile.TemporaryDirectory() as tmp:
                 write_state(
                     Path(tmp),
@@ -440,7 +454,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         else:
             ray.train.report(end.metrics)
 
-    run_epochs(
+    state = run_epochs(
         wc,
         model=model,
         net=net,
@@ -453,6 +467,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         best=best,
         rank=rank,
     )
+    return state if in_process else None
 
 
 class _ShardCache:
