@@ -47,6 +47,7 @@ from longtail.train.finish import (
     evaluate,
     finish_model,
     load_best_weights,
+    model_with_weights,
 )
 from longtail.train.ray_configs import Resources, build_ray_configs, resolve_resources
 from longtail.train.state import Progress
@@ -543,9 +544,7 @@ def _trained_model(
         raise StageError(msg) from result.error
     if result.return_value is not None:  # in the driver's process: no checkpoint
         progress, best = result.return_value
-        model = ConversionModel(model_cfg)
-        model.load_state_dict(best)
-        return model, progress
+        return model_with_weights(model_cfg, best), progress
     if result.checkpoint is None:
         msg = f"training run {version} left no checkpoint"
         raise StageError(msg)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import torch
 
 from longtail.artifacts import TuneOrigin
 from longtail.config import TrainConfig
@@ -43,6 +44,7 @@ __all__ = [
     "evaluate",
     "finish_model",
     "load_best_weights",
+    "model_with_weights",
 ]
 
 
@@ -210,9 +212,14 @@ def build_model_config(tc: TrainConfig, spec: FeatureSpec) -> ModelConfig:
 def load_best_weights(checkpoint: Path, model_cfg: ModelConfig) -> tuple[ConversionModel, Progress]:
     """The model with the best epoch's weights of a Ray Train checkpoint folder, and progress."""
     progress, best = read_best_weights(checkpoint)
+    return model_with_weights(model_cfg, best), progress
+
+
+def model_with_weights(model_cfg: ModelConfig, weights: dict[str, torch.Tensor]) -> ConversionModel:
+    """A new model of ``model_cfg`` holding ``weights`` (a state dict)."""
     model = ConversionModel(model_cfg)
-    model.load_state_dict(best)
-    return model, progress
+    model.load_state_dict(weights)
+    return model
 
 
 def evaluate(

@@ -439,9 +439,8 @@ def train_loop_per_worker(
             )
 
     def report(end: EpochEnd, best_weights: dict[str, torch.Tensor]) -> None:
-        if in_process:
-            ray.train.report(end.metrics)
-        elif rank == 0:
+        # In the driver's process nothing could resume from a checkpoint.
+        if rank == 0 and not in_process:
             with tempfile.TemporaryDirectory() as tmp:
                 write_state(
                     Path(tmp),
