@@ -12,6 +12,7 @@ from longtail.metrics import (
     brier_skill,
     classification_report,
     ece,
+    ece_by_scope,
     log_loss,
     log_loss_skill,
     pr_auc,
@@ -124,3 +125,48 @@ def test_classification_report_has_overall_and_bucket_rows() -> None:
     assert out["scope"].to_list() == ["all", "head", "tail"]
     assert set(out.columns) >= {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
     assert out.filter(pl.col("scope") == "all")["roc_auc"].item() == pytest.approx(0.75)
+
+
+def test_classification_report_equals_each_metric_on_its_bucket_filtered_alone() -> None:
+    # The report masks arrays read once; the reference filters the frame per bucket
+    # and calls every public metric on it. Nulls in the bucket count only in "all";
+    # "torso" holds one class, so its AUCs and skills are NaN.
+    rng = np.random.default_rng(3)
+    n = 3_000
+    buckets = rng.choice(np.array(["head", "torso", "tail", None], dtype=object), size=n)
+    labels = (rng.random(n) < 0.08).astype(np.int8)
+    labels[buckets == "torso"] = 0
+    frame = pl.DataFrame(
+        {
+            "label": labels,
+            "probability": rng.random(n) * 0.3,
+            "raw": rng.random(n) * 0.5,
+            "item_popularity_bucket": pl.Series(buckets.tolist(), dtype=pl.String),
+            "user_recent_items": [[1, 2, 3]] * n,
+        }
+    )
+    functions = {
+        "roc_auc": roc_auc,
+        "pr_auc": pr_auc,
+        "log_loss": log_loss,
+        "brier": brier,
+        "ece": ece,
+        "relative_ece": relative_ece,
+        "log_loss_skill": log_loss_skill,
+        "brier_skill": brier_skill,
+    }
+    report = classification_report(frame)
+    raw = ece_by_scope(frame, score="raw")
+    assert report["scope"].to_list() == ["all", "head", "torso", "tail"]
+    assert list(raw) == report["scope"].to_list()
+    for row in report.iter_rows(named=True):
+        scope = row["scope"]
+        part = frame if scope == "all" else frame.filter(pl.col("item_popularity_bucket") == scope)
+        assert row["rows"] == part.height
+        assert row["positives"] == int(part["label"].sum())
+        for name, fn in functions.items():
+            expected = fn(part)
+            assert (math.isnan(row[name]) and math.isnan(expected)) or row[name] == expected, name
+        assert raw[scope] == ece(part, score="raw")
+    torso = report.filter(pl.col("scope") == "torso").row(0, named=True)
+    assert math.isnan(torso["roc_auc"]) and math.isnan(torso["log_loss_skill"])

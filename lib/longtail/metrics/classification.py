@@ -28,6 +28,7 @@ __all__ = [
     "brier_skill",
     "classification_report",
     "ece",
+    "ece_by_scope",
     "log_loss",
     "log_loss_skill",
     "pr_auc",
@@ -50,7 +51,10 @@ def roc_auc(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> f
     StageError
         A column is missing, not numeric, null, or the label is not 0/1.
     """
-    y, s = binary_arrays(frame, label=label, score=score)
+    return _roc_auc(*binary_arrays(frame, label=label, score=score))
+
+
+def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     if y.size == 0 or y.min() == y.max():
         return float("nan")
     return float(roc_auc_score(y, s))
@@ -58,7 +62,10 @@ def roc_auc(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> f
 
 def pr_auc(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """Area under the precision-recall curve (average precision); NaN without positives."""
-    y, s = binary_arrays(frame, label=label, score=score)
+    return _pr_auc(*binary_arrays(frame, label=label, score=score))
+
+
+def _pr_auc(y: np.ndarray, s: np.ndarray) -> float:
     if y.size == 0 or y.max() == 0:
         return float("nan")
     return float(average_precision_score(y, s))
@@ -66,7 +73,10 @@ def pr_auc(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> fl
 
 def log_loss(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """Mean negative log-likelihood of probabilities, clipped to [1e-7, 1 - 1e-7]."""
-    y, p = binary_arrays(frame, label=label, score=score)
+    return _log_loss(*binary_arrays(frame, label=label, score=score))
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     if y.size == 0:
         return float("nan")
     p = np.clip(p, _EPS, 1 - _EPS)
@@ -75,7 +85,10 @@ def log_loss(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> 
 
 def brier(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """Mean squared error between probability and label."""
-    y, p = binary_arrays(frame, label=label, score=score)
+    return _brier(*binary_arrays(frame, label=label, score=score))
+
+
+def _brier(y: np.ndarray, p: np.ndarray) -> float:
     if y.size == 0:
         return float("nan")
     return float(brier_score_loss(y, p, labels=[0.0, 1.0]))
@@ -90,21 +103,29 @@ def log_loss_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCOR
 
     NaN when the rows hold one class only (the base-rate predictor is then perfect).
     """
-    y, _ = binary_arrays(frame, label=label, score=score)
+    y, p = binary_arrays(frame, label=label, score=score)
+    return _log_loss_skill(y, _log_loss(y, p))
+
+
+def _log_loss_skill(y: np.ndarray, loss: float) -> float:
     rate = _base_rate(y)
     if not 0.0 < rate < 1.0:
         return float("nan")
     reference = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
-    return float(1.0 - log_loss(frame, label=label, score=score) / reference)
+    return float(1.0 - loss / reference)
 
 
 def brier_skill(frame: pl.DataFrame, *, label: str = LABEL, score: str = SCORE) -> float:
     """``1 - brier / (rate * (1 - rate))``, the base-rate predictor's Brier; NaN for one class."""
-    y, _ = binary_arrays(frame, label=label, score=score)
+    y, p = binary_arrays(frame, label=label, score=score)
+    return _brier_skill(y, _brier(y, p))
+
+
+def _brier_skill(y: np.ndarray, value: float) -> float:
     rate = _base_rate(y)
     if not 0.0 < rate < 1.0:
         return float("nan")
-    return float(1.0 - brier(frame, label=label, score=score) / (rate * (1 - rate)))
+    return float(1.0 - value / (rate * (1 - rate)))
 
 
 def _bin_index(p: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
@@ -138,10 +159,20 @@ def reliability_bins(
         highest probability in the bin for quantile bins, the bin's edges for
         uniform ones), ``count``, ``mean_probability``, ``positive_rate``.
     """
+    _check_bins(n_bins)
+    y, p = binary_arrays(frame, label=label, score=score)
+    return _reliability_bins(y, p, n_bins, strategy)
+
+
+def _check_bins(n_bins: int) -> None:
     if n_bins < 1:
         msg = f"n_bins must be >= 1. Got {n_bins!r} instead."
         raise ValueError(msg)
-    y, p = binary_arrays(frame, label=label, score=score)
+
+
+def _reliability_bins(
+    y: np.ndarray, p: np.ndarray, n_bins: int, strategy: BinStrategy
+) -> pl.DataFrame:
     idx = _bin_index(p, n_bins, strategy)
     if strategy == "uniform":
         lower = (pl.col("bin") / n_bins).alias("lower")
@@ -175,7 +206,14 @@ def ece(
 
     Bins are equal-mass by default (see :func:`reliability_bins`).
     """
-    bins = reliability_bins(frame, label=label, score=score, n_bins=n_bins, strategy=strategy)
+    _check_bins(n_bins)
+    return _ece(*binary_arrays(frame, label=label, score=score), n_bins, strategy)
+
+
+def _ece(
+    y: np.ndarray, p: np.ndarray, n_bins: int = 15, strategy: BinStrategy = "quantile"
+) -> float:
+    bins = _reliability_bins(y, p, n_bins, strategy)
     total = int(bins["count"].sum())
     if total == 0:
         return float("nan")
@@ -192,25 +230,64 @@ def relative_ece(
     strategy: BinStrategy = "quantile",
 ) -> float:
     """ECE divided by the base rate (NaN without positives); a constant 0 scores 1.0."""
-    y, _ = binary_arrays(frame, label=label, score=score)
+    _check_bins(n_bins)
+    y, p = binary_arrays(frame, label=label, score=score)
+    return _relative_ece(y, _ece(y, p, n_bins, strategy))
+
+
+def _relative_ece(y: np.ndarray, value: float) -> float:
     rate = _base_rate(y)
     if not rate > 0:
         return float("nan")
-    value = ece(frame, label=label, score=score, n_bins=n_bins, strategy=strategy)
     return value / rate
 
 
+#: A metric of this module: ``fn(frame, *, label=..., score=...) -> float``.
 Metric = Callable[..., float]
-_METRICS: dict[str, Metric] = {
-    "roc_auc": roc_auc,
-    "pr_auc": pr_auc,
-    "log_loss": log_loss,
-    "brier": brier,
-    "ece": ece,
-    "relative_ece": relative_ece,
-    "log_loss_skill": log_loss_skill,
-    "brier_skill": brier_skill,
-}
+
+#: The columns of :func:`classification_report`, in order.
+METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+    "relative_ece",
+    "log_loss_skill",
+    "brier_skill",
+)
+
+
+def _scope_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every metric of :data:`METRICS` from one pair of arrays, each base value once."""
+    loss, squared, calibration = _log_loss(y, p), _brier(y, p), _ece(y, p)
+    return {
+        "roc_auc": _roc_auc(y, p),
+        "pr_auc": _pr_auc(y, p),
+        "log_loss": loss,
+        "brier": squared,
+        "ece": calibration,
+        "relative_ece": _relative_ece(y, calibration),
+        "log_loss_skill": _log_loss_skill(y, loss),
+        "brier_skill": _brier_skill(y, squared),
+    }
+
+
+def _bucket_masks(frame: pl.DataFrame, bucket: str | None) -> list[tuple[str, np.ndarray | None]]:
+    """``("all", None)`` and, per popularity bucket present in ``frame``, its row mask.
+
+    In :data:`~longtail.schema.BUCKETS` order; rows with a null bucket count only in
+    ``"all"``.
+    """
+    scopes: list[tuple[str, np.ndarray | None]] = [("all", None)]
+    if bucket is None or bucket not in frame.columns:
+        return scopes
+    column = frame[bucket]
+    present = set(column.drop_nulls().unique().to_list())
+    for b in BUCKETS:
+        if b in present:
+            scopes.append((b, (column == b).fill_null(False).to_numpy()))
+    return scopes
 
 
 def classification_report(
@@ -222,6 +299,10 @@ def classification_report(
 ) -> pl.DataFrame:
     """All probability metrics overall and per bucket, one row per scope.
 
+    The labels and scores are read once and each scope is a mask over them (a
+    filter of the whole frame per bucket, with its list columns, was half the
+    report's time on the train step's 415k test rows).
+
     Returns
     -------
     pl.DataFrame
@@ -230,18 +311,26 @@ def classification_report(
         relative_ece, log_loss_skill, brier_skill).
     """
     require(frame, numeric=(label, score))
-    scopes: list[tuple[str, pl.DataFrame]] = [("all", frame)]
-    if bucket is not None and bucket in frame.columns:
-        present = set(frame[bucket].drop_nulls().unique().to_list())
-        scopes += [(b, frame.filter(pl.col(bucket) == b)) for b in BUCKETS if b in present]
+    y_all, p_all = binary_arrays(frame, label=label, score=score)
     rows = []
-    for scope, part in scopes:
-        row: dict[str, object] = {
-            "scope": scope,
-            "rows": part.height,
-            "positives": int(part[label].cast(pl.Int64).sum()),
-        }
-        for name, fn in _METRICS.items():
-            row[name] = fn(part, label=label, score=score)
+    for scope, mask in _bucket_masks(frame, bucket):
+        y, p = (y_all, p_all) if mask is None else (y_all[mask], p_all[mask])
+        row: dict[str, object] = {"scope": scope, "rows": int(y.size), "positives": int(y.sum())}
+        row.update(_scope_metrics(y, p))
         rows.append(row)
     return pl.DataFrame(rows)
+
+
+def ece_by_scope(
+    frame: pl.DataFrame,
+    *,
+    label: str = LABEL,
+    score: str = SCORE,
+    bucket: str | None = POPULARITY_BUCKET,
+) -> dict[str, float]:
+    """:func:`ece` overall and per bucket, keyed by the scopes of :func:`classification_report`."""
+    y_all, p_all = binary_arrays(frame, label=label, score=score)
+    return {
+        scope: _ece(y_all, p_all) if mask is None else _ece(y_all[mask], p_all[mask])
+        for scope, mask in _bucket_masks(frame, bucket)
+    }

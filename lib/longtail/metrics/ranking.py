@@ -231,6 +231,11 @@ def ranking_report(
     """
     _check_catalog(catalog_size)
     require(frame, other=(item, bucket))
+    # Only the columns read: the rankings sort whole rows, and the train step's
+    # splits carry 30-odd feature columns and a list of recent items.
+    keys = [user, item, label, score, bucket]
+    keys += [EVENT_TIME] if EVENT_TIME in frame.columns else []
+    frame = frame.select(list(dict.fromkeys(keys)))
     per = _per_user(frame, k=k, user=user, label=label, score=score)
     by_user = top_k(frame, k=k, user=user, score=score)
     return {

@@ -26,13 +26,13 @@ import torch
 from longtail.artifacts import TuneOrigin
 from longtail.config import TrainConfig
 from longtail.losses import logit_shift, weight_ratio
-from longtail.metrics import classification_report, ece, ranking_report
+from longtail.metrics import classification_report, ece_by_scope, ranking_report
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration, fit_calibration, offsets_from_report, sigmoid
 from longtail.models.features import FeatureSpec
 from longtail.models.saved import Scorer, save_model
 from longtail.resampling import SamplingReport
-from longtail.schema import ITEM_ID, LABEL, POPULARITY_BUCKET, PROBABILITY, RAW_PROBABILITY
+from longtail.schema import ITEM_ID, LABEL, PROBABILITY, RAW_PROBABILITY
 from longtail.train.state import Progress, read_best_weights
 
 __all__ = [
@@ -231,10 +231,10 @@ def evaluate(
     user and item ids and the popularity bucket.
     """
     table = classification_report(frame, score=PROBABILITY)
-    raw_ece = [ece(frame, score=RAW_PROBABILITY)]
-    for scope in table["scope"].to_list()[1:]:
-        raw_ece.append(ece(frame.filter(pl.col(POPULARITY_BUCKET) == scope), score=RAW_PROBABILITY))
-    table = table.with_columns(pl.Series("ece_uncalibrated", raw_ece))
+    raw_ece = ece_by_scope(frame, score=RAW_PROBABILITY)
+    table = table.with_columns(
+        pl.Series("ece_uncalibrated", [raw_ece[scope] for scope in table["scope"]])
+    )
     report = ranking_report(frame, k=k, catalog_size=catalog_size)
     ranking = {f"{name}@{k}": value for name, value in report.items()}
     return table, ranking
@@ -299,17 +299,17 @@ def finish_model(
     StageError
         The validation rows lack a class for a fitted calibration.
     """
+    if val_logits is None:
+        # Scored once: the logits fit the calibration and, calibrated, are the
+        # validation's probabilities (a second pass gave the same numbers).
+        val_logits = Scorer(model, spec, Calibration()).predict(validation).logits
     if calibration is None:
         calibrator = calibrator or Calibrator.for_run(run, validation)
-        logits = val_logits
-        if logits is None:
-            uncalibrated = Scorer(model, spec, Calibration())
-            logits = uncalibrated.predict(validation).logits
-        calibration = calibrator.fit(logits, validation[LABEL].to_numpy())
+        calibration = calibrator.fit(val_logits, validation[LABEL].to_numpy())
     scorer = Scorer(model, spec, calibration)
     scored: dict[str, pl.DataFrame] = {}
     for name, frame in (("validation", validation), ("test", test)):
-        if name == "validation" and val_logits is not None:
+        if name == "validation":
             by = calibration.offset_by
             groups = frame[by].to_numpy() if by else None
             logits, probs = val_logits, calibration.apply(val_logits, groups)
