@@ -245,21 +245,9 @@ def _relative_ece(y: np.ndarray, value: float) -> float:
 #: A metric of this module: ``fn(frame, *, label=..., score=...) -> float``.
 Metric = Callable[..., float]
 
-#: The columns of :func:`classification_report`, in order.
-METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-    "ece",
-    "relative_ece",
-    "log_loss_skill",
-    "brier_skill",
-)
-
 
 def _scope_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Every metric of :data:`METRICS` from one pair of arrays, each base value once."""
+    """Every metric of the report from one pair of arrays, each base value once."""
     loss, squared, calibration = _log_loss(y, p), _brier(y, p), _ece(y, p)
     return {
         "roc_auc": _roc_auc(y, p),
