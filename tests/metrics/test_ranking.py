@@ -100,6 +100,8 @@ def test_ranking_report_equals_each_metric_computed_on_its_own() -> None:
             "label": (rng.random(n) < 0.06).astype(np.int64),
             "probability": rng.integers(0, 50, n) / 50,
             "item_popularity_bucket": rng.choice(["head", "torso", "tail"], n),
+            # A column the report does not read (it ranks only the ones it does).
+            "user_recent_items": [[1, 2, 3]] * n,
         }
     )
     for k in (1, 5, 20):
@@ -113,3 +115,5 @@ def test_ranking_report_equals_each_metric_computed_on_its_own() -> None:
         }
     with pytest.raises(ValueError, match="catalog_size must be >= 1"):
         ranking_report(frame, k=5, catalog_size=0)
+    with pytest.raises(StageError, match="lacks column"):
+        ranking_report(frame.drop("label"), k=5, catalog_size=1_000)

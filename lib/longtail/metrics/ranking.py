@@ -230,7 +230,7 @@ def ranking_report(
         A column is missing or no list has a positive.
     """
     _check_catalog(catalog_size)
-    require(frame, other=(item, bucket))
+    require(frame, numeric=(label, score), other=(user, item, bucket))
     # Only the columns read: the rankings sort whole rows, and the train step's
     # splits carry 30-odd feature columns and a list of recent items.
     keys = [user, item, label, score, bucket]
