@@ -88,3 +88,28 @@ def test_encode_names_missing_columns() -> None:
     spec = fit_feature_spec(_rows(), hash_buckets_user=50, hash_buckets_item=50)
     with pytest.raises(StageError, match="item_price"):
         encode(_rows().drop("item_price"), spec)
+
+
+def test_encode_standardizes_in_float64_and_rounds_once_to_float32_in_row_major_order() -> None:
+    # The spec's statistics are float64: the value must be (x - mean) / std in float64,
+    # rounded once, as the model saw it in training and the scorer sees it now.
+    rng = np.random.default_rng(3)
+    n = 2_000
+    rows = pl.DataFrame(
+        {
+            "user_id": rng.integers(0, 50, n),
+            "item_id": rng.integers(0, 50, n),
+            "item_category_id": rng.integers(0, 5, n),
+            "user_views_7d": rng.lognormal(3.0, 2.0, n),
+            "item_price": rng.integers(1, 10**9, n),
+            "item_on_sale": rng.random(n) < 0.5,
+        }
+    )
+    spec = fit_feature_spec(rows, hash_buckets_user=50, hash_buckets_item=50)
+    dense = encode(rows, spec)["dense"]
+    raw = rows.select(pl.col(c).cast(pl.Float64) for c in spec.dense_columns).to_numpy()
+    expected = ((raw - np.asarray(spec.dense_mean)) / np.asarray(spec.dense_std)).astype(np.float32)
+    np.testing.assert_array_equal(dense, expected)
+    # Batches are row slices: each row's features are contiguous, and torch may write.
+    assert dense.flags["C_CONTIGUOUS"] and dense.flags["WRITEABLE"]
+    assert dense.shape == (n, len(spec.dense_columns))

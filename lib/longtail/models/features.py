@@ -65,6 +65,13 @@ class FeatureSpec:
     )
 
     @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns :func:`encode` reads: ids, category, dense, recent items if a sequence."""
+        ids = self.id_columns
+        recent = (USER_RECENT_ITEMS,) if self.sequence_length > 0 else ()
+        return (ids["user"], ids["item"], ids["category"], *self.dense_columns, *recent)
+
+    @property
     def category_vocab_size(self) -> int:
         """Rows of the category table: the known categories plus index 0 for unknown or null."""
         return len(self.categories) + 1
@@ -175,7 +182,7 @@ def encode(frame: pl.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
         A required column is missing.
     """
     ids = spec.id_columns
-    needed = [ids["user"], ids["item"], ids["category"], *spec.dense_columns]
+    needed = [c for c in spec.columns if c != USER_RECENT_ITEMS]  # recent items may be absent
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         msg = f"rows to encode lack column(s) {missing}; have {frame.columns}"
@@ -195,14 +202,16 @@ def encode(frame: pl.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
     else:
         out["category"] = np.zeros(frame.height, dtype=np.int64)
     if spec.dense_columns:
-        mean = np.asarray(spec.dense_mean)
-        std = np.asarray(spec.dense_std)
-        raw = frame.select(pl.col(c).cast(pl.Float64) for c in spec.dense_columns).to_numpy()
-        # In place where it can be: each fresh multi-MB array costs page faults, and
-        # this block was half of encode's time (7.1 -> 3.7 ms per 65k rows).
-        centred = raw - mean
-        centred /= std
-        dense = centred.astype(np.float32)
+        # Standardized in float64 and rounded once to float32 by Polars, column by
+        # column, then one row-major copy: numpy's float64 block and its temporaries
+        # cost page faults on every fresh array, 1.0 s against 0.1 s for 930k rows x
+        # 30 columns (the same values to the bit). Row-major because batches are row
+        # slices: contiguous for the model, and the epoch's row gathers 40% cheaper.
+        standardized = [
+            ((pl.col(c).cast(pl.Float64) - mu) / sd).cast(pl.Float32)
+            for c, mu, sd in zip(spec.dense_columns, spec.dense_mean, spec.dense_std, strict=True)
+        ]
+        dense = np.require(frame.select(standardized).to_numpy(order="c"), requirements=["W"])
         # Nulls arrive as NaN; NaN and +-inf become 0 (the training mean): one check
         # on float32 instead of nan_to_num's three passes on float64.
         bad = ~np.isfinite(dense)
