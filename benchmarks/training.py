@@ -64,7 +64,8 @@ def run(
                 torch.cuda.synchronize()
             start = time.perf_counter()
         idx = torch.from_numpy(rng.integers(0, n, batch_size)).to(device)
-        batch = {k: v[idx] for k, v in all_x.items()}
+        # index_select, as the worker's shard cache (faster than v[idx] for the same rows)
+        batch = {k: torch.index_select(v, 0, idx) for k, v in all_x.items()}
         ctx = (
             torch.autocast(device_type=device, dtype=torch.bfloat16)
             if mixed

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from longtail.config import TrainConfig
+from longtail.errors import StageError
 from longtail.models.features import encode_arrow, fit_feature_spec
 from longtail.paths import Layout
 from longtail.schema import LABEL
@@ -83,3 +84,30 @@ def test_direct_read_gives_each_worker_an_equal_disjoint_share_and_all_of_valida
     np.testing.assert_array_equal(labels.numpy(), validation[LABEL].cast(pl.Float32).to_numpy())
     # A second pass gives the same batches (validation is read once, scored every epoch).
     torch.testing.assert_close(torch.cat([b["label"] for b in batches()]), labels)
+
+
+def test_direct_read_reads_only_what_encode_needs_and_names_a_missing_column(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(tmp_path)
+    rows = make_training_rows(n_rows=500, seed=4, recent_items=3)
+    paths = write_splits(layout, rows)
+    train = pl.read_parquet(paths["train"])
+    # Without a sequence the recent-items list is not read, nor the keys and buckets.
+    spec = fit_feature_spec(train, hash_buckets_user=100, hash_buckets_item=100)
+    read = DirectRead(
+        train_files=(str(paths["train"]),), validation=str(paths["validation"]), spec=spec
+    )
+    table = read._read(read.train_files)
+    assert table.column_names == [*spec.columns, LABEL]
+    assert "user_recent_items" not in table.column_names and train.width > table.num_columns
+    with_sequence = fit_feature_spec(
+        train, hash_buckets_user=100, hash_buckets_item=100, sequence_length=3
+    )
+    assert "user_recent_items" in with_sequence.columns
+    # A split that lacks a feature the spec was fitted with is refused by name.
+    lacking = tmp_path / "lacking.parquet"
+    train.drop(spec.dense_columns[0]).write_parquet(lacking)
+    broken = DirectRead(train_files=(str(lacking),), validation=str(lacking), spec=spec)
+    with pytest.raises(StageError, match=spec.dense_columns[0]):
+        broken.train_shard(0, 1)

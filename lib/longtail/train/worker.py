@@ -75,7 +75,13 @@ class DirectRead:
     def _read(self, paths: Iterable[str]) -> Any:
         import pyarrow.dataset as pads
 
-        return pads.dataset(list(paths), format="parquet", filesystem=self.filesystem).to_table()
+        data = pads.dataset(list(paths), format="parquet", filesystem=self.filesystem)
+        # Only what encode reads (and the label): the split's other columns (time,
+        # bucket, the recent-items list when no sequence is used) were half the read.
+        # A column the files lack is left out here and named by encode's error.
+        have = set(data.schema.names)
+        wanted = [c for c in (*self.spec.columns, LABEL) if c in have]
+        return data.to_table(columns=wanted)
 
     def train_shard(self, rank: int, world: int) -> dict[str, torch.Tensor]:
         """Return this worker's equal share of the train rows, encoded, as CPU tensors."""
@@ -497,7 +503,11 @@ class _ShardCache:
         order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            yield {k: v[idx].to(self.device) for k, v in self.tensors.items()}
+            # index_select, not v[idx]: the same rows, but advanced indexing's general
+            # machinery took 0.34 s of each 930k-row epoch's gathers and this 0.1 s.
+            yield {
+                k: torch.index_select(v, 0, idx).to(self.device) for k, v in self.tensors.items()
+            }
 
 
 def _writable_tensors(
