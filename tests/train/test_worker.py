@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from longtail.models.features import encode_arrow, fit_feature_spec
 from longtail.paths import Layout
 from longtail.schema import LABEL
 from longtail.synthetic import make_training_rows, write_splits
-from longtail.train.worker import DirectRead, WorkerConfig, _ShardCache
+from longtail.train.worker import DirectRead, WorkerConfig, _Prefetch, _ShardCache
 
 pytestmark = pytest.mark.unit
 
@@ -56,17 +58,28 @@ def test_worker_config_takes_the_cache_limit_from_train() -> None:
     assert WorkerConfig.from_dict(wc.to_dict()) == wc
 
 
-def test_direct_read_gives_each_worker_an_equal_disjoint_share_and_all_of_validation(
-    tmp_path: Path,
-) -> None:
-    layout = Layout(tmp_path)
-    rows = make_training_rows(n_rows=3_001, seed=2, recent_items=3)
-    paths = write_splits(layout, rows)
+def _direct_read(
+    tmp_path: Path, *, n_rows: int, seed: int, sequence_length: int
+) -> tuple[dict[str, Path], pl.DataFrame, DirectRead]:
+    """Written splits, their train frame and a direct read of them with a fitted spec."""
+    paths = write_splits(
+        Layout(tmp_path), make_training_rows(n_rows=n_rows, seed=seed, recent_items=3)
+    )
     train = pl.read_parquet(paths["train"])
-    spec = fit_feature_spec(train, hash_buckets_user=100, hash_buckets_item=100, sequence_length=3)
+    spec = fit_feature_spec(
+        train, hash_buckets_user=100, hash_buckets_item=100, sequence_length=sequence_length
+    )
     read = DirectRead(
         train_files=(str(paths["train"]),), validation=str(paths["validation"]), spec=spec
     )
+    return paths, train, read
+
+
+def test_direct_read_gives_each_worker_an_equal_disjoint_share_and_all_of_validation(
+    tmp_path: Path,
+) -> None:
+    paths, train, read = _direct_read(tmp_path, n_rows=3_001, seed=2, sequence_length=3)
+    spec = read.spec
     whole = read.train_shard(0, 1)
     expected = encode_arrow(train.to_arrow(), spec, label=LABEL)
     assert set(whole) == set(expected)
@@ -89,15 +102,9 @@ def test_direct_read_gives_each_worker_an_equal_disjoint_share_and_all_of_valida
 def test_direct_read_reads_only_what_encode_needs_and_names_a_missing_column(
     tmp_path: Path,
 ) -> None:
-    layout = Layout(tmp_path)
-    rows = make_training_rows(n_rows=500, seed=4, recent_items=3)
-    paths = write_splits(layout, rows)
-    train = pl.read_parquet(paths["train"])
     # Without a sequence the recent-items list is not read, nor the keys and buckets.
-    spec = fit_feature_spec(train, hash_buckets_user=100, hash_buckets_item=100)
-    read = DirectRead(
-        train_files=(str(paths["train"]),), validation=str(paths["validation"]), spec=spec
-    )
+    _, train, read = _direct_read(tmp_path, n_rows=500, seed=4, sequence_length=0)
+    spec = read.spec
     table = read._read(read.train_files)
     assert table.column_names == [*spec.columns, LABEL]
     assert "user_recent_items" not in table.column_names and train.width > table.num_columns
@@ -111,3 +118,57 @@ def test_direct_read_reads_only_what_encode_needs_and_names_a_missing_column(
     broken = DirectRead(train_files=(str(lacking),), validation=str(lacking), spec=spec)
     with pytest.raises(StageError, match=spec.dense_columns[0]):
         broken.train_shard(0, 1)
+
+
+@dataclass(frozen=True)
+class _GatedRead(DirectRead):
+    """A direct read whose train share waits for the test to open a gate."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    threads: list[str] = field(default_factory=list)
+
+    def train_shard(self, rank: int, world: int) -> dict[str, torch.Tensor]:
+        self.threads.append(threading.current_thread().name)
+        if not self.gate.wait(timeout=30):
+            msg = "the gate was never opened"
+            raise StageError(msg)
+        return super().train_shard(rank, world)
+
+
+def test_prefetch_reads_in_the_background_while_the_worker_builds_and_gives_the_same_rows(
+    tmp_path: Path,
+) -> None:
+    _, _, read = _direct_read(tmp_path, n_rows=800, seed=5, sequence_length=3)
+    gated = _GatedRead(
+        train_files=read.train_files,
+        validation=read.validation,
+        spec=read.spec,
+    )
+    # The constructor returns while the read waits: the read runs in another thread.
+    prefetch = _Prefetch(gated, rank=0, world=1, val_batch_size=256, device=torch.device("cpu"))
+    gated.gate.set()
+    shard = prefetch.train_shard()
+    assert gated.threads and gated.threads[0] != threading.current_thread().name
+    expected = read.train_shard(0, 1)
+    assert set(shard) == set(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(shard[key], value, rtol=0, atol=0)
+    cpu = torch.device("cpu")
+    labels = torch.cat([b["label"] for b in prefetch.validation()()])
+    direct = torch.cat([b["label"] for b in read.validation_batches(batch_size=256, device=cpu)()])
+    torch.testing.assert_close(labels, direct, rtol=0, atol=0)
+
+
+def test_prefetch_raises_a_read_error_where_its_result_is_asked_for(tmp_path: Path) -> None:
+    paths, train, read = _direct_read(tmp_path, n_rows=300, seed=6, sequence_length=0)
+    lacking = tmp_path / "lacking.parquet"
+    train.drop(read.spec.dense_columns[0]).write_parquet(lacking)
+    broken = DirectRead(
+        train_files=(str(lacking),), validation=str(paths["validation"]), spec=read.spec
+    )
+    prefetch = _Prefetch(broken, rank=0, world=1, val_batch_size=256, device=torch.device("cpu"))
+    with pytest.raises(StageError, match=read.spec.dense_columns[0]):
+        prefetch.train_shard()
+    assert len(list(prefetch.validation()())) == -(
+        -pl.read_parquet(paths["validation"]).height // 256
+    )

@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -397,6 +398,13 @@ def train_loop_per_worker(
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     _seed(wc.seed + rank)
     device = ray.train.torch.get_device()
+    val_batch_size = max(wc.batch_size, 4096)
+    # Started before the model and optimizers are built, which they overlap.
+    reads = (
+        _Prefetch(direct, rank=rank, world=world, val_batch_size=val_batch_size, device=device)
+        if direct is not None
+        else None
+    )
     model = ConversionModel(ModelConfig.from_json(wc.model)).to(device)
     optimizers = build_optimizers(model, kind=wc.optimizer, learning_rate=wc.learning_rate)
     progress = Progress()
@@ -408,19 +416,16 @@ def train_loop_per_worker(
         progress.restarts += 1
         log.info("resumed from checkpoint after epoch %d", progress.epochs_done)
     net = ray.train.torch.prepare_model(model) if world > 1 else model
-    val_batch_size = max(wc.batch_size, 4096)
-    if direct is not None:
+    if reads is not None:
         cache: _ShardCache | None = _ShardCache(device)
-        read = direct
-        # Read on first use, once per process (a resumed worker reads again).
-        val_batches = _lazy(
-            lambda: read.validation_batches(batch_size=val_batch_size, device=device)
-        )
+        prefetched = reads
+        # Waited for on first use, once per process (a resumed worker reads again).
+        val_batches = _lazy(prefetched.validation)
 
         def train_batches(epoch: int) -> Batches:
             assert cache is not None
             if not cache.loaded:
-                cache.load([read.train_shard(rank, world)])
+                cache.load([prefetched.train_shard()])
             return cache.batches(batch_size=wc.batch_size, seed=wc.seed * 1_000 + epoch * 10 + rank)
 
     else:
@@ -476,6 +481,42 @@ def train_loop_per_worker(
         rank=rank,
     )
     return state if in_process else None
+
+
+class _Prefetch:
+    """A direct read's train share and validation batches, read in a background thread.
+
+    The worker starts it before building the model and optimizers: the first optimizer
+    imports ``torch._dynamo`` (torch's ``Optimizer.add_param_group`` is wrapped in
+    ``torch._disable_dynamo``), about 1.3 s of Python on 2 cores, while pyarrow's read
+    and Polars' encode run with the GIL released. The thread imports nothing of torch's
+    (only pyarrow and Polars modules), so the two imports cannot wait on each other. A
+    read's error is raised where its result is first asked for.
+    """
+
+    def __init__(
+        self,
+        read: DirectRead,
+        *,
+        rank: int,
+        world: int,
+        val_batch_size: int,
+        device: torch.device,
+    ) -> None:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="longtail-direct-read")
+        self._shard: Future[dict[str, torch.Tensor]] = pool.submit(read.train_shard, rank, world)
+        self._validation: Future[Callable[[], Batches]] = pool.submit(
+            read.validation_batches, batch_size=val_batch_size, device=device
+        )
+        pool.shutdown(wait=False)  # the thread ends after the two reads
+
+    def train_shard(self) -> dict[str, torch.Tensor]:
+        """The worker's train share (waits for its read)."""
+        return self._shard.result()
+
+    def validation(self) -> Callable[[], Batches]:
+        """The validation batches (waits for their read)."""
+        return self._validation.result()
 
 
 class _ShardCache:
