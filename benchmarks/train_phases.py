@@ -22,17 +22,25 @@ ratio is the train step's samples/s (rows x epochs / whole step) over the raw
 loop's. The instrumentation wraps functions from outside (this benchmark only);
 the epoch parts come from the worker's per-epoch report.
 
+The raw loop runs in a fresh process of its own (``--raw-where fresh``, the
+default), as ``benchmarks/training.py`` does by hand: run in the process the fit
+has just used (``--raw-where same``, what this benchmark did before 2026-12-04),
+it was 10-35% slower at 930k train rows, which flattered the ratio.
+
 python benchmarks/train_phases.py --config C --data-dir D [--raw-steps 200] [--threads 2]
-    [--cache-train-rows N] [--in-process auto|true|false]
+    [--cache-train-rows N] [--in-process auto|true|false] [--raw-where fresh|same]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -108,6 +116,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-fit", action="store_true", help="only the raw loop")
     p.add_argument(
+        "--raw-where",
+        choices=("fresh", "same"),
+        default="fresh",
+        help="run the raw loop in a fresh process (default) or in the fit's own process",
+    )
+    p.add_argument("--raw-json", type=Path, help=argparse.SUPPRESS)  # the fresh process's answer
+    p.add_argument(
         "--cache-train-rows", type=int, help="override [train] cache_train_rows (0: stream)"
     )
     p.add_argument(
@@ -143,11 +158,37 @@ def main() -> None:
         shutdown_ray()
     load_after = os.getloadavg()[0]
 
-    # The raw loop on the same rows and model sizes.
+    if args.skip_fit or args.raw_where == "same":
+        raw = _raw_rates(cfg, args)
+    else:
+        raw = _raw_rates_in_a_fresh_process(args)
+    if args.raw_json is not None:
+        args.raw_json.write_text(json.dumps(raw), encoding="utf-8")
+    from longtail.train.driver import resolve_inputs
+
+    files = resolve_inputs(layout, strategy=cfg.resampling.strategy).train_files
+    rows = pl.scan_parquet([str(f) for f in files]).select(pl.len()).collect().item()
+    _print(args, cfg, tc, rows, load, load_after, result, whole, raw)
+
+
+def _raw_rates_in_a_fresh_process(args: argparse.Namespace) -> dict[int, float]:
+    """The raw loop's samples/s per thread count, measured by this script in a new process."""
+    with tempfile.TemporaryDirectory(prefix="train-phases-") as tmp:
+        answer = Path(tmp) / "raw.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--config", str(args.config)]
+        cmd += ["--data-dir", str(args.data_dir), "--skip-fit", "--raw-steps", str(args.raw_steps)]
+        cmd += ["--threads", str(args.threads), "--raw-json", str(answer)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        return {int(k): float(v) for k, v in json.loads(answer.read_text()).items()}
+
+
+def _raw_rates(cfg: Any, args: argparse.Namespace) -> dict[int, float]:
+    """The raw loop's samples/s per thread count on the train rows, in this process."""
     from longtail.models import fit_feature_spec
     from longtail.train.driver import resolve_inputs
     from longtail.train.finish import build_model_config
 
+    layout, tc = Layout(cfg.data_dir), cfg.train
     inputs = resolve_inputs(layout, strategy=cfg.resampling.strategy)
     rows = pl.read_parquet([str(f) for f in inputs.train_files])
     spec = fit_feature_spec(
@@ -177,9 +218,22 @@ def main() -> None:
             lr=tc.learning_rate,
             mixed=False,
         )
+    return raw
 
+
+def _print(
+    args: argparse.Namespace,
+    cfg: Any,
+    tc: Any,
+    rows: int,
+    load: float,
+    load_after: float,
+    result: Any,
+    whole: float,
+    raw: dict[int, float],
+) -> None:
     print(
-        f"train rows={rows.height:,} batch={tc.batch_size} epochs={tc.epochs} "
+        f"train rows={rows:,} batch={tc.batch_size} epochs={tc.epochs} "
         f"optimizer={tc.optimizer} shuffle_buffer={tc.shuffle_buffer_rows} "
         f"cache_train_rows={tc.cache_train_rows} "
         f"load before={load:.2f} after fit={load_after:.2f}"
@@ -212,6 +266,8 @@ def main() -> None:
         print("train_loss per epoch: " + ", ".join(f"{h['train_loss']:.6f}" for h in hist))
         print(f"train step   {step_rate:>10,.0f} samples/s (rows x epochs / whole fit)")
         print(f"epoch loops  {epoch_rate:>10,.0f} samples/s (rows x epochs / train_seconds)")
+        where_raw = "a fresh process" if args.raw_where == "fresh" else "the fit's process"
+        print(f"raw loop in {where_raw}:")
         for threads, rate in raw.items():
             print(
                 f"raw loop {threads} thread(s) {rate:>10,.0f} samples/s; train step at "
