@@ -25,7 +25,8 @@ the epoch parts come from the worker's per-epoch report.
 The raw loop runs in a fresh process of its own (``--raw-where fresh``, the
 default), as ``benchmarks/training.py`` does by hand: run in the process the fit
 has just used (``--raw-where same``, what this benchmark did before 2026-12-04),
-it was 10-35% slower at 930k train rows, which flattered the ratio.
+it was slower at 930k train rows (the fastest of 1 and 2 threads 297k against 360k
+samples/s, medians of 10 and 8 runs), which flattered the ratio.
 
 python benchmarks/train_phases.py --config C --data-dir D [--raw-steps 200] [--threads 2]
     [--cache-train-rows N] [--in-process auto|true|false] [--raw-where fresh|same]
@@ -168,7 +169,7 @@ def main() -> None:
 
     files = resolve_inputs(layout, strategy=cfg.resampling.strategy).train_files
     rows = pl.scan_parquet([str(f) for f in files]).select(pl.len()).collect().item()
-    _print(args, cfg, tc, rows, load, load_after, result, whole, raw)
+    _print(args, tc, rows, load, load_after, result, whole, raw)
 
 
 def _raw_rates_in_a_fresh_process(args: argparse.Namespace) -> dict[int, float]:
@@ -223,7 +224,6 @@ def _raw_rates(cfg: Any, args: argparse.Namespace) -> dict[int, float]:
 
 def _print(
     args: argparse.Namespace,
-    cfg: Any,
     tc: Any,
     rows: int,
     load: float,

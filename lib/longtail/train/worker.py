@@ -419,8 +419,10 @@ def train_loop_per_worker(
     if reads is not None:
         cache: _ShardCache | None = _ShardCache(device)
         prefetched = reads
-        # Waited for on first use, once per process (a resumed worker reads again).
-        val_batches = _lazy(prefetched.validation)
+
+        # The read is waited for on first use; a resumed worker (a new process) reads again.
+        def val_batches() -> Batches:
+            return prefetched.validation()()
 
         def train_batches(epoch: int) -> Batches:
             assert cache is not None
@@ -488,7 +490,7 @@ class _Prefetch:
 
     The worker starts it before building the model and optimizers: the first optimizer
     imports ``torch._dynamo`` (torch's ``Optimizer.add_param_group`` is wrapped in
-    ``torch._disable_dynamo``), about 1.3 s of Python on 2 cores, while pyarrow's read
+    ``torch._disable_dynamo``), about 1.2 s of Python on 2 cores, while pyarrow's read
     and Polars' encode run with the GIL released. The thread imports nothing of torch's
     (only pyarrow and Polars modules), so the two imports cannot wait on each other. A
     read's error is raised where its result is first asked for.
@@ -562,18 +564,6 @@ def _writable_tensors(
     return to_tensors(
         {k: np.require(v, requirements=["W"]) for k, v in arrays.items()}, device=device
     )
-
-
-def _lazy(make: Callable[[], Callable[[], Batches]]) -> Callable[[], Batches]:
-    """``make()``'s batches, with ``make`` called on the first use only."""
-    made: list[Callable[[], Batches]] = []
-
-    def batches() -> Batches:
-        if not made:
-            made.append(make())
-        return made[0]()
-
-    return batches
 
 
 def _maybe_fail(wc: WorkerConfig, epoch: int) -> None:
