@@ -5,6 +5,12 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    roc_auc_score,
+)
+from sklearn.metrics import log_loss as sklearn_log_loss
 
 from longtail.errors import StageError
 from longtail.metrics import (
@@ -16,6 +22,7 @@ from longtail.metrics import (
     log_loss,
     log_loss_skill,
     pr_auc,
+    ranked_aucs,
     relative_ece,
     reliability_bins,
     roc_auc,
@@ -88,6 +95,50 @@ def test_auc_is_nan_with_one_class() -> None:
     f = pl.DataFrame({"label": [0, 0], "probability": [0.2, 0.3]})
     assert math.isnan(roc_auc(f))
     assert math.isnan(pr_auc(f))
+
+
+@pytest.mark.parametrize(
+    ("n", "rate", "decimals"),
+    [(1_000, 0.02, 2), (5_000, 0.3, 3), (20_000, 0.01, 6), (3, 0.5, 1), (40, 0.1, 0)],
+)
+def test_ranked_aucs_equal_scikit_learns_with_tied_scores_and_rare_positives(
+    n: int, rate: float, decimals: int
+) -> None:
+    # Rounded scores tie in runs (decimals=0: a handful of distinct values), the case
+    # where a sort-based AUC goes wrong if a tie is not one threshold.
+    rng = np.random.default_rng(n)
+    y = (rng.random(n) < rate).astype(np.float64)
+    y[:2] = [0.0, 1.0]  # both classes
+    s = np.round(rng.random(n) * 0.2 + 0.1 * y, decimals)
+    roc, ap = ranked_aucs(y, s)
+    assert roc == pytest.approx(roc_auc_score(y, s), rel=1e-12, abs=1e-15)
+    assert ap == pytest.approx(average_precision_score(y, s), rel=1e-12, abs=1e-15)
+
+
+def test_ranked_aucs_are_nan_where_a_class_is_missing_and_ap_is_one_for_all_positives() -> None:
+    s = np.array([0.2, 0.7, 0.7])
+    assert all(math.isnan(v) for v in ranked_aucs(np.zeros(3), s))
+    assert all(math.isnan(v) for v in ranked_aucs(np.zeros(0), np.zeros(0)))
+    roc, ap = ranked_aucs(np.ones(3), s)
+    assert math.isnan(roc)
+    assert ap == 1.0
+
+
+def test_log_loss_and_brier_equal_scikit_learns() -> None:
+    rng = np.random.default_rng(11)
+    y = (rng.random(10_000) < 0.03).astype(np.int64)
+    p = np.concatenate([rng.random(9_998) * 0.1, [0.0, 1.0]])  # the ends are clipped
+    f = pl.DataFrame({"label": y, "probability": p})
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    assert log_loss(f) == pytest.approx(sklearn_log_loss(y, clipped, labels=[0, 1]), rel=1e-12)
+    assert brier(f) == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+
+
+def test_a_nan_or_infinite_score_is_rejected_by_name() -> None:
+    for bad in (float("nan"), float("inf")):
+        f = _frame().with_columns(pl.Series("probability", [0.1, bad, 0.3, 0.4]))
+        with pytest.raises(StageError, match="'probability' holds NaN or infinite"):
+            roc_auc(f)
 
 
 def test_metrics_take_column_names_by_keyword() -> None:

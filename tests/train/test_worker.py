@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from longtail.config import TrainConfig
 from longtail.errors import StageError
@@ -15,7 +16,13 @@ from longtail.models.features import encode_arrow, fit_feature_spec
 from longtail.paths import Layout
 from longtail.schema import LABEL
 from longtail.synthetic import make_training_rows, write_splits
-from longtail.train.worker import DirectRead, WorkerConfig, _Prefetch, _ShardCache
+from longtail.train.worker import (
+    DirectRead,
+    WorkerConfig,
+    _Prefetch,
+    _ShardCache,
+    validation_metric,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -172,3 +179,16 @@ def test_prefetch_raises_a_read_error_where_its_result_is_asked_for(tmp_path: Pa
     assert len(list(prefetch.validation()())) == -(
         -pl.read_parquet(paths["validation"]).height // 256
     )
+
+
+def test_validation_metric_is_the_named_auc_of_float32_scores_and_nan_with_one_class() -> None:
+    rng = np.random.default_rng(5)
+    labels = (rng.random(2_000) < 0.05).astype(np.float32)
+    scores = (rng.normal(size=2_000) + labels).astype(np.float32)  # logits, as the epochs give
+    assert validation_metric("pr_auc", labels, scores) == pytest.approx(
+        average_precision_score(labels, scores), rel=1e-12
+    )
+    assert validation_metric("roc_auc", labels, scores) == pytest.approx(
+        roc_auc_score(labels, scores), rel=1e-12
+    )
+    assert np.isnan(validation_metric("pr_auc", np.zeros(3, np.float32), scores[:3]))

@@ -26,7 +26,7 @@ def require(
 
 
 def binary_arrays(frame: pl.DataFrame, *, label: str, score: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(labels, scores)`` as float64 arrays; labels must be 0/1 and nothing null."""
+    """Return ``(labels, scores)`` as float64 arrays: labels 0/1, scores finite, nothing null."""
     require(frame, numeric=(label, score))
     if frame.select(pl.col(label).is_null().any() | pl.col(score).is_null().any()).item():
         msg = f"metric input has nulls in {label!r} or {score!r}"
@@ -35,5 +35,8 @@ def binary_arrays(frame: pl.DataFrame, *, label: str, score: str) -> tuple[np.nd
     s = frame[score].cast(pl.Float64).to_numpy()
     if y.size and not np.isin(y, (0.0, 1.0)).all():
         msg = f"metric input column {label!r} must hold only 0 and 1"
+        raise StageError(msg)
+    if not np.isfinite(s).all():
+        msg = f"metric input column {score!r} holds NaN or infinite values"
         raise StageError(msg)
     return y, s

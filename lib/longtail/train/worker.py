@@ -19,11 +19,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from longtail.config import TrainConfig
 from longtail.errors import ConfigError
 from longtail.losses import make_loss
+from longtail.metrics import ranked_aucs
 from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.features import FeatureSpec, encode_arrow
 from longtail.models.saved import to_tensors
@@ -204,9 +204,8 @@ def validation_metric(name: str, labels: np.ndarray, scores: np.ndarray) -> floa
     """Return PR-AUC or ROC-AUC of raw scores (rank-based: the sampling prior leaves them)."""
     if labels.size == 0 or labels.min() == labels.max():
         return float("nan")
-    if name == "roc_auc":
-        return float(roc_auc_score(labels, scores))
-    return float(average_precision_score(labels, scores))
+    roc, ap = ranked_aucs(labels.astype(np.float64), scores.astype(np.float64))
+    return roc if name == "roc_auc" else ap
 
 
 def _autocast(device: torch.device, *, enabled: bool) -> contextlib.AbstractContextManager[Any]:
