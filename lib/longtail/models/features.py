@@ -145,9 +145,10 @@ def _dense_statistics(
     """Each column's mean and population std over its non-null values, the same every fit.
 
     Polars' multi-column ``mean``/``std`` over a scan add the row groups up in the order
-    its threads finish them: one train split of 930k rows gave 7 different specs in 12
-    fits, so two fits of the same rows saved different models (the float32 inputs
-    happened not to move: an input rounded at a float32 boundary would). The columns
+    its threads finish them: 10 fits of a 40-row-group scan gave 7 to 10 different
+    results (``tests/models/test_features.py``), so two fits of the same rows saved
+    different specs (the float32 inputs did not move there, but an input at a float32
+    rounding boundary would). The columns
     are read in file order and each is summed by numpy's pairwise sum, whose order
     depends on the values alone. An all-null column gets mean 0 and std 1, and a
     constant one std 1.
