@@ -190,6 +190,16 @@ def test_training_in_the_drivers_process_gives_the_weights_of_a_ray_train_worker
     assert weights["driver"].keys() == weights["worker"].keys()
     for name, tensor in weights["driver"].items():
         assert torch.equal(tensor, weights["worker"][name]), name
+    # The rest of the saved model is the same bits too: spec, calibration, metrics.
+    volatile = {"created_at", "version", "history", "resources"}
+    manifests = {
+        w: {k: v for k, v in json.loads((r.path / "manifest.json").read_text()).items()
+            if k not in volatile}
+        for w, r in runs.items()
+    }  # fmt: skip
+    for manifest in manifests.values():
+        manifest["train_config"].pop("in_process")  # what differs, by design
+    assert manifests["driver"] == manifests["worker"]
     # No Ray Train run folder is left by either, and the driver's threads are as they were.
     assert not list((layout.models / "_ray_runs").glob("v-driver*"))
     assert not list((layout.models / "_ray_runs").glob("v-worker*"))
