@@ -16,6 +16,7 @@ from longtail.train.finish import (
     finish_model,
     load_best_weights,
 )
+from longtail.train.optim import Optimizer
 from longtail.train.ray_configs import (
     RayTrainConfigs,
     Resources,
@@ -38,6 +39,7 @@ __all__ = [
     "EpochEnd",
     "Finished",
     "ModelRun",
+    "Optimizer",
     "RayTrainConfigs",
     "Resources",
     "TrainInputs",

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from longtail.paths import Checkpoint
+from longtail.train.optim import Optimizer
 
 __all__ = ["Progress", "read_best_weights", "read_state", "write_state"]
 
@@ -53,7 +54,7 @@ class Progress:
 
 
 def _flatten_optimizers(
-    optimizers: list[torch.optim.Optimizer],
+    optimizers: list[Optimizer],
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
     tensors: dict[str, torch.Tensor] = {}
     meta: list[dict[str, Any]] = []
@@ -71,7 +72,7 @@ def _flatten_optimizers(
 
 
 def _unflatten_optimizers(
-    optimizers: list[torch.optim.Optimizer],
+    optimizers: list[Optimizer],
     tensors: dict[str, torch.Tensor],
     meta: list[dict[str, Any]],
 ) -> None:
@@ -97,7 +98,7 @@ def write_state(
     *,
     model: torch.nn.Module,
     best: dict[str, torch.Tensor],
-    optimizers: list[torch.optim.Optimizer],
+    optimizers: list[Optimizer],
     progress: Progress,
 ) -> None:
     """Write the resumable state of a run into ``folder``."""
@@ -116,7 +117,7 @@ def write_state(
 
 
 def read_state(
-    folder: Path, *, model: torch.nn.Module, optimizers: list[torch.optim.Optimizer]
+    folder: Path, *, model: torch.nn.Module, optimizers: list[Optimizer]
 ) -> tuple[Progress, dict[str, torch.Tensor]]:
     """Restore ``model`` and ``optimizers`` in place; return the progress and best weights."""
     files = Checkpoint(folder)

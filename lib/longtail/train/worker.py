@@ -28,6 +28,7 @@ from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.features import FeatureSpec, encode_arrow
 from longtail.models.saved import to_tensors
 from longtail.schema import LABEL
+from longtail.train.optim import Adam, Optimizer, SparseAdam
 from longtail.train.state import Progress, read_state, write_state
 
 __all__ = [
@@ -171,9 +172,7 @@ class WorkerConfig:
             raise ConfigError(msg) from exc
 
 
-def build_optimizers(
-    model: ConversionModel, *, kind: str, learning_rate: float
-) -> list[torch.optim.Optimizer]:
+def build_optimizers(model: ConversionModel, *, kind: str, learning_rate: float) -> list[Optimizer]:
     """Return the optimizers for ``model``.
 
     ``sparse_adam``: SparseAdam on the sparse-gradient id tables and Adam on the
@@ -181,22 +180,22 @@ def build_optimizers(
     Adam over everything (the model must have ``sparse_ids=False``). Adam is torch's
     fused kernel (CPU and CUDA): one pass over all its tensors instead of a Python loop
     of small ops per tensor, 8-15% more samples/s in ``benchmarks/training.py`` on 2
-    cores; the same update, rounded differently in the last bits.
+    cores; the same update, rounded differently in the last bits. Both are
+    :mod:`longtail.train.optim`'s: torch's updates without ``torch.optim.Optimizer``,
+    whose first use imports ``torch._dynamo``.
     """
     if kind == "dense_adam":
         if model.cfg.sparse_ids:
             msg = "optimizer 'dense_adam' needs a model built with sparse_ids=False"
             raise ConfigError(msg)
-        return [torch.optim.Adam(model.parameters(), lr=learning_rate, fused=True)]
+        return [Adam(model.parameters(), lr=learning_rate)]
     if kind != "sparse_adam":
         msg = f"optimizer must be 'sparse_adam' or 'dense_adam'. Got {kind!r} instead."
         raise ConfigError(msg)
     sparse = model.sparse_parameters()
-    opts: list[torch.optim.Optimizer] = [
-        torch.optim.Adam(model.dense_parameters(), lr=learning_rate, fused=True)
-    ]
+    opts: list[Optimizer] = [Adam(model.dense_parameters(), lr=learning_rate)]
     if sparse:
-        opts.append(torch.optim.SparseAdam(sparse, lr=learning_rate))
+        opts.append(SparseAdam(sparse, lr=learning_rate))
     return opts
 
 
@@ -252,7 +251,7 @@ def run_epochs(
     wc: WorkerConfig,
     *,
     model: ConversionModel,
-    optimizers: list[torch.optim.Optimizer],
+    optimizers: list[Optimizer],
     train_batches: Callable[[int], Batches],
     val_batches: Callable[[], Batches],
     on_epoch: Callable[[EpochEnd, dict[str, torch.Tensor]], None],
@@ -487,12 +486,14 @@ def train_loop_per_worker(
 class _Prefetch:
     """A direct read's train share and validation batches, read in a background thread.
 
-    The worker starts it before building the model and optimizers: the first optimizer
-    imports ``torch._dynamo`` (torch's ``Optimizer.add_param_group`` is wrapped in
-    ``torch._disable_dynamo``), about 1.2 s of Python on 2 cores, while pyarrow's read
-    and Polars' encode run with the GIL released. The thread imports nothing of torch's
-    (only pyarrow and Polars modules), so the two imports cannot wait on each other. A
-    read's error is raised where its result is first asked for.
+    The worker starts it before building the model and optimizers, which it overlaps;
+    pyarrow's read and Polars' encode run with the GIL released. It was built to hide
+    the read behind torch.optim's first-use import of ``torch._dynamo`` (about 1.2 s);
+    since the optimizers are :mod:`longtail.train.optim`'s, without that import, the
+    first epoch waits for the read instead (docs/training.md). The thread imports
+    nothing of torch's (only pyarrow and Polars modules), so its imports and the main
+    thread's cannot wait on each other. A read's error is raised where its result is
+    first asked for.
     """
 
     def __init__(

@@ -72,6 +72,7 @@ from longtail.train import (
     ClassCounts,
     EpochEnd,
     ModelRun,
+    Optimizer,
     WorkerConfig,
     build_model_config,
     build_optimizers,
@@ -458,7 +459,7 @@ def _new_record(
 
 def _model(
     setup: TrialSetup, run: ModelRun, fspec: FeatureSpec
-) -> tuple[ConversionModel, list[torch.optim.Optimizer], WorkerConfig]:
+) -> tuple[ConversionModel, list[Optimizer], WorkerConfig]:
     """The trial's freshly seeded model, its optimizers and the epoch loop's settings."""
     tc = run.train
     torch.manual_seed(setup.cfg.seed)
