@@ -116,6 +116,8 @@ def test_the_optimizers_reject_the_wrong_kind_of_gradient_and_bad_settings() -> 
         Adam(model.dense_parameters(), lr=0.0)
     with pytest.raises(ValueError, match="at least one"):
         SparseAdam([], lr=0.1)
+    with pytest.raises(ValueError, match="floating-point"):
+        Adam([torch.zeros(3, dtype=torch.int64)], lr=0.1)
     p = torch.nn.Parameter(torch.zeros(3))
     p.grad = torch.ones(3)
     with pytest.raises(RuntimeError, match="dense gradient"):

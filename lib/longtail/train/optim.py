@@ -58,8 +58,13 @@ class _Base:
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0) or not eps > 0.0:
             msg = f"Adam needs 0 <= betas < 1 and eps > 0. Got betas={betas}, eps={eps} instead."
             raise ValueError(msg)
+        for p in self.params:
+            self._check(p)
         self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
         self.state: dict[int, dict[str, Any]] = {}
+
+    def _check(self, p: torch.Tensor) -> None:
+        """Raise ValueError for a parameter this optimizer cannot update."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop (or zero) every parameter's gradient."""
@@ -119,22 +124,13 @@ class Adam(_Base):
     step count is a float32 tensor on the parameter's device, as the fused kernel wants.
     """
 
-    def __init__(
-        self,
-        params: Iterable[torch.Tensor],
-        *,
-        lr: float,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-    ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps)
-        for p in self.params:
-            if not (p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps")):
-                msg = (
-                    "the fused Adam needs floating-point CPU, CUDA or MPS tensors. "
-                    f"Got {p.dtype} on {p.device}."
-                )
-                raise ValueError(msg)
+    def _check(self, p: torch.Tensor) -> None:
+        if not (p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps")):
+            msg = (
+                "the fused Adam needs floating-point CPU, CUDA or MPS tensors. "
+                f"Got {p.dtype} on {p.device}."
+            )
+            raise ValueError(msg)
 
     def _group(self) -> dict[str, Any]:
         return super()._group() | {"weight_decay": 0.0, "amsgrad": False, "fused": True}
