@@ -1,10 +1,11 @@
 """Adam and SparseAdam on torch's own kernels, without ``torch.optim.Optimizer``'s import.
 
 ``torch.optim.Optimizer`` imports the whole ``torch._dynamo`` compiler stack the first
-time one of its methods runs (``add_param_group``, ``step``, ``zero_grad`` and
-``state_dict`` are wrapped in ``torch._disable_dynamo``): 2.1-2.35 s of single-threaded
-Python on this project's 2-core machine (``python -X importtime``), paid by every
-training run and tune trial that compiles nothing. These two classes make the same
+time one of its methods runs (``add_param_group``, ``zero_grad`` and ``state_dict`` are
+wrapped in ``torch._disable_dynamo``, and ``step`` imports it itself): 2.1 s of
+single-threaded Python on a 2-core machine (``python -X importtime -c "import torch,
+longtail.train; import torch._dynamo"``), paid by every training run and tune trial that
+compiles nothing. These two classes make the same
 updates with the same kernels (``torch._fused_adam_``, as ``torch.optim.Adam(fused=True)``
 calls it, and ``torch.optim._functional.sparse_adam``, the function
 ``torch.optim.SparseAdam.step`` calls), with the same state and the same
