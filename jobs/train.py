@@ -19,7 +19,6 @@ import polars as pl
 from longtail.cli import base_parser, load_from_args, run_main
 from longtail.locking import data_dir_lock
 from longtail.paths import Layout
-from longtail.ray_runtime import ensure_ray
 from longtail.storage import store_of
 from longtail.synthetic import make_training_rows, write_splits
 from longtail.train import TrainResult, fit
@@ -44,7 +43,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = load_from_args(args)
-    ensure_ray()
     if args.smoke_test:
         tiny = {"epochs": 1, "hash_buckets_user": 1_000, "hash_buckets_item": 1_000}
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=tiny)})

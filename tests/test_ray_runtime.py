@@ -12,6 +12,8 @@ import pytest
 
 from longtail.ray_runtime import warm_ray_data
 
+LIB = Path(__file__).resolve().parents[1] / "lib"
+
 pytestmark = pytest.mark.integration
 
 
@@ -107,3 +109,34 @@ def test_a_local_ray_started_by_a_job_listens_on_loopback_only() -> None:
     names = {name for _, _, name in sockets}
     assert {"gcs_server", "raylet"} <= names, sockets
     assert [s for s in sockets if not _is_loopback(s[0])] == []
+
+
+_SHAPE = """
+import json
+import ray
+from longtail.ray_runtime import cluster_shape, ensure_ray
+before = cluster_shape()
+started = ray.is_initialized()
+ensure_ray()
+print(json.dumps([vars(before), started, vars(cluster_shape())]))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_the_shape_of_a_local_ray_not_yet_started_is_what_its_start_gives_and_starts_nothing() -> (
+    None
+):
+    # A fresh interpreter with no Ray; Ray's own override makes a CPU count that no
+    # cpu_count() of this machine would give.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(PYTHONPATH=str(LIB), RAY_OVERRIDE_RESOURCES='{"CPU": 3}')
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHAPE],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, started, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert started is False
+    assert before == {"cpus": 3.0, "gpus": 0.0, "nodes": 1, "running": False}
+    assert after == {**before, "running": True}

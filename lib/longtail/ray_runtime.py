@@ -6,11 +6,14 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any, Final
 
 from longtail.config import RayListen as Listen
 
 __all__ = [
+    "ClusterShape",
+    "cluster_shape",
     "ensure_ray",
     "local_ray_options",
     "quiet_workers",
@@ -103,6 +106,46 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
         log.info("started a local Ray (%s)", "loopback only" if options else "on the node IP")
     ray.data.DataContext.get_current().enable_progress_bars = bars
     return ray
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """The CPUs, GPUs and live nodes a run gets, and whether Ray is running for it."""
+
+    cpus: float
+    gpus: float
+    nodes: int
+    running: bool
+
+
+def cluster_shape() -> ClusterShape:
+    """What :func:`ensure_ray` connects to, without starting a Ray that is not running.
+
+    Connected, or under ``ray job submit`` (``RAY_ADDRESS``, joined here): the
+    cluster's resources and live nodes. Otherwise :func:`ensure_ray` would start a
+    local one-node Ray; its CPUs and GPUs are resolved as ``ray.init`` resolves
+    them (Ray's own resource spec: cgroup CPU quota, visible accelerators,
+    ``RAY_OVERRIDE_RESOURCES``) and nothing is started, so a caller that needs no
+    Ray worker (a run in the driver's process) does not pay Ray's start.
+    """
+    import ray
+
+    if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
+        ensure_ray()
+        cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+        return ClusterShape(
+            cpus=float(cluster.get("CPU", 1)),
+            gpus=float(cluster.get("GPU", 0)),
+            nodes=sum(1 for node in nodes if node.get("Alive")),
+            running=True,
+        )
+    from ray._private.resource_and_label_spec import ResourceAndLabelSpec
+
+    spec = ResourceAndLabelSpec().resolve(is_head=True, node_ip_address=LOOPBACK)
+    return ClusterShape(
+        cpus=float(spec.num_cpus or 1), gpus=float(spec.num_gpus or 0), nodes=1, running=False
+    )
 
 
 def shutdown_ray() -> None:

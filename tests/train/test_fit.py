@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -214,3 +218,42 @@ def test_a_simulated_crash_in_the_drivers_process_is_refused(resampled_run: Run)
             version="v-refused",
             simulate_failure_at_epoch=1,
         )
+
+
+_FIT_WITHOUT_RAY = """
+import json, sys
+from pathlib import Path
+import ray
+from longtail.config import config_from_dict
+from longtail.paths import Layout
+from longtail.synthetic import make_training_rows, write_splits
+from longtail.train import fit
+layout = Layout(Path(sys.argv[1]))
+write_splits(layout, make_training_rows(n_rows=3_000, seed=5))
+train = {"epochs": 1, "batch_size": 256, "hash_buckets_user": 500, "hash_buckets_item": 500}
+seen = {}
+for name, extra in (("direct", {}), ("ray_data", {"cache_train_rows": 0})):
+    cfg = config_from_dict({"seed": 11, "train": {**train, **extra}})
+    result = fit(layout, cfg, strategy="none", version="v-" + name)
+    gcs = ray.get_runtime_context().gcs_address if ray.is_initialized() else None
+    seen[name] = [result.resources["in_process"], gcs]
+print(json.dumps(seen))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_fit_in_the_drivers_process_reading_the_files_starts_no_ray(tmp_path: Path) -> None:
+    # A fresh interpreter with no Ray running: the direct read in Ray Train's local
+    # mode trains without one; Ray Data (above cache_train_rows) starts the project's.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "lib")
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIT_WITHOUT_RAY, str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["direct"] == [True, None]
+    in_process, gcs = seen["ray_data"]
+    assert in_process is True and gcs.startswith("127.0.0.1:")  # ensure_ray's loopback Ray

@@ -132,7 +132,6 @@ def _chain(
     The result keeps the candidates of the ``evaluated`` users only (candidate recall).
     """
     from longtail.features.pipeline import run_features
-    from longtail.ray_runtime import ensure_ray
     from longtail.resampling import resample_train_split
     from longtail.scoring.pipeline import run_scoring
     from longtail.train import fit
@@ -148,8 +147,7 @@ def _chain(
         store.push(layout.root, ["features", "training"])
     timings["features"] = time.perf_counter() - t
     strategy = work_cfg.resampling.strategy
-    ensure_ray()
-    if strategy != "none":
+    if strategy != "none":  # resampling starts Ray; fit does when it needs it
         t = time.perf_counter()
         resample_train_split(store or layout, work_cfg.resampling, seed=work_cfg.seed)
         timings["resample"] = time.perf_counter() - t

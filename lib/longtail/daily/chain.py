@@ -148,11 +148,11 @@ def _train_due(ctx: RunContext) -> bool:
 
 
 def _train(ctx: RunContext) -> dict[str, Any]:
-    from longtail.ray_runtime import ensure_ray
     from longtail.train import fit
 
     cfg = effective_config(ctx.cfg, ctx.layout)
-    ensure_ray()
+    # fit starts Ray when the run needs it (worker actors, Ray Data), not for Ray
+    # Train's local mode reading the files itself.
     strategy = cfg.resampling.strategy
     version = f"{ctx.date.isoformat()}-{strategy}-{cfg.train.loss}"
     store = store_of(cfg)

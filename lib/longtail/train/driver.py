@@ -36,6 +36,7 @@ from longtail.models.arch import ConversionModel, ModelConfig
 from longtail.models.calibration import Calibration
 from longtail.models.features import FeatureSpec, encode_arrow, fit_feature_spec
 from longtail.paths import CURRENT_MODEL, Layout
+from longtail.ray_runtime import cluster_shape, ensure_ray
 from longtail.resampling import SamplingReport
 from longtail.schema import EVENT_TIME, LABEL
 from longtail.storage import DataStore
@@ -242,6 +243,8 @@ class TrainResult:
 
 def _datasets(inputs: TrainInputs, spec: FeatureSpec) -> dict[str, Any]:
     import ray.data
+
+    ensure_ray()  # Ray Data would start a Ray of its own, without the project's options
 
     def encoded(paths: list[str]) -> ray.data.Dataset:
         fn: Any = encode_arrow
@@ -500,16 +503,13 @@ def _fast_controller_polls() -> None:
 
 
 def _resources(tc: TrainConfig, *, crash_test: bool) -> Resources:
-    """What the run uses on the connected Ray cluster (:func:`resolve_resources`)."""
-    import ray
+    """What the run uses on the cluster :func:`ensure_ray` connects to (:func:`resolve_resources`).
 
-    cluster: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    A local Ray that is not running yet is not started to find out (:func:`cluster_shape`).
+    """
+    shape = cluster_shape()
     resources = resolve_resources(
-        tc,
-        cluster_gpus=float(cluster.get("GPU", 0)),
-        cluster_cpus=float(cluster.get("CPU", 1)),
-        cluster_nodes=sum(1 for node in nodes if node.get("Alive")),
+        tc, cluster_gpus=shape.gpus, cluster_cpus=shape.cpus, cluster_nodes=shape.nodes
     )
     if crash_test and resources.in_process:
         msg = "a simulated worker crash needs Ray Train workers: set [train] in_process = false"
@@ -608,6 +608,12 @@ def _train(
     if direct is not None:
         loop_config[DIRECT_READ] = direct
     loop_config[IN_PROCESS] = resources.in_process
+    if not resources.in_process:
+        ensure_ray()  # for the worker actors
+    elif datasets is None:
+        # Ray Train's local mode reading the files itself needs no running Ray: a job
+        # whose steps before this one started none does not pay its start here.
+        log.info("training in the driver's process, reading the splits directly: no Ray needed")
     _fast_controller_polls()
     trainer = TorchTrainer(
         # Ray's stub says the loop returns None; local mode hands its value back.
