@@ -23,9 +23,13 @@ loop's. The instrumentation wraps functions from outside (this benchmark only);
 the epoch parts come from the worker's per-epoch report.
 
 Before fit it times what the daily job's train step does first, in a process that
-has not yet: import the train code and start a local Ray (the train step starts it
-when no step before it has, as with strategy "none"), and prints the step's rate
-with them too. The data dir's ``models/current.json`` is put back as it was.
+has not yet: import the train code, and prints the step's rate with it too. A fit
+that needs Ray (worker actors, Ray Data) starts it inside fit, and its start is then
+part of the fit's phases; one in the driver's process reading the splits directly
+starts none. ``--start-ray-first`` starts a local Ray before fit and times it, as the
+train step did before 2026-12-07 (when no step before it had, as with strategy
+"none"); a fit of that code needs it. The data dir's ``models/current.json`` is put
+back as it was.
 
 The raw loop runs in a fresh process of its own (``--raw-where fresh``, the
 default), as ``benchmarks/training.py`` does by hand: run in the process the fit
@@ -35,6 +39,7 @@ samples/s, medians of 10 and 8 runs), which flattered the ratio.
 
 python benchmarks/train_phases.py --config C --data-dir D [--raw-steps 200] [--threads 2]
     [--cache-train-rows N] [--in-process auto|true|false] [--raw-where fresh|same]
+    [--start-ray-first]
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ from longtail.ray_runtime import ensure_ray, shutdown_ray
 ROOT = Path(__file__).resolve().parents[1]
 SPENT: dict[str, float] = defaultdict(float)
 # Paid before fit in this process, as the daily job's train step pays them when no
-# step before it has imported the train code or started Ray (strategy "none").
+# step before it has imported the train code (or started Ray, --start-ray-first).
 OUTSIDE: dict[str, float] = {}
 
 
@@ -132,6 +137,11 @@ def main() -> None:
     )
     p.add_argument("--raw-json", type=Path, help=argparse.SUPPRESS)  # the fresh process's answer
     p.add_argument(
+        "--start-ray-first",
+        action="store_true",
+        help="start and time a local Ray before fit (the train step before 2026-12-07)",
+    )
+    p.add_argument(
         "--cache-train-rows", type=int, help="override [train] cache_train_rows (0: stream)"
     )
     p.add_argument(
@@ -159,9 +169,10 @@ def main() -> None:
         import longtail.train  # noqa: F401  (what the daily job's train step imports first)
 
         OUTSIDE["import longtail.train"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ensure_ray()
-        OUTSIDE["Ray start"] = time.perf_counter() - t0
+        if args.start_ray_first:
+            t0 = time.perf_counter()
+            ensure_ray()
+            OUTSIDE["Ray start"] = time.perf_counter() - t0
         instrument()
         from longtail.train import fit
 
