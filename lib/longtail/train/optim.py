@@ -6,15 +6,17 @@ wrapped in ``torch._disable_dynamo``, and ``step`` imports it itself): 2.1 s of
 single-threaded Python on a 2-core machine (``python -X importtime -c "import torch,
 longtail.train; import torch._dynamo"``), paid by every training run and tune trial that
 compiles nothing. These two classes make the same
-updates with the same kernels (``torch._fused_adam_``, as ``torch.optim.Adam(fused=True)``
-calls it, and ``torch.optim._functional.sparse_adam``, the function
-``torch.optim.SparseAdam.step`` calls), with the same state and the same
-``state_dict`` layout, and import nothing more.
+updates (``torch._fused_adam_``, as ``torch.optim.Adam(fused=True)`` calls it; for an
+embedding's rows the operations of ``torch.optim._functional.sparse_adam``, the
+function ``torch.optim.SparseAdam.step`` calls, on indexed rows instead of sparse
+tensors: :func:`_sparse_adam_rows`), with the same state and the same ``state_dict``
+layout, and import nothing more.
 ``tests/train/test_optim.py`` holds them to torch's optimizers bit for bit.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -219,18 +221,57 @@ class SparseAdam(_Base):
             exp_avg_sqs.append(s["exp_avg_sq"])
             steps.append(s["step"])
         beta1, beta2 = self.betas
-        _functional.sparse_adam(
-            params,
-            grads,
-            exp_avgs,
-            exp_avg_sqs,
-            steps,
-            eps=self.eps,
-            beta1=beta1,
-            beta2=beta2,
-            lr=self.lr,
-            maximize=False,
-        )
+        for p, grad, exp_avg, exp_avg_sq, step in zip(
+            params, grads, exp_avgs, exp_avg_sqs, steps, strict=True
+        ):
+            if grad.sparse_dim() != 1:  # not an embedding's rows: torch's own update
+                _functional.sparse_adam(
+                    [p], [grad], [exp_avg], [exp_avg_sq], [step],
+                    eps=self.eps, beta1=beta1, beta2=beta2, lr=self.lr, maximize=False,
+                )  # fmt: skip
+                continue
+            _sparse_adam_rows(
+                p, grad, exp_avg, exp_avg_sq, step,
+                eps=self.eps, beta1=beta1, beta2=beta2, lr=self.lr,
+            )  # fmt: skip
 
     def _step_value(self, value: Any, p: torch.Tensor) -> Any:
         return int(value)
+
+
+def _sparse_adam_rows(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    eps: float,
+    beta1: float,
+    beta2: float,
+    lr: float,
+) -> None:
+    """``torch.optim._functional.sparse_adam``'s update of one embedding, row by row.
+
+    The same operations in the same order, so the same bits: torch reads the touched
+    rows with ``sparse_mask`` and writes them by adding sparse tensors, and this reads
+    them with ``index_select`` and writes them with ``index_add_`` (the coalesced rows
+    are unique, so each element gets the one addition torch's sparse add makes). That
+    was about 1.8 times faster for two 50,000 x 16 tables and 1,024-row batches on one
+    thread (a throwaway script); ``sparse_mask`` was the largest part of torch's.
+    """
+    grad = grad.coalesce()  # the update is non-linear: the rows must be unique
+    values = grad._values()
+    if values.numel() == 0:
+        return
+    rows = grad._indices()[0]
+    old_avg = exp_avg.index_select(0, rows)
+    avg_update = values.sub(old_avg).mul_(1 - beta1)
+    exp_avg.index_add_(0, rows, avg_update)
+    old_sq = exp_avg_sq.index_select(0, rows)
+    sq_update = values.pow(2).sub_(old_sq).mul_(1 - beta2)
+    exp_avg_sq.index_add_(0, rows, sq_update)
+    numer = avg_update.add_(old_avg)
+    denom = sq_update.add_(old_sq).sqrt_().add_(eps)
+    step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+    p.index_add_(0, rows, -step_size * numer.div_(denom))
