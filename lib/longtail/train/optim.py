@@ -195,11 +195,8 @@ class SparseAdam(_Base):
     @torch.no_grad()
     def step(self) -> None:
         """One update of every parameter with a gradient."""
-        params: list[torch.Tensor] = []
-        grads: list[torch.Tensor] = []
-        exp_avgs: list[torch.Tensor] = []
-        exp_avg_sqs: list[torch.Tensor] = []
-        steps: list[int] = []
+        # Every gradient is checked before any parameter moves.
+        todo: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = []
         for i, p in enumerate(self.params):
             grad = p.grad
             if grad is None:
@@ -215,15 +212,10 @@ class SparseAdam(_Base):
                     "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                 }
             s["step"] += 1
-            params.append(p)
-            grads.append(grad)
-            exp_avgs.append(s["exp_avg"])
-            exp_avg_sqs.append(s["exp_avg_sq"])
-            steps.append(s["step"])
+            todo.append((p, grad, s))
         beta1, beta2 = self.betas
-        for p, grad, exp_avg, exp_avg_sq, step in zip(
-            params, grads, exp_avgs, exp_avg_sqs, steps, strict=True
-        ):
+        for p, grad, s in todo:
+            exp_avg, exp_avg_sq, step = s["exp_avg"], s["exp_avg_sq"], s["step"]
             if grad.sparse_dim() != 1:  # not an embedding's rows: torch's own update
                 _functional.sparse_adam(
                     [p], [grad], [exp_avg], [exp_avg_sq], [step],
