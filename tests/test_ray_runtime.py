@@ -90,16 +90,21 @@ ray.shutdown()
 """
 
 
-def _job_sockets(listen: str) -> list[list[Any]]:
-    env = {k: v for k, v in os.environ.items() if k not in {"RAY_ADDRESS"}}
-    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # as a fresh shell has it
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "lib")
+def _fresh_process(code: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``code`` in a new interpreter without Ray, as a fresh shell has it: its last JSON."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"RAY_ADDRESS"}}
+    clean.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    clean.update(PYTHONPATH=str(LIB), **(env or {}))
     proc = subprocess.run(
-        [sys.executable, "-c", _JOB, listen],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        [sys.executable, "-c", code, *args],
+        capture_output=True, text=True, env=clean, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    sockets: list[list[Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _job_sockets(listen: str) -> list[list[Any]]:
+    sockets: list[list[Any]] = _fresh_process(_JOB, listen)
     return sockets
 
 
@@ -118,7 +123,7 @@ from longtail.ray_runtime import cluster_shape, ensure_ray
 before = cluster_shape()
 started = ray.is_initialized()
 ensure_ray()
-print(json.dumps([vars(before), started, vars(cluster_shape())]))
+print(json.dumps([vars(before), started, vars(cluster_shape()), ray.is_initialized()]))
 ray.shutdown()
 """
 
@@ -127,16 +132,10 @@ ray.shutdown()
 def test_the_shape_of_a_local_ray_not_yet_started_is_what_its_start_gives_and_starts_nothing() -> (
     None
 ):
-    # A fresh interpreter with no Ray; Ray's own override makes a CPU count that no
-    # cpu_count() of this machine would give.
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(PYTHONPATH=str(LIB), RAY_OVERRIDE_RESOURCES='{"CPU": 3}')
-    proc = subprocess.run(
-        [sys.executable, "-c", _SHAPE],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    before, started, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Ray's own override makes a CPU count that no cpu_count() of this machine would give.
+    before, started, after, running = _fresh_process(
+        _SHAPE, env={"RAY_OVERRIDE_RESOURCES": '{"CPU": 3}'}
+    )
     assert started is False
-    assert before == {"cpus": 3.0, "gpus": 0.0, "nodes": 1, "running": False}
-    assert after == {**before, "running": True}
+    assert before == {"cpus": 3.0, "gpus": 0.0, "nodes": 1}
+    assert running is True and after == before

@@ -110,12 +110,11 @@ def ensure_ray(*, num_cpus: int | None = None) -> Any:
 
 @dataclass(frozen=True)
 class ClusterShape:
-    """The CPUs, GPUs and live nodes a run gets, and whether Ray is running for it."""
+    """The CPUs, GPUs and live nodes a run gets."""
 
     cpus: float
     gpus: float
     nodes: int
-    running: bool
 
 
 def cluster_shape() -> ClusterShape:
@@ -138,14 +137,11 @@ def cluster_shape() -> ClusterShape:
             cpus=float(cluster.get("CPU", 1)),
             gpus=float(cluster.get("GPU", 0)),
             nodes=sum(1 for node in nodes if node.get("Alive")),
-            running=True,
         )
     from ray._private.resource_and_label_spec import ResourceAndLabelSpec
 
     spec = ResourceAndLabelSpec().resolve(is_head=True, node_ip_address=LOOPBACK)
-    return ClusterShape(
-        cpus=float(spec.num_cpus or 1), gpus=float(spec.num_gpus or 0), nodes=1, running=False
-    )
+    return ClusterShape(cpus=float(spec.num_cpus or 1), gpus=float(spec.num_gpus or 0), nodes=1)
 
 
 def shutdown_ray() -> None:
