@@ -26,6 +26,7 @@ from longtail.models import load_model
 from longtail.paths import Layout
 from longtail.synthetic import make_training_rows, write_splits
 from longtail.train import TrainResult, fit
+from longtail.train.worker import DirectRead
 from tests.train.undersampled import write_undersampled
 
 pytestmark = pytest.mark.integration
@@ -178,14 +179,25 @@ def test_a_refit_with_another_config_under_the_same_version_trains_a_new_model(
 
 
 def test_training_in_the_drivers_process_gives_the_weights_of_a_ray_train_worker(
-    resampled_run: Run,
+    resampled_run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layout = resampled_run.layout
     threads = torch.get_num_threads()
+    # Who starts the direct read in this process: in the driver's process the driver
+    # does, before Ray Train's set-up (a worker actor starts its own, elsewhere).
+    started: list[str] = []
+    start = DirectRead.start
+
+    def recorded(self: DirectRead, **kwargs: Any) -> Any:
+        started.append(sys._getframe(1).f_code.co_name)
+        return start(self, **kwargs)
+
+    monkeypatch.setattr(DirectRead, "start", recorded)
     runs = {
         where: fit(layout, _cfg(epochs=2, in_process=where == "driver"), version=f"v-{where}")
         for where in ("driver", "worker")
     }
+    assert started == ["_train"]
     assert runs["driver"].resources["in_process"] is True
     assert runs["worker"].resources["in_process"] is False
     losses = {w: [h["train_loss"] for h in r.history] for w, r in runs.items()}

@@ -50,6 +50,38 @@ def test_cached_shard_gives_every_row_once_per_epoch_in_a_seeded_order() -> None
     assert not torch.equal(other, labels)
 
 
+def test_an_epoch_gathered_ahead_in_the_background_gives_the_same_batches_as_gathering_each() -> (
+    None
+):
+    rows = 2_503
+    shard = {
+        "label": torch.arange(rows).float(),
+        "dense": torch.randn(rows, 7),
+        "item": torch.randint(0, 1_000, (rows,)),
+    }
+    gathered_each = _ShardCache(torch.device("cpu"))
+    gathered_each.load([shard])
+    ahead = _ShardCache(torch.device("cpu"))
+    ahead.load([shard])
+    # Epoch 1 gathers its batches and the next epoch's copy in the background; epoch 2
+    # slices that copy; epoch 3 has no copy asked for and gathers again.
+    epochs = [
+        list(ahead.batches(batch_size=256, seed=11, next_seed=21)),
+        list(ahead.batches(batch_size=256, seed=21, next_seed=None)),
+        list(ahead.batches(batch_size=256, seed=31)),
+    ]
+    assert not ahead._shuffled  # every copy gathered ahead was used
+    for seed, got in zip((11, 21, 31), epochs, strict=True):
+        want = list(gathered_each.batches(batch_size=256, seed=seed))
+        assert len(got) == len(want) == 10
+        for g, w in zip(got, want, strict=True):
+            assert g.keys() == w.keys()
+            for key in w:
+                assert torch.equal(g[key], w[key])
+    first, second = (torch.cat([b["label"] for b in e]) for e in epochs[:2])
+    assert not torch.equal(first, second)
+
+
 def test_worker_config_takes_the_cache_limit_from_train() -> None:
     wc = WorkerConfig.from_train(
         TrainConfig(cache_train_rows=123),

@@ -55,6 +55,7 @@ from longtail.train.state import Progress
 from longtail.train.worker import (
     DIRECT_READ,
     IN_PROCESS,
+    PREFETCHED,
     TRAIN,
     VALIDATION,
     DirectRead,
@@ -569,8 +570,6 @@ def _train(
     StageError
         The Ray run failed or left no checkpoint.
     """
-    from ray.train.torch import TorchTrainer
-
     tc = cfg.train
     model_cfg = build_model_config(tc, spec)
     resources = _resources(tc, crash_test=bool(fail_at))
@@ -596,6 +595,15 @@ def _train(
         where = storage if store is None else Path(tempfile.mkdtemp(prefix="longtail-fail-"))
         marker = where / run_name / "simulated_failure"
         worker = replace(worker, failure_marker=str(marker))
+    loop_config = worker.to_dict()
+    direct, datasets = _worker_reads(tc, inputs, spec, counts, resources)
+    if direct is not None and resources.in_process and not resources.use_gpu:
+        # Read while Ray Train is imported and set up: the first epoch waited for it.
+        loop_config[PREFETCHED] = direct.start(
+            rank=0, world=1, val_batch_size=worker.val_batch_size, device=torch.device("cpu")
+        )
+    from ray.train.torch import TorchTrainer
+
     ray_cfgs = build_ray_configs(
         tc,
         resources,
@@ -603,8 +611,6 @@ def _train(
         name=run_name,
         storage_filesystem=store.filesystem if store else None,
     )
-    loop_config = worker.to_dict()
-    direct, datasets = _worker_reads(tc, inputs, spec, counts, resources)
     if direct is not None:
         loop_config[DIRECT_READ] = direct
     loop_config[IN_PROCESS] = resources.in_process

@@ -34,6 +34,7 @@ from longtail.train.state import Progress, read_state, write_state
 __all__ = [
     "DIRECT_READ",
     "IN_PROCESS",
+    "PREFETCHED",
     "DirectRead",
     "EpochEnd",
     "WorkerConfig",
@@ -52,6 +53,9 @@ DIRECT_READ = "direct_read"
 #: The ``train_loop_config`` key that says the loop runs in the driver (Ray Train's
 #: local mode): it then reports no checkpoints and returns its state instead.
 IN_PROCESS = "in_process"
+#: The ``train_loop_config`` key of a direct read the driver has already started
+#: (:meth:`DirectRead.start`), for a loop in its own process only: it is not picklable.
+PREFETCHED = "prefetched"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,14 @@ class DirectRead:
         share = table.num_rows // world
         table = table.slice(rank * share, share)
         return _writable_tensors(encode_arrow(table, self.spec, label=LABEL))
+
+    def start(
+        self, *, rank: int, world: int, val_batch_size: int, device: torch.device
+    ) -> _Prefetch:
+        """Start reading this worker's train share and the validation split in the background."""
+        import pyarrow.dataset  # noqa: F401  (imported by the caller: the read thread imports nothing)
+
+        return _Prefetch(self, rank=rank, world=world, val_batch_size=val_batch_size, device=device)
 
     def validation_batches(self, *, batch_size: int, device: torch.device) -> Callable[[], Batches]:
         """The whole validation split, encoded once, in file order, as batches on ``device``."""
@@ -146,6 +158,11 @@ class WorkerConfig:
             early_stopping_patience=tc.early_stopping_patience,
             **fields,
         )
+
+    @property
+    def val_batch_size(self) -> int:
+        """Rows per validation batch: scoring keeps no activations, so more than training's."""
+        return max(self.batch_size, 4096)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the plain dict passed to the trainer as ``train_loop_config``."""
@@ -390,19 +407,18 @@ def train_loop_per_worker(
     direct: DirectRead | None = config.get(DIRECT_READ)
     in_process = bool(config.get(IN_PROCESS, False))
     wc = WorkerConfig.from_dict(
-        {k: v for k, v in config.items() if k not in (DIRECT_READ, IN_PROCESS)}
+        {k: v for k, v in config.items() if k not in (DIRECT_READ, IN_PROCESS, PREFETCHED)}
     )
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     _seed(wc.seed + rank)
     device = ray.train.torch.get_device()
-    val_batch_size = max(wc.batch_size, 4096)
-    # Started before the model and optimizers are built, which they overlap.
-    reads = (
-        _Prefetch(direct, rank=rank, world=world, val_batch_size=val_batch_size, device=device)
-        if direct is not None
-        else None
-    )
+    val_batch_size = wc.val_batch_size
+    # Started before the model and optimizers are built, which they overlap; in the
+    # driver's process the driver may have started it already (before Ray Train's set-up).
+    reads: _Prefetch | None = config.get(PREFETCHED)
+    if reads is None and direct is not None:
+        reads = direct.start(rank=rank, world=world, val_batch_size=val_batch_size, device=device)
     model = ConversionModel(ModelConfig.from_json(wc.model)).to(device)
     optimizers = build_optimizers(model, kind=wc.optimizer, learning_rate=wc.learning_rate)
     progress = Progress()
@@ -414,6 +430,13 @@ def train_loop_per_worker(
         progress.restarts += 1
         log.info("resumed from checkpoint after epoch %d", progress.epochs_done)
     net = ray.train.torch.prepare_model(model) if world > 1 else model
+
+    def epoch_seed(epoch: int) -> int:
+        return int(wc.seed * 1_000 + epoch * 10 + rank)
+
+    def next_seed(epoch: int) -> int | None:  # None after the last epoch
+        return epoch_seed(epoch + 1) if epoch < wc.epochs else None
+
     if reads is not None:
         cache: _ShardCache | None = _ShardCache(device)
         prefetched = reads
@@ -426,7 +449,9 @@ def train_loop_per_worker(
             assert cache is not None
             if not cache.loaded:
                 cache.load([prefetched.train_shard()])
-            return cache.batches(batch_size=wc.batch_size, seed=wc.seed * 1_000 + epoch * 10 + rank)
+            return cache.batches(
+                batch_size=wc.batch_size, seed=epoch_seed(epoch), next_seed=next_seed(epoch)
+            )
 
     else:
         train_shard = ray.train.get_dataset_shard(TRAIN)
@@ -435,11 +460,13 @@ def train_loop_per_worker(
         cache = _ShardCache(device) if 0 < rows_per_worker <= wc.cache_train_rows else None
 
         def train_batches(epoch: int) -> Batches:
-            seed = wc.seed * 1_000 + epoch * 10 + rank
+            seed = epoch_seed(epoch)
             if cache is not None:
                 if not cache.loaded:
                     cache.load(train_shard.iter_torch_batches(batch_size=65_536, device="cpu"))
-                return cache.batches(batch_size=wc.batch_size, seed=seed)
+                return cache.batches(
+                    batch_size=wc.batch_size, seed=seed, next_seed=next_seed(epoch)
+                )
             return train_shard.iter_torch_batches(  # type: ignore[no-any-return]
                 batch_size=wc.batch_size,
                 device=device,
@@ -529,12 +556,19 @@ class _ShardCache:
     20 times the forward and backward pass (benchmarks/train_phases.py). Held in
     memory, an epoch is a seeded permutation and index slices, as in the tune trial.
     The first epoch reads the shard (Ray Data's split of it is fixed for the run).
+
+    An epoch given ``next_seed`` has a background thread gather the next epoch's
+    shuffled copy of the shard while it trains (on a core the one-thread step leaves
+    idle), so that epoch's batches are slices of it: the same rows in the same order
+    as gathering each batch, which the first epoch still does. The shard is then
+    held up to three times (itself, this epoch's copy and the next one's).
     """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.tensors: dict[str, torch.Tensor] = {}
         self.loaded = False
+        self._shuffled: dict[int, Future[dict[str, torch.Tensor]]] = {}
 
     def load(self, batches: Batches) -> None:
         parts: dict[str, list[torch.Tensor]] = {}
@@ -545,10 +579,30 @@ class _ShardCache:
         self.tensors = {k: v[0] if len(v) == 1 else torch.cat(v) for k, v in parts.items()}
         self.loaded = True
 
-    def batches(self, *, batch_size: int, seed: int) -> Batches:
+    def _order(self, seed: int) -> torch.Tensor:
         n = self.tensors["label"].shape[0] if self.tensors else 0
-        order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
-        for start in range(0, n, batch_size):
+        return torch.from_numpy(np.random.default_rng(seed).permutation(n))
+
+    def _gather_shuffled(self, seed: int) -> dict[str, torch.Tensor]:
+        order = self._order(seed)
+        return {k: torch.index_select(v, 0, order) for k, v in self.tensors.items()}
+
+    def batches(self, *, batch_size: int, seed: int, next_seed: int | None = None) -> Batches:
+        """One epoch's batches in the order ``seed`` gives; ``next_seed``: gather the next's now."""
+        prepared = self._shuffled.pop(seed, None)
+        if next_seed is not None and next_seed not in self._shuffled:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="longtail-shuffle")
+            self._shuffled[next_seed] = pool.submit(self._gather_shuffled, next_seed)
+            pool.shutdown(wait=False)  # the thread ends after the gather
+        if prepared is not None:
+            shuffled = prepared.result()
+            n = shuffled["label"].shape[0] if shuffled else 0
+            for start in range(0, n, batch_size):
+                end = start + batch_size
+                yield {k: v[start:end].to(self.device) for k, v in shuffled.items()}
+            return
+        order = self._order(seed)
+        for start in range(0, order.shape[0], batch_size):
             idx = order[start : start + batch_size]
             # index_select, not v[idx]: the same rows, but advanced indexing's general
             # machinery took 0.34 s of each 930k-row epoch's gathers and this 0.1 s.
