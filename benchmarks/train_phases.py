@@ -12,8 +12,11 @@ splits its wall time into phases:
   epochs_ingest  the epochs' waits for the next batch (Ray Data read, encode, shuffle)
   epochs_val     per-epoch validation scoring in the worker (early stopping)
   calibration    fitting the calibration on validation (after the Ray run)
-  evaluation     scoring validation and test, metrics
-  save/other     the rest of fit (reading the splits, save_model, data windows)
+  scoring        the finished model's validation and test logits (Scorer.predict)
+  evaluation     the metrics of validation and test (their wall time: the two splits
+                 run in threads of their own since 2026-12-07)
+  save/other     the rest of fit (feature spec, reading the splits, save_model, data
+                 windows)
 
 then runs the raw loop of ``benchmarks/training.py`` (random batches from
 in-memory tensors, no Ray) on the same train rows, at 1 thread (what the Ray
@@ -94,10 +97,11 @@ def instrument() -> None:
     from ray.train.torch import TorchTrainer
 
     import longtail.train  # noqa: F401  (loads the driver and its imports)
+    from longtail.models.saved import Scorer
 
     targets = {
         "fit_calibration": "calibration",
-        "evaluate": "evaluation",
+        "_metrics": "evaluation",
         "save_model": "save",
     }
     for mod_name, module in list(sys.modules.items()):
@@ -107,6 +111,7 @@ def instrument() -> None:
             if hasattr(module, attr):
                 setattr(module, attr, _timed(phase, getattr(module, attr)))
     TorchTrainer.fit = _timed("trainer_fit", TorchTrainer.fit)  # type: ignore[method-assign]
+    Scorer.predict = _timed("scoring", Scorer.predict)  # type: ignore[method-assign]
     ray.data.Dataset.materialize = _timed(  # type: ignore[method-assign]
         "materialize", ray.data.Dataset.materialize
     )
@@ -284,6 +289,7 @@ def _print(
             "epochs_ingest": wait_s,
             "epochs_val": val_s,
             "calibration": SPENT["calibration"],
+            "scoring": SPENT["scoring"],
             "evaluation": SPENT["evaluation"],
         }
         phases["save/other"] = whole - sum(phases.values())
