@@ -513,14 +513,15 @@ def train_loop_per_worker(
 class _Prefetch:
     """A direct read's train share and validation batches, read in a background thread.
 
-    The worker starts it before building the model and optimizers, which it overlaps;
-    pyarrow's read and Polars' encode run with the GIL released. It was built to hide
-    the read behind torch.optim's first-use import of ``torch._dynamo`` (about 1.2 s);
-    since the optimizers are :mod:`longtail.train.optim`'s, without that import, the
-    first epoch waits for the read instead (docs/training.md). The thread imports
-    nothing of torch's (only pyarrow and Polars modules), so its imports and the main
-    thread's cannot wait on each other. A read's error is raised where its result is
-    first asked for.
+    The worker starts it before building the model and optimizers, which it overlaps
+    (in the driver's process the driver starts it, before Ray Train's import and
+    set-up: :meth:`DirectRead.start`); pyarrow's read and Polars' encode run with the
+    GIL released. It was built to hide the read behind torch.optim's first-use import
+    of ``torch._dynamo`` (about 1.2 s); since the optimizers are
+    :mod:`longtail.train.optim`'s, without that import, the first epoch waits for what
+    is left of the read (docs/training.md). The thread imports nothing of torch's (only
+    pyarrow and Polars modules), so its imports and the main thread's cannot wait on
+    each other. A read's error is raised where its result is first asked for.
     """
 
     def __init__(
