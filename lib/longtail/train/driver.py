@@ -492,6 +492,25 @@ def _worker_reads(
     return direct, None
 
 
+def _loop_config(
+    worker: WorkerConfig, direct: DirectRead | None, resources: Resources
+) -> dict[str, Any]:
+    """The ``train_loop_config``: the worker's settings, its direct read and where it runs.
+
+    In the driver's process (CPU) the read is started here, so that it runs while Ray
+    Train is imported and set up: the first epoch waited for it.
+    """
+    loop_config = worker.to_dict()
+    if direct is not None:
+        loop_config[DIRECT_READ] = direct
+        if resources.in_process and not resources.use_gpu:
+            loop_config[PREFETCHED] = direct.start(
+                rank=0, world=1, val_batch_size=worker.val_batch_size, device=torch.device("cpu")
+            )
+    loop_config[IN_PROCESS] = resources.in_process
+    return loop_config
+
+
 def _fast_controller_polls() -> None:
     """Have Ray Train's controller poll the workers every 0.25 s, unless the user set it.
 
@@ -595,13 +614,8 @@ def _train(
         where = storage if store is None else Path(tempfile.mkdtemp(prefix="longtail-fail-"))
         marker = where / run_name / "simulated_failure"
         worker = replace(worker, failure_marker=str(marker))
-    loop_config = worker.to_dict()
     direct, datasets = _worker_reads(tc, inputs, spec, counts, resources)
-    if direct is not None and resources.in_process and not resources.use_gpu:
-        # Read while Ray Train is imported and set up: the first epoch waited for it.
-        loop_config[PREFETCHED] = direct.start(
-            rank=0, world=1, val_batch_size=worker.val_batch_size, device=torch.device("cpu")
-        )
+    loop_config = _loop_config(worker, direct, resources)
     from ray.train.torch import TorchTrainer
 
     ray_cfgs = build_ray_configs(
@@ -611,9 +625,6 @@ def _train(
         name=run_name,
         storage_filesystem=store.filesystem if store else None,
     )
-    if direct is not None:
-        loop_config[DIRECT_READ] = direct
-    loop_config[IN_PROCESS] = resources.in_process
     if not resources.in_process:
         ensure_ray()  # for the worker actors
     elif datasets is None:
