@@ -235,6 +235,11 @@ def _seed(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of a worker's epoch: its random state and its shard's shuffle."""
+    return seed * 1_000 + epoch * 10 + rank
+
+
 @dataclass(frozen=True)
 class EpochEnd:
     """What one epoch of :func:`run_epochs` produced, handed to its ``on_epoch`` callback.
@@ -319,7 +324,7 @@ def run_epochs(
     loss_fn = make_loss(wc.loss, wc.loss_params, n_negative=wc.n_negative, n_positive=wc.n_positive)
     for epoch in range(progress.epochs_done + 1, wc.epochs + 1):
         _maybe_fail(wc, epoch - 1)
-        _seed(wc.seed * 1_000 + epoch * 10 + rank)
+        _seed(_epoch_seed(wc.seed, epoch, rank))
         net.train()
         total, rows = 0.0, 0
         # Wall time of the epoch's parts, so a benchmark can tell waiting on data
@@ -432,7 +437,7 @@ def train_loop_per_worker(
     net = ray.train.torch.prepare_model(model) if world > 1 else model
 
     def epoch_seed(epoch: int) -> int:
-        return int(wc.seed * 1_000 + epoch * 10 + rank)
+        return _epoch_seed(wc.seed, epoch, int(rank))
 
     def next_seed(epoch: int) -> int | None:  # None after the last epoch
         return epoch_seed(epoch + 1) if epoch < wc.epochs else None
